@@ -1,0 +1,159 @@
+//! `hashi bench ...`: speed and memory, measured side by side with the Python peer in the same run.
+//!
+//! `hashi bench model` times forward + backward (loss over all positions, gradients of every parameter; no
+//! optimizer step) of a randomly initialised Llama on random token ids, then runs the same measurement in
+//! PyTorch + transformers (`torch_llama_step.py`, embedded in the binary) with the same config, batch, sequence
+//! length and thread count, and writes both with their ratio as JSON. Threads: `RAYON_NUM_THREADS` (candle's
+//! own knob) or all cores; the peer gets `torch.set_num_threads` with the same number.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use clap::{Args, Subcommand};
+use hashi_core::Reporter;
+use hashi_model::{Config, Llama, LlamaConfig, causal_lm_loss};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const PEER_SCRIPT: &str = include_str!("torch_llama_step.py");
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Forward+backward tokens/s of a Llama on CPU, hashi vs PyTorch/transformers.
+    Model(ModelBenchArgs),
+}
+
+#[derive(Args)]
+pub struct ModelBenchArgs {
+    /// Built-in size: bench-a, bench-b (or any preset of `hashi model init`).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    preset: Option<String>,
+    /// An HF config.json instead of a preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Sequences per step.
+    #[arg(long)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long)]
+    seq: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Python with torch + transformers to run the peer; without it only hashi is measured.
+    #[arg(long)]
+    peer_python: Option<PathBuf>,
+    /// Write the JSON result here (it is printed on stdout too).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
+    match cmd {
+        BenchCommand::Model(a) => model(a, progress),
+    }
+}
+
+fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
+    let (config, name) = match (&a.preset, &a.config) {
+        (Some(p), _) => (Config::preset(p).with_context(|| format!("unknown preset {p:?}"))?, p.clone()),
+        (None, Some(path)) => (LlamaConfig::from_file(path)?.to_config(path)?, path.display().to_string()),
+        (None, None) => bail!("give --preset or --config"),
+    };
+    if a.steps == 0 || a.batch == 0 || a.seq < 2 {
+        bail!("need --steps >= 1, --batch >= 1 and --seq >= 2");
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let model = Llama::random(config.clone(), 0)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let ids: Vec<u32> = (0..a.batch * a.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
+    let ids = Tensor::from_vec(ids, (a.batch, a.seq), &Device::Cpu)?;
+    let labels = ids.to_dtype(DType::I64)?;
+    progress.start("hashi fwd+bwd", Some((a.warmup + a.steps) as u64), "steps");
+    let mut times = Vec::with_capacity(a.steps);
+    for step in 0..a.warmup + a.steps {
+        let t0 = Instant::now();
+        let loss = causal_lm_loss(&model.forward(&ids)?, &labels)?;
+        let grads = loss.backward()?;
+        drop(grads);
+        if step >= a.warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+    let tokens = (a.batch * a.seq) as f64;
+    let ours = json!({
+        "impl": "hashi (candle CPU, f32)",
+        "tokens_per_s": tokens * times.len() as f64 / times.iter().sum::<f64>(),
+        "step_s": times,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    let peer = match &a.peer_python {
+        Some(py) => Some(run_peer(py, &config, &a, threads, progress)?),
+        None => None,
+    };
+    let ratio =
+        peer.as_ref().and_then(|p| Some(ours["tokens_per_s"].as_f64()? / p["tokens_per_s"].as_f64()?));
+    let result = json!({
+        "bench": "model-forward-backward",
+        "config": name,
+        "params": model.params().num_params(),
+        "batch": a.batch,
+        "seq": a.seq,
+        "warmup": a.warmup,
+        "steps": a.steps,
+        "threads": threads,
+        "hashi": ours,
+        "peer": peer,
+        "hashi_over_peer": ratio,
+    });
+    let text = serde_json::to_string_pretty(&result)?;
+    if let Some(out) = &a.out {
+        std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+fn run_peer(
+    py: &PathBuf,
+    config: &Config,
+    a: &ModelBenchArgs,
+    threads: usize,
+    progress: &dyn Reporter,
+) -> Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("torch_llama_step.py");
+    std::fs::write(&script, PEER_SCRIPT)?;
+    let cfg_path = dir.path().join("config.json");
+    std::fs::write(&cfg_path, serde_json::to_string(&config.to_hf("float32"))?)?;
+    progress.start("torch fwd+bwd", None, "");
+    let out = Command::new(py)
+        .arg(&script)
+        .args(["--config", &cfg_path.to_string_lossy()])
+        .args(["--batch", &a.batch.to_string(), "--seq", &a.seq.to_string()])
+        .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .output()
+        .with_context(|| format!("running the peer with {}", py.display()))?;
+    progress.finish();
+    if !out.status.success() {
+        bail!("peer benchmark failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("peer benchmark printed no JSON")
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

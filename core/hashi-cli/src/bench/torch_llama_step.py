@@ -1,0 +1,53 @@
+"""Peer of `hashi bench model`: forward + backward of transformers' LlamaForCausalLM on CPU, f32.
+
+Same config, batch, sequence length, warmup/steps and thread count as the hashi side; random weights
+(transformers' own init) and random token ids; the loss is transformers' (labels = input ids). Prints JSON.
+"""
+
+import argparse
+import json
+import resource
+import time
+
+import torch
+import transformers
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--seq", type=int, required=True)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--threads", type=int, required=True)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    with open(args.config) as f:
+        cfg = LlamaConfig(**json.load(f))
+    model = LlamaForCausalLM(cfg).float().train()
+    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq))
+    times = []
+    for step in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        if step >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    tokens = args.batch * args.seq
+    print(json.dumps({
+        "impl": f"transformers {transformers.__version__} + torch {torch.__version__} "
+                f"(eager CPU, f32, attn={model.config._attn_implementation})",
+        "tokens_per_s": tokens * len(times) / sum(times),
+        "step_s": times,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "threads": torch.get_num_threads(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

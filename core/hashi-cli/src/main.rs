@@ -1,0 +1,70 @@
+//! `hashi`: vocabulary-replacement continued pretraining of Llama models, from the command line.
+//!
+//! Results go to stdout, progress and logs to stderr (`-v`/`-q`, or `RUST_LOG` for fine-grained filters).
+
+mod bench;
+mod generate;
+mod model;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// hashi (橋): turn an English Llama into a Japanese–English model by vocabulary replacement and curriculum
+/// continued pretraining.
+#[derive(Parser)]
+#[command(name = "hashi", version, about, long_about = None)]
+struct Cli {
+    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr, no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, inspect and run Llama checkpoints (HF directories).
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Continue a prompt with a model and its tokenizer.json.
+    Generate(generate::GenerateArgs),
+    /// Measure speed and memory side by side with the Python peers; writes JSON.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let progress = progress::Progress::new(cli.quiet);
+    let result = match cli.command {
+        Command::Model(cmd) => model::run(cmd, &progress),
+        Command::Generate(args) => generate::run(args, &progress),
+        Command::Bench(cmd) => bench::run(cmd, &progress),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

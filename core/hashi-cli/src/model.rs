@@ -1,0 +1,176 @@
+//! `hashi model ...`: create, inspect and run checkpoints.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use clap::{Args, Subcommand};
+use hashi_core::Reporter;
+use hashi_model::{Checkpoint, Config, Llama, LlamaConfig, SaveDtype, SaveOptions, causal_lm_loss};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Write a randomly initialised model (HF directory) from a config.json or a preset.
+    Init(InitArgs),
+    /// Print parameters, dtypes, shapes and vocabulary size of a model directory.
+    Info(InfoArgs),
+    /// Run the model over token ids and write the logits [batch, seq, vocab] (f32) as safetensors.
+    Logits(LogitsArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// An HF config.json (LlamaConfig fields; unknown keys are kept).
+    #[arg(long, conflicts_with = "preset", required_unless_present = "preset")]
+    config: Option<PathBuf>,
+    /// A built-in size instead: tiny-test, bench-a, bench-b, llama2-7b, llama2-13b.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Seed of the initialisation (same seed, same weights).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Storage dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: SaveDtype,
+    /// Largest safetensors shard in bytes; bigger models are sharded with an index.
+    #[arg(long, default_value_t = 5_000_000_000)]
+    max_shard_bytes: u64,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// The model directory.
+    dir: PathBuf,
+    /// Machine-readable JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct LogitsArgs {
+    /// The model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Comma-separated token ids of one sequence; repeat for a batch (all of equal length).
+    #[arg(long, required = true, value_parser = parse_ids)]
+    ids: Vec<Vec<u32>>,
+    /// Output safetensors file (tensor `logits`).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_ids(s: &str) -> std::result::Result<Vec<u32>, String> {
+    s.split(',').map(|t| t.trim().parse::<u32>().map_err(|e| format!("{t:?}: {e}"))).collect()
+}
+
+pub fn run(cmd: ModelCommand, progress: &dyn Reporter) -> Result<()> {
+    match cmd {
+        ModelCommand::Init(a) => init(a, progress),
+        ModelCommand::Info(a) => info(a),
+        ModelCommand::Logits(a) => logits(a),
+    }
+}
+
+fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
+    let (config, mut hf) = match (&a.config, &a.preset) {
+        (Some(path), _) => {
+            let hf = LlamaConfig::from_file(path)?;
+            (hf.to_config(path)?, Some(hf))
+        }
+        (None, Some(name)) => (
+            Config::preset(name).with_context(|| {
+                format!("unknown preset {name:?} (tiny-test, bench-a, bench-b, llama2-7b, llama2-13b)")
+            })?,
+            None,
+        ),
+        (None, None) => bail!("give --config or --preset"),
+    };
+    let model = Llama::random(config.clone(), a.seed)?;
+    let opts = SaveOptions { dtype: a.dtype, max_shard_bytes: a.max_shard_bytes };
+    hashi_model::save_pretrained(&config, model.params(), &a.out, opts, progress)?;
+    if let Some(hf) = hf.as_mut() {
+        // Keep the user's config (unknown keys included); only the dtype follows what was written.
+        hf.extra.remove("dtype");
+        hf.extra.insert("torch_dtype".into(), a.dtype.torch_name().into());
+        let path = a.out.join("config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(hf)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("wrote {} ({} parameters, seed {})", a.out.display(), model.params().num_params(), a.seed);
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    let ckpt = Checkpoint::open(&a.dir)?;
+    let cfg = ckpt.config();
+    let mut tensors = Vec::new();
+    let mut dtypes = BTreeSet::new();
+    let mut total = 0usize;
+    for name in ckpt.tensor_names() {
+        let (shape, dtype) = ckpt.info(&name)?;
+        total += shape.iter().product::<usize>();
+        dtypes.insert(dtype.clone());
+        tensors.push((name, shape, dtype));
+    }
+    if a.json {
+        let out = serde_json::json!({
+            "dir": a.dir,
+            "parameters": total,
+            "dtypes": dtypes,
+            "vocab_size": cfg.vocab_size,
+            "hidden_size": cfg.hidden_size,
+            "intermediate_size": cfg.intermediate_size,
+            "num_layers": cfg.num_layers,
+            "num_heads": cfg.num_heads,
+            "num_kv_heads": cfg.num_kv_heads,
+            "head_dim": cfg.head_dim,
+            "rope_theta": cfg.rope_theta,
+            "tie_word_embeddings": cfg.tie_word_embeddings,
+            "tensors": tensors.iter().map(|(n, s, d)| serde_json::json!({"name": n, "shape": s, "dtype": d}))
+                .collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("model        {}", a.dir.display());
+    println!("parameters   {total} ({:.2} M)", total as f64 / 1e6);
+    println!("dtypes       {}", dtypes.into_iter().collect::<Vec<_>>().join(", "));
+    println!("vocab        {}", cfg.vocab_size);
+    println!(
+        "shape        hidden {}, mlp {}, layers {}, heads {} (kv {}), head_dim {}",
+        cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    );
+    println!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings);
+    println!();
+    let width = tensors.iter().map(|t| t.0.len()).max().unwrap_or(0);
+    for (name, shape, dtype) in tensors {
+        println!("{name:width$}  {dtype:>5}  {shape:?}");
+    }
+    Ok(())
+}
+
+fn logits(a: LogitsArgs) -> Result<()> {
+    let len = a.ids[0].len();
+    if a.ids.iter().any(|s| s.len() != len) {
+        bail!("all --ids sequences must have the same length");
+    }
+    let model = Llama::load(&a.model)?;
+    let flat: Vec<u32> = a.ids.concat();
+    let ids = Tensor::from_vec(flat, (a.ids.len(), len), &Device::Cpu)?;
+    let logits = model.forward(&ids)?;
+    let loss = match len {
+        0 | 1 => None,
+        _ => Some(causal_lm_loss(&logits, &ids.to_dtype(DType::I64)?)?.to_scalar::<f32>()?),
+    };
+    logits
+        .to_dtype(DType::F32)?
+        .save_safetensors("logits", &a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let out = serde_json::json!({"out": a.out, "shape": logits.dims(), "loss": loss});
+    println!("{out}");
+    Ok(())
+}

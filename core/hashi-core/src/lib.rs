@@ -1,0 +1,9 @@
+//! Shared vocabulary of the hashi crates.
+//!
+//! This crate sits at the bottom of the dependency graph and has no heavy dependencies. It holds the
+//! [`Reporter`] trait through which library crates report progress: only the CLI knows how progress is
+//! drawn (a terminal bar, JSON lines, or nothing), as in `tokenizers`' and `uv`'s reporters.
+
+mod reporter;
+
+pub use reporter::{NoReporter, Reporter};

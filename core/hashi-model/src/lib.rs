@@ -1,0 +1,24 @@
+//! Llama for hashi, in candle on the CPU.
+//!
+//! Loads and saves Hugging Face model directories (`config.json` + single or sharded safetensors, f32/f16/bf16),
+//! initialises random weights from a config and a seed, runs a training forward over all positions with a
+//! causal-LM loss, and generates with a KV cache. Parity with `transformers.LlamaForCausalLM` is tested in the
+//! workspace's `tests/`.
+
+mod checkpoint;
+mod config;
+mod error;
+mod generate;
+mod llama;
+mod loss;
+mod params;
+mod save;
+
+pub use checkpoint::{Checkpoint, INDEX_FILE, SINGLE_FILE, ShardIndex};
+pub use config::{Config, LlamaConfig, RopeScaling};
+pub use error::{ModelError, Result};
+pub use generate::{GenerateOptions, Sampling, generate};
+pub use llama::{KvCache, Llama};
+pub use loss::{IGNORE_INDEX, causal_lm_loss};
+pub use params::{ParamStore, param_shapes};
+pub use save::{SaveDtype, SaveOptions, save_pretrained};

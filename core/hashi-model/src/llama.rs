@@ -1,0 +1,393 @@
+//! Llama decoder (Llama 2 family and compatible) in candle, following `transformers`' `modeling_llama.py`.
+//!
+//! Every op here has a backward pass: RMSNorm, RoPE and softmax are composed from primitive candle ops, since
+//! candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and `sdpa` silently cut gradients. The training
+//! forward returns all positions; [`Llama::forward_cached`] is the generation path with a KV cache.
+//! Not supported: RoPE types other than default/linear, sliding-window attention, left-padded batches.
+
+use candle_core::{D, DType, Device, Tensor};
+use tracing::{Span, span};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Config, RopeScaling};
+use crate::error::{ModelError, Result};
+use crate::params::ParamStore;
+
+/// A linear layer `y = x Wᵀ + b` over the last dimension.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(params: &ParamStore, prefix: &str, bias: bool) -> Result<Self> {
+        let weight = params.get(&format!("{prefix}.weight"))?.as_tensor().clone();
+        let bias = match bias {
+            true => Some(params.get(&format!("{prefix}.bias"))?.as_tensor().clone()),
+            false => None,
+        };
+        Ok(Self { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (rows, cols) = self.weight.dims2()?;
+        let mut out_shape = x.dims().to_vec();
+        let n: usize = out_shape[..out_shape.len() - 1].iter().product();
+        *out_shape.last_mut().ok_or_else(|| ModelError::Input("linear input is a scalar".into()))? = rows;
+        let y = x.reshape((n, cols))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        Ok(y.reshape(out_shape)?)
+    }
+}
+
+/// RMSNorm, composed so that it has a backward pass: `x / sqrt(mean(x²) + eps) * w`.
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(params: &ParamStore, name: &str, eps: f64) -> Result<Self> {
+        Ok(Self { weight: params.get(name)?.as_tensor().clone(), eps })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean_sq = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv_rms = (mean_sq + self.eps)?.sqrt()?.recip()?;
+        Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(&self.weight)?)
+    }
+}
+
+/// Softmax over the last dimension from primitive ops (the max shift is a constant for autograd).
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let sum = e.sum_keepdim(D::Minus1)?;
+    Ok(e.broadcast_div(&sum)?)
+}
+
+/// Log-softmax over the last dimension from primitive ops.
+pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let shifted = x.broadcast_sub(&max)?;
+    let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&log_sum)?)
+}
+
+/// Rotary embedding tables for a range of positions.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    /// `cos`/`sin` of shape `[len, head_dim]` for positions `offset..offset+len`, as HF builds them
+    /// (`emb = cat(freqs, freqs)`).
+    fn new(inv_freq: &[f32], scaling: RopeScaling, offset: usize, len: usize) -> Result<Self> {
+        let half = inv_freq.len();
+        let scale = match scaling {
+            RopeScaling::None => 1.0,
+            RopeScaling::Linear { factor } => 1.0 / factor as f32,
+        };
+        let mut angles = Vec::with_capacity(len * half * 2);
+        for p in offset..offset + len {
+            let pos = p as f32 * scale;
+            let row: Vec<f32> = inv_freq.iter().map(|f| pos * f).collect();
+            angles.extend_from_slice(&row);
+            angles.extend_from_slice(&row);
+        }
+        let angles = Tensor::from_vec(angles, (len, 2 * half), &Device::Cpu)?;
+        Ok(Self { cos: angles.cos()?, sin: angles.sin()? })
+    }
+
+    /// Applies the rotation to `x` of shape `[batch, heads, len, head_dim]`.
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let half = x.dim(D::Minus1)? / 2;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        Ok((x.broadcast_mul(&self.cos)? + rotated.broadcast_mul(&self.sin)?)?)
+    }
+}
+
+/// Key/value tensors of earlier positions, per layer, for incremental decoding.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Number of positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    span: Span,
+}
+
+impl Attention {
+    fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
+        let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.attention_bias);
+        Ok(Self {
+            q: l("q_proj")?,
+            k: l("k_proj")?,
+            v: l("v_proj")?,
+            o: l("o_proj")?,
+            num_heads: cfg.num_heads,
+            num_kv_heads: cfg.num_kv_heads,
+            head_dim: cfg.head_dim,
+            span: span!(tracing::Level::TRACE, "attn"),
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        let (b, t, _) = x.dims3()?;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = rope.apply(&heads(self.q.forward(x)?, self.num_heads)?)?;
+        let k = rope.apply(&heads(self.k.forward(x)?, self.num_kv_heads)?)?;
+        let v = heads(self.v.forward(x)?, self.num_kv_heads)?;
+        let (k, v) = match cache {
+            None => (k, v),
+            Some(slot) => {
+                let kv = match slot.take() {
+                    None => (k, v),
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                };
+                *slot = Some(kv.clone());
+                kv
+            }
+        };
+        let k = repeat_kv(&k, self.num_heads / self.num_kv_heads)?;
+        let v = repeat_kv(&v, self.num_heads / self.num_kv_heads)?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let y = softmax_last(&scores)?.matmul(&v)?;
+        let y = y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
+        self.o.forward(&y)
+    }
+}
+
+/// `[b, kv, s, d]` → `[b, kv * groups, s, d]`, each kv head repeated for its query group.
+fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
+    if groups == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, s, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?.broadcast_as((b, kv, groups, s, d))?.contiguous()?.reshape((b, kv * groups, s, d))?)
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    span: Span,
+}
+
+impl Mlp {
+    fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
+        let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.mlp_bias);
+        Ok(Self {
+            gate: l("gate_proj")?,
+            up: l("up_proj")?,
+            down: l("down_proj")?,
+            span: span!(tracing::Level::TRACE, "mlp"),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        self.down.forward(&(self.gate.forward(x)?.silu()? * self.up.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    input_norm: RmsNorm,
+    attn: Attention,
+    post_norm: RmsNorm,
+    mlp: Mlp,
+    span: Span,
+}
+
+impl DecoderLayer {
+    fn load(params: &ParamStore, i: usize, cfg: &Config) -> Result<Self> {
+        let p = format!("model.layers.{i}");
+        Ok(Self {
+            input_norm: RmsNorm::load(params, &format!("{p}.input_layernorm.weight"), cfg.rms_norm_eps)?,
+            attn: Attention::load(params, &format!("{p}.self_attn"), cfg)?,
+            post_norm: RmsNorm::load(
+                params,
+                &format!("{p}.post_attention_layernorm.weight"),
+                cfg.rms_norm_eps,
+            )?,
+            mlp: Mlp::load(params, &format!("{p}.mlp"), cfg)?,
+            span: span!(tracing::Level::TRACE, "layer", i),
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        let h = (x + self.attn.forward(&self.input_norm.forward(x)?, rope, mask, cache)?)?;
+        Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
+    }
+}
+
+/// A `LlamaForCausalLM` whose weights are the [`ParamStore`]'s variables (so gradients reach them).
+#[derive(Debug, Clone)]
+pub struct Llama {
+    config: Config,
+    params: ParamStore,
+    embed: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Tensor,
+    inv_freq: Vec<f32>,
+}
+
+impl Llama {
+    /// Builds the model over `params`, which must hold every tensor of `params::param_shapes(config)`.
+    pub fn new(config: Config, params: ParamStore) -> Result<Self> {
+        let embed = params.get("model.embed_tokens.weight")?.as_tensor().clone();
+        let lm_head = match config.tie_word_embeddings {
+            true => embed.clone(),
+            false => params.get("lm_head.weight")?.as_tensor().clone(),
+        };
+        let layers = (0..config.num_layers)
+            .map(|i| DecoderLayer::load(&params, i, &config))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(&params, "model.norm.weight", config.rms_norm_eps)?;
+        let d = config.head_dim;
+        let inv_freq =
+            (0..d / 2).map(|i| (1.0 / config.rope_theta.powf((2 * i) as f64 / d as f64)) as f32).collect();
+        Ok(Self { config, params, embed, layers, norm, lm_head, inv_freq })
+    }
+
+    /// Loads an HF model directory.
+    pub fn load(dir: &std::path::Path) -> Result<Self> {
+        let ckpt = Checkpoint::open(dir)?;
+        let params = ParamStore::from_checkpoint(&ckpt)?;
+        Self::new(ckpt.config().clone(), params)
+    }
+
+    /// A randomly initialised model (see [`ParamStore::random`]).
+    pub fn random(config: Config, seed: u64) -> Result<Self> {
+        let params = ParamStore::random(&config, seed)?;
+        Self::new(config, params)
+    }
+
+    /// The runtime config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The parameters (trainable variables).
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// Training forward: logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32), all positions.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let hidden = self.hidden_states(ids, 0, None)?;
+        self.logits(&hidden)
+    }
+
+    /// Incremental forward for generation: feeds `ids` `[batch, new]` after the cached positions and returns
+    /// the logits of the last new position, `[batch, vocab]`.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let hidden = self.hidden_states(ids, cache.len, Some(cache))?;
+        let (_, t, _) = hidden.dims3()?;
+        self.logits(&hidden.narrow(1, t - 1, 1)?)?.squeeze(1).map_err(Into::into)
+    }
+
+    /// A fresh, empty cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache { layers: vec![None; self.layers.len()], len: 0 }
+    }
+
+    fn hidden_states(&self, ids: &Tensor, offset: usize, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if t == 0 || b == 0 {
+            return Err(ModelError::Input("empty batch of token ids".into()));
+        }
+        if ids.dtype() != DType::U32 {
+            return Err(ModelError::Input(format!("token ids must be u32, got {:?}", ids.dtype())));
+        }
+        let max_id = ids.max_all()?.to_scalar::<u32>()? as usize;
+        if max_id >= self.config.vocab_size {
+            return Err(ModelError::Input(format!(
+                "token id {max_id} is out of range for a vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let rope = Rope::new(&self.inv_freq, self.config.rope_scaling, offset, t)?;
+        let mask = causal_mask(t, offset)?;
+        let mut x =
+            self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = layer.forward(&x, &rope, mask.as_ref(), slot)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        self.norm.forward(&x)
+    }
+
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let (b, t, h) = hidden.dims3()?;
+        let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
+        Ok(logits.reshape((b, t, self.config.vocab_size))?)
+    }
+}
+
+/// Additive causal mask `[t, offset + t]` (0 where visible, −∞ above the diagonal); `None` for a single token.
+fn causal_mask(t: usize, offset: usize) -> Result<Option<Tensor>> {
+    if t == 1 {
+        return Ok(None);
+    }
+    let s = offset + t;
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| (0..s).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Some(Tensor::from_vec(data, (t, s), &Device::Cpu)?))
+}

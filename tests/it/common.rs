@@ -1,0 +1,149 @@
+//! Shared fixtures: the Python peer, the `hashi` binary, reference checkpoints, tensor comparison.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use candle_core::{Device, Tensor};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The Python interpreter with torch + transformers: `HASHI_PYTHON`, else the repo's `.venv`.
+pub fn python() -> PathBuf {
+    let py = std::env::var_os("HASHI_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    assert!(
+        py.exists(),
+        "no Python peer at {}: run the README's test command (it installs torch + transformers into .venv) \
+         or set HASHI_PYTHON",
+        py.display()
+    );
+    py
+}
+
+/// Runs `tests/python/SCRIPT args...` and returns its stdout; panics with its stderr on failure.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .output()
+        .expect("python starts");
+    assert!(out.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// The `hashi` binary of this build profile, built once per test process (so it is never stale).
+pub fn hashi_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/it-*");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "hashi-cli", "--bin", "hashi"]).current_dir(repo_root());
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the hashi binary failed");
+        profile_dir.join("hashi")
+    })
+}
+
+/// Runs `hashi args...`.
+pub fn hashi(args: &[&str]) -> Output {
+    Command::new(hashi_bin()).args(args).output().expect("hashi starts")
+}
+
+/// Runs `hashi args...`, asserts success and returns stdout.
+pub fn hashi_ok(args: &[&str]) -> String {
+    let out = hashi(args);
+    assert!(
+        out.status.success(),
+        "hashi {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs `hashi args...`, asserts a clean failure (exit code 1, not a panic) and returns stderr.
+pub fn hashi_err(args: &[&str]) -> String {
+    let out = hashi(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "hashi {args:?} should fail cleanly, got {}:\n{stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "hashi {args:?} panicked:\n{stderr}");
+    stderr
+}
+
+/// The reference checkpoints and outputs of `tests/python/make_reference.py`, made once per process.
+pub fn reference_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch_dir("reference");
+        run_python("make_reference.py", &[dir.to_str().expect("utf-8 path")]);
+        dir
+    })
+}
+
+/// Names of the reference configs.
+pub const REFERENCE_CONFIGS: [&str; 7] =
+    ["gqa", "tied", "rope_theta", "rope_linear", "bias", "bf16", "sharded"];
+
+/// A fresh directory under `target/tmp/` for this test process.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clear scratch dir");
+    }
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Tensor `name` of a safetensors file, on the CPU.
+pub fn load_tensor(path: &Path, name: &str) -> Tensor {
+    let mut all = candle_core::safetensors::load(path, &Device::Cpu).expect("readable safetensors");
+    all.remove(name).unwrap_or_else(|| panic!("{}: no tensor {name}", path.display()))
+}
+
+/// Largest absolute elementwise difference (shapes must match).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    let a = a.to_dtype(candle_core::DType::F32).expect("f32");
+    let b = b.to_dtype(candle_core::DType::F32).expect("f32");
+    (a - b)
+        .expect("sub")
+        .abs()
+        .expect("abs")
+        .flatten_all()
+        .expect("flat")
+        .max(0)
+        .expect("max")
+        .to_scalar()
+        .expect("scalar")
+}
+
+/// Largest absolute value.
+pub fn max_abs(a: &Tensor) -> f32 {
+    a.to_dtype(candle_core::DType::F32)
+        .expect("f32")
+        .abs()
+        .expect("abs")
+        .flatten_all()
+        .expect("flat")
+        .max(0)
+        .expect("max")
+        .to_scalar()
+        .expect("scalar")
+}

@@ -1,0 +1,9 @@
+//! Integration and parity tests of hashi against its Python peers (transformers + torch).
+//!
+//! Run through the README's test command, which installs the peers into `.venv`; `HASHI_PYTHON` points at
+//! another interpreter. Python fixtures are produced once per test process under `target/tmp/`.
+
+mod common;
+mod model_errors;
+mod model_parity;
+mod model_roundtrip;
