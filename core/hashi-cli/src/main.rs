@@ -2,6 +2,7 @@
 //!
 //! Results go to stdout, progress and logs to stderr (`-v`/`-q`, or `RUST_LOG` for fine-grained filters).
 
+mod alloc;
 mod bench;
 mod generate;
 mod model;
@@ -9,9 +10,6 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// hashi (橋): turn an English Llama into a Japanese–English model by vocabulary replacement and curriculum
 /// continued pretraining.
@@ -41,6 +39,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let progress = progress::Progress::new(cli.quiet);

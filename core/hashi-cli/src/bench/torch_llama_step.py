@@ -6,12 +6,20 @@ Same config, batch, sequence length, warmup/steps and thread count as the hashi 
 
 import argparse
 import json
-import resource
 import time
 
 import torch
 import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
+
+
+def peak_rss_mib() -> float:
+    """VmHWM of this process. (ru_maxrss would carry the parent's peak over fork+exec.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def main() -> None:
@@ -44,7 +52,7 @@ def main() -> None:
                 f"(eager CPU, f32, attn={model.config._attn_implementation})",
         "tokens_per_s": tokens * len(times) / sum(times),
         "step_s": times,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mib": peak_rss_mib(),
         "threads": torch.get_num_threads(),
     }))
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# All of hashi's tests on a fresh machine: installs the Python peers (torch, transformers) into .venv, then runs
+# formatting and lint checks and the whole workspace's tests, parity tests against the peers included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+HASHI_PYTHON="$PWD/.venv/bin/python" cargo test --workspace --locked
