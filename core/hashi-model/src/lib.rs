@@ -11,6 +11,7 @@ mod error;
 mod generate;
 mod llama;
 mod loss;
+mod ops;
 mod params;
 mod save;
 

@@ -1,16 +1,18 @@
 //! Llama decoder (Llama 2 family and compatible) in candle, following `transformers`' `modeling_llama.py`.
 //!
-//! Every op here has a backward pass: RMSNorm, RoPE and softmax are composed from primitive candle ops, since
-//! candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and `sdpa` silently cut gradients. The training
+//! Every op here has a backward pass: RMSNorm, RoPE, softmax and the SwiGLU gate are our own fused kernels with
+//! `bwd` ([`crate::ops`]), since candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and `sdpa` silently cut
+//! gradients. The training
 //! forward returns all positions; [`Llama::forward_cached`] is the generation path with a KV cache.
 //! Not supported: RoPE types other than default/linear, sliding-window attention, left-padded batches.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use tracing::{Span, span};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{Config, RopeScaling};
 use crate::error::{ModelError, Result};
+use crate::ops;
 use crate::params::ParamStore;
 
 /// A linear layer `y = x Wᵀ + b` over the last dimension.
@@ -44,7 +46,7 @@ impl Linear {
     }
 }
 
-/// RMSNorm, composed so that it has a backward pass: `x / sqrt(mean(x²) + eps) * w`.
+/// RMSNorm: `x / sqrt(mean(x²) + eps) * w`.
 #[derive(Debug, Clone)]
 struct RmsNorm {
     weight: Tensor,
@@ -57,26 +59,8 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean_sq = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let inv_rms = (mean_sq + self.eps)?.sqrt()?.recip()?;
-        Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(&self.weight)?)
+        Ok(ops::rms_norm(x, &self.weight, self.eps)?)
     }
-}
-
-/// Softmax over the last dimension from primitive ops (the max shift is a constant for autograd).
-pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?;
-    Ok(e.broadcast_div(&sum)?)
-}
-
-/// Log-softmax over the last dimension from primitive ops.
-pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let shifted = x.broadcast_sub(&max)?;
-    let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(shifted.broadcast_sub(&log_sum)?)
 }
 
 /// Rotary embedding tables for a range of positions.
@@ -107,11 +91,7 @@ impl Rope {
 
     /// Applies the rotation to `x` of shape `[batch, heads, len, head_dim]`.
     fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let half = x.dim(D::Minus1)? / 2;
-        let x1 = x.narrow(D::Minus1, 0, half)?;
-        let x2 = x.narrow(D::Minus1, half, half)?;
-        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        Ok((x.broadcast_mul(&self.cos)? + rotated.broadcast_mul(&self.sin)?)?)
+        Ok(ops::rope(x, &self.cos, &self.sin)?)
     }
 }
 
@@ -165,7 +145,6 @@ impl Attention {
         &self,
         x: &Tensor,
         rope: &Rope,
-        mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
@@ -189,12 +168,9 @@ impl Attention {
         };
         let k = repeat_kv(&k, self.num_heads / self.num_kv_heads)?;
         let v = repeat_kv(&v, self.num_heads / self.num_kv_heads)?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let y = softmax_last(&scores)?.matmul(&v)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let past = k.dim(2)? - t;
+        let y = ops::causal_softmax(&q.matmul(&k.t()?)?, scale, past)?.matmul(&v)?;
         let y = y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
         self.o.forward(&y)
     }
@@ -230,7 +206,7 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let _enter = self.span.enter();
-        self.down.forward(&(self.gate.forward(x)?.silu()? * self.up.forward(x)?)?)
+        self.down.forward(&ops::swiglu(&self.gate.forward(x)?, &self.up.forward(x)?)?)
     }
 }
 
@@ -263,11 +239,10 @@ impl DecoderLayer {
         &self,
         x: &Tensor,
         rope: &Rope,
-        mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let h = (x + self.attn.forward(&self.input_norm.forward(x)?, rope, mask, cache)?)?;
+        let h = (x + self.attn.forward(&self.input_norm.forward(x)?, rope, cache)?)?;
         Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
     }
 }
@@ -360,12 +335,11 @@ impl Llama {
             )));
         }
         let rope = Rope::new(&self.inv_freq, self.config.rope_scaling, offset, t)?;
-        let mask = causal_mask(t, offset)?;
         let mut x =
             self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, &rope, mask.as_ref(), slot)?;
+            x = layer.forward(&x, &rope, slot)?;
         }
         if let Some(c) = cache {
             c.len += t;
@@ -378,16 +352,4 @@ impl Llama {
         let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
-}
-
-/// Additive causal mask `[t, offset + t]` (0 where visible, −∞ above the diagonal); `None` for a single token.
-fn causal_mask(t: usize, offset: usize) -> Result<Option<Tensor>> {
-    if t == 1 {
-        return Ok(None);
-    }
-    let s = offset + t;
-    let data: Vec<f32> = (0..t)
-        .flat_map(|i| (0..s).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Some(Tensor::from_vec(data, (t, s), &Device::Cpu)?))
 }

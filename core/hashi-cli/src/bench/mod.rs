@@ -3,7 +3,8 @@
 //! `hashi bench model` times forward + backward (loss over all positions, gradients of every parameter; no
 //! optimizer step) of a randomly initialised Llama on random token ids, then runs the same measurement in
 //! PyTorch + transformers (`torch_llama_step.py`, embedded in the binary) with the same config, batch, sequence
-//! length and thread count, and writes both with their ratio as JSON. Threads: `RAYON_NUM_THREADS` (candle's
+//! length and thread count, and writes both with their ratio as JSON. The two sides alternate for `--rounds` rounds; tokens/s are from
+//! the median timed step over all rounds. Threads: `RAYON_NUM_THREADS` (candle's
 //! own knob) or all cores; the peer gets `torch.set_num_threads` with the same number.
 
 use std::path::PathBuf;
@@ -41,11 +42,14 @@ pub struct ModelBenchArgs {
     #[arg(long)]
     seq: usize,
     /// Untimed steps first.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 3)]
     warmup: usize,
     /// Timed steps.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// Rounds of (hashi, peer) measurements, alternating.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Python with torch + transformers to run the peer; without it only hashi is measured.
     #[arg(long)]
     peer_python: Option<PathBuf>,
@@ -66,8 +70,8 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         (None, Some(path)) => (LlamaConfig::from_file(path)?.to_config(path)?, path.display().to_string()),
         (None, None) => bail!("give --preset or --config"),
     };
-    if a.steps == 0 || a.batch == 0 || a.seq < 2 {
-        bail!("need --steps >= 1, --batch >= 1 and --seq >= 2");
+    if a.steps == 0 || a.rounds == 0 || a.batch == 0 || a.seq < 2 {
+        bail!("need --steps >= 1, --rounds >= 1, --batch >= 1 and --seq >= 2");
     }
     let threads = candle_core::utils::get_num_threads();
     let model = Llama::random(config.clone(), 0)?;
@@ -75,30 +79,46 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let ids: Vec<u32> = (0..a.batch * a.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
     let ids = Tensor::from_vec(ids, (a.batch, a.seq), &Device::Cpu)?;
     let labels = ids.to_dtype(DType::I64)?;
-    progress.start("hashi fwd+bwd", Some((a.warmup + a.steps) as u64), "steps");
-    let mut times = Vec::with_capacity(a.steps);
-    for step in 0..a.warmup + a.steps {
-        let t0 = Instant::now();
-        let loss = causal_lm_loss(&model.forward(&ids)?, &labels)?;
-        let grads = loss.backward()?;
-        drop(grads);
-        if step >= a.warmup {
-            times.push(t0.elapsed().as_secs_f64());
-        }
-        progress.advance(1);
-    }
-    progress.finish();
     let tokens = (a.batch * a.seq) as f64;
+    // Rounds alternate the two sides, so that a slow phase of a shared machine hits both.
+    let (mut ours, mut theirs, mut peer_info) = (Vec::new(), Vec::new(), None);
+    for round in 0..a.rounds {
+        progress.start(
+            &format!("hashi {}/{}", round + 1, a.rounds),
+            Some((a.warmup + a.steps) as u64),
+            "steps",
+        );
+        for step in 0..a.warmup + a.steps {
+            let t0 = Instant::now();
+            let loss = causal_lm_loss(&model.forward(&ids)?, &labels)?;
+            drop(loss.backward()?);
+            if step >= a.warmup {
+                ours.push(t0.elapsed().as_secs_f64());
+            }
+            progress.advance(1);
+        }
+        progress.finish();
+        if let Some(py) = &a.peer_python {
+            let peer = run_peer(py, &config, &a, threads, progress)?;
+            let steps: Vec<f64> = serde_json::from_value(peer["step_s"].clone()).context("peer step_s")?;
+            theirs.extend(steps);
+            peer_info = Some(peer);
+        }
+    }
     let ours = json!({
         "impl": "hashi (candle CPU, f32)",
-        "tokens_per_s": tokens * times.len() as f64 / times.iter().sum::<f64>(),
-        "step_s": times,
+        "tokens_per_s": tokens / median(&ours),
+        "step_s": ours,
         "peak_rss_mib": peak_rss_mib(),
     });
-    let peer = match &a.peer_python {
-        Some(py) => Some(run_peer(py, &config, &a, threads, progress)?),
-        None => None,
-    };
+    let peer = peer_info.map(|p| {
+        json!({
+            "impl": p["impl"],
+            "tokens_per_s": tokens / median(&theirs),
+            "step_s": theirs,
+            "peak_rss_mib": p["peak_rss_mib"],
+        })
+    });
     let ratio =
         peer.as_ref().and_then(|p| Some(ours["tokens_per_s"].as_f64()? / p["tokens_per_s"].as_f64()?));
     let result = json!({
@@ -109,6 +129,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "seq": a.seq,
         "warmup": a.warmup,
         "steps": a.steps,
+        "rounds": a.rounds,
         "threads": threads,
         "hashi": ours,
         "peer": peer,
@@ -148,6 +169,14 @@ fn run_peer(
         bail!("peer benchmark failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     serde_json::from_slice(&out.stdout).context("peer benchmark printed no JSON")
+}
+
+/// Median of a non-empty sample.
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), in MiB.

@@ -6,6 +6,7 @@ Same config, batch, sequence length, warmup/steps and thread count as the hashi 
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -27,8 +28,8 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--seq", type=int, required=True)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, required=True)
     args = ap.parse_args()
 
@@ -50,7 +51,7 @@ def main() -> None:
     print(json.dumps({
         "impl": f"transformers {transformers.__version__} + torch {torch.__version__} "
                 f"(eager CPU, f32, attn={model.config._attn_implementation})",
-        "tokens_per_s": tokens * len(times) / sum(times),
+        "tokens_per_s": tokens / statistics.median(times),
         "step_s": times,
         "peak_rss_mib": peak_rss_mib(),
         "threads": torch.get_num_threads(),

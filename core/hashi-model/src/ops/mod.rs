@@ -1,0 +1,64 @@
+//! Fused CPU kernels with backward passes for the training path.
+//!
+//! candle's own fused ops (`softmax_last_dim`, `rms_norm`, `rope`) have no backward, and the composed versions
+//! allocate one full tensor per primitive op. These kernels do one pass per row (rows in parallel with rayon)
+//! and define `bwd`, so gradients flow. Each is checked against its composed reference (forward and gradients)
+//! in its module's tests, and the whole model's gradients against PyTorch's autograd in `tests/`.
+//! CPU only: other devices get candle's "no cuda/metal implementation" error.
+
+mod cross_entropy;
+mod math;
+mod rms_norm;
+mod rope;
+mod softmax;
+mod swiglu;
+
+pub use cross_entropy::cross_entropy_rows;
+pub use rms_norm::rms_norm;
+pub use rope::rope;
+pub use softmax::causal_softmax;
+pub use swiglu::swiglu;
+
+use candle_core::{CpuStorage, Layout, Result};
+
+pub(crate) use math::{dot, exp_in_place, max};
+
+/// The f32 elements of a contiguous tensor.
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::Msg(format!("{op}: input must be contiguous"))),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use candle_core::{Device, Tensor, Var};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    /// A random N(0, scale²) variable.
+    pub fn randn(shape: &[usize], scale: f32, seed: u64) -> Var {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0, scale).expect("valid std");
+        let n = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|_| normal.sample(&mut rng)).collect();
+        Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu).expect("tensor")).expect("var")
+    }
+
+    /// Max |a - b|.
+    pub fn diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        (a - b)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .flatten_all()
+            .expect("flat")
+            .max(0)
+            .expect("max")
+            .to_scalar()
+            .expect("scalar")
+    }
+}

@@ -1,0 +1,100 @@
+//! Rotary position embedding, HF layout (`rotate_half`): `y = x ⊙ cos + rotate_half(x) ⊙ sin` with
+//! `rotate_half([x₁, x₂]) = [−x₂, x₁]` over the two halves of the head dimension.
+//!
+//! `cos`/`sin` are `[seq, head_dim]` with equal halves (`cat(freqs, freqs)`), so the transpose of the rotation
+//! is the rotation by −θ: backward is the same kernel with `−sin`. `cos`/`sin` are constants (no gradient).
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::contiguous_f32;
+
+struct Rope;
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "hashi-rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let cos = contiguous_f32(s2, l2, self.name())?;
+        let sin = contiguous_f32(s3, l3, self.name())?;
+        let (seq, d) = l2.shape().dims2()?;
+        let half = d / 2;
+        let table = seq * d;
+        let mut y = vec![0f32; x.len()];
+        // x is [.., seq, d]: every block of seq·d elements uses the whole table.
+        y.par_chunks_mut(table).zip(x.par_chunks(table)).for_each(|(y, x)| {
+            for p in 0..seq {
+                let (c, s) = (&cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d]);
+                let (xr, yr) = (&x[p * d..(p + 1) * d], &mut y[p * d..(p + 1) * d]);
+                for i in 0..half {
+                    yr[i] = xr[i] * c[i] - xr[i + half] * s[i];
+                    yr[i + half] = xr[i + half] * c[i + half] + xr[i] * s[i + half];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = dy.contiguous()?.apply_op3_no_bwd(cos, &sin.neg()?, &Rope)?;
+        Ok((Some(dx), None, None))
+    }
+}
+
+/// Applies RoPE to `x` `[batch, heads, seq, head_dim]` with tables `cos`, `sin` `[seq, head_dim]`.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let (_, _, seq, d) = x.dims4()?;
+    if cos.dims() != [seq, d] || sin.dims() != [seq, d] {
+        return Err(candle_core::Error::Msg(format!(
+            "rope tables {:?} do not fit x {:?}",
+            cos.dims(),
+            x.dims()
+        )));
+    }
+    x.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::D;
+
+    use super::*;
+    use crate::ops::testing::{diff, randn};
+
+    #[test]
+    fn matches_composed_rotate_half_and_its_gradient() -> Result<()> {
+        let x = randn(&[2, 3, 5, 8], 1.0, 11);
+        let freqs = randn(&[5, 4], 2.0, 12).as_tensor().detach();
+        let angles = Tensor::cat(&[&freqs, &freqs], D::Minus1)?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let xs = x.as_tensor();
+        let ours = rope(xs, &cos, &sin)?;
+        let rotated =
+            Tensor::cat(&[&xs.narrow(D::Minus1, 4, 4)?.neg()?, &xs.narrow(D::Minus1, 0, 4)?], D::Minus1)?;
+        let theirs = (xs.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?;
+        assert!(diff(&ours, &theirs) < 1e-6);
+        let probe = randn(&[2, 3, 5, 8], 1.0, 13).as_tensor().detach();
+        let g1 = (ours * &probe)?.sum_all()?.backward()?;
+        let g2 = (theirs * &probe)?.sum_all()?.backward()?;
+        assert!(diff(g1.get(xs).expect("grad"), g2.get(xs).expect("grad")) < 1e-6);
+        Ok(())
+    }
+}
