@@ -34,8 +34,9 @@ fn hashi_checkpoints_load_in_transformers() {
         "my_custom_key": "kept"}"#;
     let tied = r#"{"vocab_size": 256, "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
         "num_attention_heads": 4, "tie_word_embeddings": true, "initializer_range": 0.1}"#;
-    let cases: [(&str, &str, &[&str]); 3] = [
+    let cases: [(&str, &str, &[&str]); 4] = [
         ("gqa_f32", gqa, &[]),
+        ("gqa_f16", gqa, &["--dtype", "f16"]),
         ("tied_bf16", tied, &["--dtype", "bf16"]),
         ("gqa_sharded", gqa, &["--max-shard-bytes", "100000"]),
     ];

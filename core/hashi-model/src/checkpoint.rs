@@ -89,10 +89,10 @@ impl Checkpoint {
         &self.hf_config
     }
 
-    /// Names of all tensors in the checkpoint, sorted.
+    /// Names of all tensors in the checkpoint, in natural order (`layers.2` before `layers.10`).
     pub fn tensor_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.routing.keys().cloned().collect();
-        names.sort();
+        names.sort_by_cached_key(|n| natural_key(n));
         names
     }
 
@@ -147,6 +147,27 @@ impl Checkpoint {
     }
 }
 
+/// Sort key that compares runs of digits as numbers.
+fn natural_key(name: &str) -> Vec<(String, u64)> {
+    let mut key = Vec::new();
+    let mut text = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut n = u64::from(c as u8 - b'0');
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n.saturating_mul(10).saturating_add(u64::from(d));
+                chars.next();
+            }
+            key.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+        }
+    }
+    key.push((text, 0));
+    key
+}
+
 fn is_pickle(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| PICKLE_EXTENSIONS.contains(&e))
 }
@@ -199,5 +220,17 @@ fn root_message(e: &candle_core::Error) -> String {
         candle_core::Error::WithPath { inner, .. } => root_message(inner),
         candle_core::Error::WithBacktrace { inner, .. } => root_message(inner),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn natural_order_puts_layer_2_before_layer_10() {
+        let mut v = vec!["model.layers.10.w", "model.layers.2.w", "lm_head.weight", "model.layers.2.a"];
+        v.sort_by_key(|n| natural_key(n));
+        assert_eq!(v, ["lm_head.weight", "model.layers.2.a", "model.layers.2.w", "model.layers.10.w"]);
     }
 }

@@ -133,6 +133,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sampling_is_deterministic_in_its_seed_and_greedy_ignores_it() -> Result<()> {
+        let model = Llama::random(crate::Config::tiny_test(), 5)?;
+        let run = |sampling| {
+            let opts = GenerateOptions { max_new_tokens: 12, sampling, stop_ids: vec![] };
+            generate(&model, &[1, 7, 9], &opts, &hashi_core::NoReporter)
+        };
+        let sample = |seed| Sampling::Sample { temperature: 1.5, top_k: 0, top_p: 1.0, seed };
+        let (a, b, c) = (run(sample(1))?, run(sample(1))?, run(sample(2))?);
+        assert_eq!(a.len(), 12);
+        assert_eq!(a, b, "same seed, same tokens");
+        assert_ne!(a, c, "another seed, other tokens");
+        assert_eq!(run(Sampling::Greedy)?, run(Sampling::Greedy)?);
+        let bad = GenerateOptions { max_new_tokens: 1, sampling: sample(0), stop_ids: vec![] };
+        let bad = GenerateOptions {
+            sampling: Sampling::Sample { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0 },
+            ..bad
+        };
+        assert!(generate(&model, &[1], &bad, &hashi_core::NoReporter).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn argmax_takes_first_of_ties() {
         assert_eq!(argmax(&[0.0, 3.0, 3.0, 1.0]), 1);
     }
