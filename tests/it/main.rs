@@ -7,3 +7,4 @@ mod common;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;
+mod tokenizer;

@@ -7,6 +7,7 @@ mod bench;
 mod generate;
 mod model;
 mod progress;
+mod tokenizer;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -31,6 +32,9 @@ enum Command {
     /// Create, inspect and run Llama checkpoints (HF directories).
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Train, analyse, import and run tokenizers.
+    #[command(subcommand)]
+    Tokenizer(tokenizer::TokenizerCommand),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
@@ -45,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     let result = match cli.command {
         Command::Model(cmd) => model::run(cmd, &progress),
+        Command::Tokenizer(cmd) => tokenizer::run(cmd, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
     };

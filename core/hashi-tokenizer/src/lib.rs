@@ -1,55 +1,87 @@
-//! Tokenizers for hashi.
+//! Tokenizers for hashi: the method's bilingual SentencePiece-style BPE.
 //!
-//! For now: loading a Hugging Face `tokenizer.json` with a clear error, and encoding/decoding through the
-//! `tokenizers` crate (the same Rust code that backs Python `tokenizers` and `transformers`' fast tokenizers).
-//! Training, analysis and SentencePiece import are the tokenizer issue's work.
+//! - [`train`]: a SentencePiece-BPE trainer on language-tagged corpora (exact vocabulary size, byte fallback,
+//!   `▁` metaspace, digits split, character coverage, Llama's special tokens and id layout);
+//! - [`hf`]: the result as Hugging Face `tokenizer.json` + configs, loadable by `transformers.AutoTokenizer`;
+//! - [`sentencepiece`]: import of a SentencePiece BPE `tokenizer.model` (Llama 2's) with the same ids;
+//! - [`analyze`]: vocabulary composition by script and length per token against a reference;
+//! - [`Tokenizer`]: encoding and decoding through the `tokenizers` crate — the same code that backs Python
+//!   `tokenizers` and `transformers`' fast tokenizers, so ids agree by construction.
+
+pub mod analyze;
+mod error;
+pub mod hf;
+pub mod input;
+pub mod script;
+pub mod sentencepiece;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 
-/// Errors of the tokenizer crate.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenizerError {
-    /// The file is missing or not a valid `tokenizer.json`.
-    #[error("{path}: cannot load tokenizer: {message}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// Encoding or decoding failed.
-    #[error("tokenizer: {0}")]
-    Codec(String),
-}
-
-/// Result with [`TokenizerError`].
-pub type Result<T> = std::result::Result<T, TokenizerError>;
+pub use error::{Result, TokenizerError};
 
 /// A loaded HF tokenizer.
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    path: PathBuf,
 }
 
 impl Tokenizer {
-    /// Loads `tokenizer.json`.
+    /// Loads `tokenizer.json`, or `DIR/tokenizer.json` when given a directory.
     pub fn from_file(path: &Path) -> Result<Self> {
+        let path = if path.is_dir() { path.join("tokenizer.json") } else { path.to_path_buf() };
         if !path.is_file() {
-            return Err(TokenizerError::Load { path: path.into(), message: "file not found".into() });
+            return Err(TokenizerError::Load { path, message: "file not found".into() });
         }
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| TokenizerError::Load { path: path.into(), message: e.to_string() })?;
-        Ok(Self { inner })
+        let inner = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| TokenizerError::Load { path: path.clone(), message: e.to_string() })?;
+        Ok(Self { inner, path })
     }
 
-    /// Token ids of `text`; `add_special_tokens` applies the tokenizer's post-processor (e.g. a leading `<s>`).
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Token ids of `text`; `add_special_tokens` applies the post-processor (e.g. a leading `<s>`).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
         let enc =
             self.inner.encode(text, add_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Token ids of many texts, encoded in parallel.
+    pub fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
+        let encs = self
+            .inner
+            .encode_batch(texts.to_vec(), add_special_tokens)
+            .map_err(|e| TokenizerError::Codec(e.to_string()))?;
+        Ok(encs.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
     /// Text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner.decode(ids, skip_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))
+    }
+
+    /// Vocabulary size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Piece of each id (`None` for gaps), and whether it is a special token.
+    pub fn pieces(&self) -> Vec<Option<(String, bool)>> {
+        let mut out = vec![None; self.vocab_size()];
+        for (piece, id) in self.inner.get_vocab(true) {
+            if let Some(slot) = out.get_mut(id as usize) {
+                *slot = Some((piece, false));
+            }
+        }
+        for (id, added) in self.inner.get_added_tokens_decoder() {
+            if let Some(Some(slot)) = out.get_mut(id as usize) {
+                slot.1 = added.special;
+            }
+        }
+        out
     }
 }

@@ -1,0 +1,295 @@
+//! `hashi tokenizer ...`: train, analyse, import, encode, decode.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use hashi_core::Reporter;
+use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::analyze::{self, Composition, LengthStats};
+use hashi_tokenizer::hf::LlamaStyle;
+use hashi_tokenizer::input::{InputSpec, read_inputs};
+use hashi_tokenizer::sentencepiece::SpModel;
+use hashi_tokenizer::train::{LangSampling, SPECIAL_TOKENS, TrainConfig, train};
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum TokenizerCommand {
+    /// Train a SentencePiece-style BPE tokenizer on language-tagged text (HF tokenizer.json + configs).
+    Train(TrainArgs),
+    /// Vocabulary by script and length per token on text, side by side with a reference tokenizer.
+    Analyze(AnalyzeArgs),
+    /// Convert a SentencePiece BPE tokenizer.model (e.g. Llama 2's) into an HF tokenizer with the same ids.
+    ImportSentencepiece(ImportArgs),
+    /// Print the token ids of a text (argument or stdin).
+    Encode(EncodeArgs),
+    /// Print the text of comma-separated token ids.
+    Decode(DecodeArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Input as LANG=PATH or LANG:FIELD=PATH (globs allowed; .jsonl/.json read FIELD, default `text`; other
+    /// files are plain text). Repeat for more files and languages.
+    #[arg(long = "input", required = true)]
+    inputs: Vec<InputSpec>,
+    /// Exact vocabulary size (special and byte tokens included).
+    #[arg(long, default_value_t = 32_000)]
+    vocab_size: usize,
+    /// Language mix: `equal` (same bytes per language), `all`, or weights like `ja=0.6,en=0.4`.
+    #[arg(long, default_value = "equal")]
+    sampling: String,
+    /// Share of character occurrences covered by the kept characters (the rest falls back to bytes).
+    #[arg(long, default_value_t = 0.9995)]
+    character_coverage: f64,
+    /// Longest piece in characters.
+    #[arg(long, default_value_t = 16)]
+    max_piece_length: usize,
+    /// Let digits merge (by default each digit is its own piece).
+    #[arg(long)]
+    no_split_digits: bool,
+    /// A symbol that is always one token (repeat for more).
+    #[arg(long = "user-defined-symbol")]
+    user_defined_symbols: Vec<String>,
+    /// Seed of the document sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// `model_max_length` written to tokenizer_config.json.
+    #[arg(long, default_value_t = 4096)]
+    model_max_length: usize,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// The tokenizer (tokenizer.json or its directory).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// A reference tokenizer to compare with.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Held-out text as LANG=PATH or LANG:FIELD=PATH (repeat).
+    #[arg(long = "text")]
+    texts: Vec<InputSpec>,
+    /// JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The SentencePiece model file.
+    model: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// `model_max_length` written to tokenizer_config.json.
+    #[arg(long, default_value_t = 4096)]
+    model_max_length: usize,
+}
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// The tokenizer (tokenizer.json or its directory).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Text to encode; read from stdin when absent.
+    #[arg(long)]
+    text: Option<String>,
+    /// Do not add special tokens (`<s>`).
+    #[arg(long)]
+    no_special: bool,
+    /// Print JSON (ids and pieces).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct DecodeArgs {
+    /// The tokenizer (tokenizer.json or its directory).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Comma-separated ids.
+    #[arg(long, allow_hyphen_values = true)]
+    ids: String,
+    /// Keep special tokens in the text.
+    #[arg(long)]
+    keep_special: bool,
+}
+
+pub fn run(cmd: TokenizerCommand, progress: &dyn Reporter) -> Result<()> {
+    match cmd {
+        TokenizerCommand::Train(a) => train_cmd(a, progress),
+        TokenizerCommand::Analyze(a) => analyze_cmd(a),
+        TokenizerCommand::ImportSentencepiece(a) => import_cmd(a),
+        TokenizerCommand::Encode(a) => encode_cmd(a),
+        TokenizerCommand::Decode(a) => decode_cmd(a),
+    }
+}
+
+fn parse_sampling(s: &str) -> Result<LangSampling> {
+    Ok(match s {
+        "equal" => LangSampling::EqualBytes,
+        "all" => LangSampling::All,
+        weights => LangSampling::Weights(
+            weights
+                .split(',')
+                .map(|kv| {
+                    let (k, v) =
+                        kv.split_once('=').with_context(|| format!("sampling weight {kv:?}: use LANG=W"))?;
+                    let w: f64 = v.parse().with_context(|| format!("sampling weight {kv:?}"))?;
+                    if !(w.is_finite() && w >= 0.0) {
+                        bail!("sampling weight {kv:?} must be a non-negative number");
+                    }
+                    Ok((k.to_string(), w))
+                })
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
+    let cfg = TrainConfig {
+        vocab_size: a.vocab_size,
+        character_coverage: a.character_coverage,
+        max_piece_length: a.max_piece_length,
+        split_digits: !a.no_split_digits,
+        user_defined_symbols: a.user_defined_symbols,
+        sampling: parse_sampling(&a.sampling)?,
+        seed: a.seed,
+    };
+    let start = std::time::Instant::now();
+    let inputs = read_inputs(&a.inputs)?;
+    let vocab = train(&inputs, &cfg, progress)?;
+    let style = LlamaStyle {
+        register_specials: true,
+        user_defined: (SPECIAL_TOKENS.len()..SPECIAL_TOKENS.len() + vocab.num_user_defined)
+            .map(|i| i as u32)
+            .collect(),
+        pieces: vocab.pieces,
+        merges: vocab.merges,
+        unk_bos_eos: [0, 1, 2],
+        add_dummy_prefix: true,
+        nfkc: false,
+    };
+    style.save(&a.out, a.model_max_length)?;
+    let s = &vocab.stats;
+    for (lang, docs, used, total) in &s.languages {
+        eprintln!("{lang}: {docs} documents, {used} of {total} bytes");
+    }
+    let summary = json!({
+        "out": a.out, "vocab_size": style.pieces.len(), "merges": s.merges, "unique_words": s.unique_words,
+        "characters_seen": s.characters_seen, "characters_kept": s.characters_kept, "coverage": s.coverage,
+        "languages": s.languages.iter().map(|(l, d, u, t)| json!({"lang": l, "docs": d, "bytes_used": u, "bytes": t}))
+            .collect::<Vec<_>>(),
+        "seconds": start.elapsed().as_secs_f64(),
+        "peak_rss_mib": crate::bench::peak_rss_mib(),
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
+    let ours = Tokenizer::from_file(&a.tokenizer)?;
+    let reference = a.reference.as_deref().map(Tokenizer::from_file).transpose()?;
+    let texts = if a.texts.is_empty() { vec![] } else { read_inputs(&a.texts)? };
+    let side = |tok: &Tokenizer| -> Result<(Composition, Vec<LengthStats>)> {
+        let lengths =
+            texts.iter().map(|t| analyze::length_stats(tok, &t.lang, &t.docs)).collect::<Result<_, _>>()?;
+        Ok((analyze::composition(tok), lengths))
+    };
+    let (comp, lengths) = side(&ours)?;
+    let reference = reference.as_ref().map(side).transpose()?;
+    if a.json {
+        let out = json!({
+            "tokenizer": a.tokenizer, "composition": comp, "lengths": lengths,
+            "reference": reference.as_ref().map(|(c, l)| json!({"tokenizer": a.reference, "composition": c, "lengths": l})),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let ratio = |x: f64, r: Option<f64>| r.map_or(String::new(), |r| format!("{:.2}%", 100.0 * x / r));
+    let num = |r: Option<f64>, digits: usize| r.map_or(String::new(), |r| format!("{r:.digits$}"));
+    println!("Vocabulary by script ({} pieces)", comp.total);
+    println!("{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share");
+    let rows = comp.by_category.iter().map(|(c, n)| (c.name(), *n)).chain([("japanese", comp.japanese)]);
+    for (i, (name, n)) in rows.enumerate() {
+        let r = reference.as_ref().map(|(rc, _)| {
+            let rn = rc.by_category.get(i).map_or(rc.japanese, |x| x.1);
+            (rn, rc.total)
+        });
+        let share = |n: usize, t: usize| format!("{:.1}%", 100.0 * n as f64 / t.max(1) as f64);
+        let (rn, rs) = r.map_or((String::new(), String::new()), |(rn, rt)| (rn.to_string(), share(rn, rt)));
+        println!("{name:<12} {n:>10} {:>8} {rn:>10} {rs:>8}", share(n, comp.total));
+    }
+    for (i, l) in lengths.iter().enumerate() {
+        let r = reference.as_ref().map(|(_, rl)| &rl[i]);
+        println!("\nLength on {} text ({} docs, {} chars)", l.lang, l.docs, l.chars);
+        println!("{:<22} {:>10} {:>10} {:>9}", "metric", "ours", "reference", "ratio");
+        let metrics: [(&str, f64, Option<f64>, usize); 5] = [
+            ("chars/token", l.chars_per_token, r.map(|r| r.chars_per_token), 3),
+            ("bytes/token", l.bytes_per_token, r.map(|r| r.bytes_per_token), 3),
+            (
+                if l.unit == "char" { "tokens/char" } else { "tokens/word" },
+                l.tokens_per_unit,
+                r.map(|r| r.tokens_per_unit),
+                3,
+            ),
+            ("byte-fallback rate", l.fallback_rate, r.map(|r| r.fallback_rate), 4),
+            ("tokens", l.tokens as f64, r.map(|r| r.tokens as f64), 0),
+        ];
+        for (name, x, rx, d) in metrics {
+            println!("{name:<22} {x:>10.d$} {:>10} {:>9}", num(rx, d), ratio(x, rx));
+        }
+    }
+    Ok(())
+}
+
+fn import_cmd(a: ImportArgs) -> Result<()> {
+    let model = SpModel::from_file(&a.model)?;
+    let style = model.to_llama_style(&a.model)?;
+    style.save(&a.out, a.model_max_length)?;
+    println!("{}", json!({"out": a.out, "vocab_size": style.pieces.len(), "merges": style.merges.len()}));
+    Ok(())
+}
+
+fn encode_cmd(a: EncodeArgs) -> Result<()> {
+    let tok = Tokenizer::from_file(&a.tokenizer)?;
+    let text = match a.text {
+        Some(t) => t,
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading stdin (not UTF-8?)")?;
+            s
+        }
+    };
+    let ids = tok.encode(&text, !a.no_special)?;
+    if a.json {
+        let pieces = tok.pieces();
+        let names: Vec<String> = ids
+            .iter()
+            .map(|&i| pieces.get(i as usize).cloned().flatten().map(|p| p.0).unwrap_or_default())
+            .collect();
+        println!("{}", json!({"ids": ids, "pieces": names}));
+    } else {
+        println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    }
+    Ok(())
+}
+
+fn decode_cmd(a: DecodeArgs) -> Result<()> {
+    let tok = Tokenizer::from_file(&a.tokenizer)?;
+    let ids: Vec<u32> = if a.ids.trim().is_empty() {
+        vec![]
+    } else {
+        a.ids
+            .split(',')
+            .map(|t| t.trim().parse::<u32>().with_context(|| format!("bad id {t:?}")))
+            .collect::<Result<_>>()?
+    };
+    print!("{}", tok.decode(&ids, !a.keep_special)?);
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Tokenizer analysis: vocabulary composition by script ([`Category`]) and length per token on text.
+//!
+//! Length metrics per language: characters/token and UTF-8 bytes/token (the method's "length per token"),
+//! tokens per unit — per whitespace-separated word, or per character for languages written without spaces
+//! (`ja`, `zh`) — and the share of tokens that are byte fallbacks or unknown.
+
+use serde::Serialize;
+
+use crate::Tokenizer;
+use crate::error::Result;
+use crate::script::{Category, is_byte_piece};
+
+/// Pieces per category.
+#[derive(Debug, Clone, Serialize)]
+pub struct Composition {
+    /// Vocabulary size.
+    pub total: usize,
+    /// Count per category, in [`Category::ALL`] order.
+    pub by_category: Vec<(Category, usize)>,
+    /// CJK + Hiragana + Katakana.
+    pub japanese: usize,
+}
+
+/// Counts the vocabulary of `tok` by category.
+pub fn composition(tok: &Tokenizer) -> Composition {
+    let mut counts = [0usize; Category::ALL.len()];
+    let pieces = tok.pieces();
+    for (piece, special) in pieces.iter().flatten() {
+        let cat = if *special { Category::Special } else { Category::of_piece(piece) };
+        counts[cat as usize] += 1;
+    }
+    let by_category: Vec<(Category, usize)> =
+        Category::ALL.iter().map(|&c| (c, counts[c as usize])).collect();
+    let japanese = by_category.iter().filter(|(c, _)| c.is_japanese()).map(|(_, n)| n).sum();
+    Composition { total: pieces.len(), by_category, japanese }
+}
+
+/// Length statistics of one tokenizer on one language's text.
+#[derive(Debug, Clone, Serialize)]
+pub struct LengthStats {
+    /// Language tag.
+    pub lang: String,
+    /// Documents.
+    pub docs: usize,
+    /// Characters.
+    pub chars: u64,
+    /// UTF-8 bytes.
+    pub bytes: u64,
+    /// Units: words, or characters for `ja`/`zh`.
+    pub units: u64,
+    /// What a unit is (`word` or `char`).
+    pub unit: &'static str,
+    /// Tokens (no special tokens added).
+    pub tokens: u64,
+    /// Tokens that are byte fallbacks or `<unk>`.
+    pub fallback_tokens: u64,
+    /// chars / tokens.
+    pub chars_per_token: f64,
+    /// bytes / tokens.
+    pub bytes_per_token: f64,
+    /// tokens / units.
+    pub tokens_per_unit: f64,
+    /// fallback_tokens / tokens.
+    pub fallback_rate: f64,
+}
+
+/// Encodes `docs` and measures lengths.
+pub fn length_stats(tok: &Tokenizer, lang: &str, docs: &[String]) -> Result<LengthStats> {
+    let per_char = matches!(lang, "ja" | "zh");
+    let pieces = tok.pieces();
+    let fallback: Vec<bool> =
+        pieces.iter().map(|p| p.as_ref().is_some_and(|(s, _)| is_byte_piece(s) || s == "<unk>")).collect();
+    let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let mut s = LengthStats {
+        lang: lang.into(),
+        docs: docs.len(),
+        chars: 0,
+        bytes: 0,
+        units: 0,
+        unit: if per_char { "char" } else { "word" },
+        tokens: 0,
+        fallback_tokens: 0,
+        chars_per_token: 0.0,
+        bytes_per_token: 0.0,
+        tokens_per_unit: 0.0,
+        fallback_rate: 0.0,
+    };
+    for chunk in refs.chunks(4096) {
+        for (doc, ids) in chunk.iter().zip(tok.encode_batch(chunk, false)?) {
+            s.chars += doc.chars().count() as u64;
+            s.bytes += doc.len() as u64;
+            s.units += if per_char {
+                doc.chars().filter(|c| !c.is_whitespace()).count() as u64
+            } else {
+                doc.split_whitespace().count() as u64
+            };
+            s.tokens += ids.len() as u64;
+            s.fallback_tokens +=
+                ids.iter().filter(|&&i| fallback.get(i as usize).copied().unwrap_or(false)).count() as u64;
+        }
+    }
+    let t = s.tokens.max(1) as f64;
+    s.chars_per_token = s.chars as f64 / t;
+    s.bytes_per_token = s.bytes as f64 / t;
+    s.tokens_per_unit = s.tokens as f64 / s.units.max(1) as f64;
+    s.fallback_rate = s.fallback_tokens as f64 / t;
+    Ok(s)
+}
