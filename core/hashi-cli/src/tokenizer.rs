@@ -178,7 +178,7 @@ fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     style.save(&a.out, a.model_max_length)?;
     let s = &vocab.stats;
     for (lang, docs, used, total) in &s.languages {
-        eprintln!("{lang}: {docs} documents, {used} of {total} bytes");
+        tracing::info!("{lang}: {docs} documents, {used} of {total} bytes");
     }
     let summary = json!({
         "out": a.out, "vocab_size": style.pieces.len(), "merges": s.merges, "unique_words": s.unique_words,

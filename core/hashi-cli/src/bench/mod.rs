@@ -19,12 +19,16 @@ use hashi_model::{Config, Llama, LlamaConfig, causal_lm_loss};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+mod tokenizer;
+
 const PEER_SCRIPT: &str = include_str!("torch_llama_step.py");
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Forward+backward tokens/s of a Llama on CPU, hashi vs PyTorch/transformers.
     Model(ModelBenchArgs),
+    /// Tokenizer training time/memory and encode throughput, hashi vs SentencePiece and HF tokenizers.
+    Tokenizer(tokenizer::TokenizerBenchArgs),
 }
 
 #[derive(Args)]
@@ -61,6 +65,7 @@ pub struct ModelBenchArgs {
 pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
     match cmd {
         BenchCommand::Model(a) => model(a, progress),
+        BenchCommand::Tokenizer(a) => tokenizer::run(a, progress),
     }
 }
 
