@@ -188,8 +188,55 @@ fn bad_tokenizer_inputs_fail_clearly() {
     std::fs::write(&ok, "some text here\n").expect("write");
     let e = train(&[format!("ja={}", ok.display())], "100");
     assert!(e.contains("below the 259 required symbols"), "{e}");
+    let e = hashi_err(&[
+        "tokenizer",
+        "train",
+        "--input",
+        &format!("ja={}", ok.display()),
+        "--sampling",
+        "ja=0.5,xx=0.5",
+        "--vocab-size",
+        "300",
+        "--out",
+        &out,
+    ]);
+    assert!(e.contains("sampling weight for xx, which has no input"), "{e}");
     let usage = hashi(&["tokenizer", "train", "--input", "en", "--out", &out]);
     assert_eq!(usage.status.code(), Some(2), "a malformed argument is a usage error");
     assert!(String::from_utf8_lossy(&usage.stderr).contains("expected LANG=PATH"));
     assert!(!Path::new(&out).exists(), "nothing written on failure");
+}
+
+#[test]
+fn fast_encoder_gives_the_library_ids_on_real_text() {
+    let tok = hashi_tokenizer::Tokenizer::from_file(trained()).expect("load");
+    assert!(tok.is_fast(), "a hashi-trained tokenizer takes the fast path");
+    let mut checked = 0usize;
+    for name in ["ja_web_low.jsonl", "ja_wiki.jsonl", "ja_books.jsonl", "en_books.jsonl"] {
+        let text = std::fs::read_to_string(corpus(name)).expect("corpus");
+        // The first 400 kB of each file, document by document, plus the hard cases.
+        let mut budget = 400_000usize;
+        for rec in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(rec).expect("jsonl");
+            let doc = v["text"].as_str().expect("text");
+            let doc =
+                &doc[..doc.char_indices().map(|(i, _)| i).take_while(|&i| i < budget).last().unwrap_or(0)];
+            for special in [true, false] {
+                let (fast, lib) = (tok.encode(doc, special), tok.encode_with_library(doc, special));
+                assert_eq!(fast.expect("fast"), lib.expect("library"), "{name}: ids differ");
+            }
+            checked += doc.len();
+            budget = budget.saturating_sub(doc.len());
+            if budget == 0 {
+                break;
+            }
+        }
+    }
+    for text in TEXTS.iter().chain(&["<mask>x<mask>", "a<s>b", "</s></s>", "▁▁ already metaspaced"]) {
+        assert_eq!(
+            tok.encode(text, true).expect("fast"),
+            tok.encode_with_library(text, true).expect("library")
+        );
+    }
+    assert!(checked > 1_000_000, "checked {checked} bytes");
 }

@@ -44,6 +44,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     alloc::keep_freed_memory();
+    die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let progress = progress::Progress::new(cli.quiet);
@@ -59,6 +60,16 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `hashi ... | head` should end quietly like other Unix tools, not panic in `println!` (Rust ignores SIGPIPE).
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod analyze;
 mod error;
+mod fast;
 pub mod hf;
 pub mod input;
 pub mod script;
@@ -20,9 +21,11 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Result, TokenizerError};
 
-/// A loaded HF tokenizer.
+/// A loaded HF tokenizer. Llama-style tokenizers (the ones hashi writes) encode through a fast path that gives
+/// the library's ids without its bookkeeping; every other tokenizer.json goes through the `tokenizers` crate.
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    fast: Option<fast::FastBpe>,
     path: PathBuf,
 }
 
@@ -33,9 +36,25 @@ impl Tokenizer {
         if !path.is_file() {
             return Err(TokenizerError::Load { path, message: "file not found".into() });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| TokenizerError::Load { path: path.clone(), message: e.to_string() })?;
-        Ok(Self { inner, path })
+        let load_err = |message: String| TokenizerError::Load { path: path.clone(), message };
+        let text = std::fs::read_to_string(&path).map_err(|e| TokenizerError::io(&path, e))?;
+        let inner = <tokenizers::Tokenizer as std::str::FromStr>::from_str(&text)
+            .map_err(|e| load_err(e.to_string()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
+        let fast = fast::FastBpe::from_json(&json);
+        Ok(Self { inner, fast, path })
+    }
+
+    /// Whether encoding takes the fast path.
+    pub fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Token ids of `text` through the `tokenizers` library's full pipeline, whatever the fast path would do.
+    pub fn encode_with_library(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        let enc =
+            self.inner.encode(text, add_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
     }
 
     /// Where it was loaded from.
@@ -45,13 +64,18 @@ impl Tokenizer {
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (e.g. a leading `<s>`).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc =
-            self.inner.encode(text, add_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+        match &self.fast {
+            Some(f) => Ok(f.encode(text, add_special_tokens)),
+            None => self.encode_with_library(text, add_special_tokens),
+        }
     }
 
-    /// Token ids of many texts, encoded in parallel.
+    /// Token ids of many texts, encoded in parallel (on the current rayon pool).
     pub fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
+        use rayon::prelude::*;
+        if let Some(f) = &self.fast {
+            return Ok(texts.par_iter().map(|t| f.encode(t, add_special_tokens)).collect());
+        }
         let encs = self
             .inner
             .encode_batch(texts.to_vec(), add_special_tokens)

@@ -88,7 +88,10 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
         let dt = t0.elapsed().as_secs_f64();
         progress.finish();
         let tokens: usize = ids.iter().map(Vec::len).sum();
-        ours_encode.insert(format!("threads_{threads}"), json!({"seconds": dt, "mb_per_s": text_mb / dt, "tokens": tokens}));
+        ours_encode.insert(
+            format!("threads_{threads}"),
+            json!({"seconds": dt, "mb_per_s": text_mb / dt, "tokens": tokens}),
+        );
     }
     let mut result = json!({
         "bench": "tokenizer",
@@ -116,18 +119,26 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
         };
         let sp_prefix = dir.path().join("sp").display().to_string();
         let cov = a.character_coverage.to_string();
-        let sp_train = peer(&["train-sp", &text_arg, &vocab, &sp_prefix, &cov], None, "training: sentencepiece")?;
+        let sp_train =
+            peer(&["train-sp", &text_arg, &vocab, &sp_prefix, &cov], None, "training: sentencepiece")?;
         let alphabet = ours_train["characters_kept"].as_u64().unwrap_or(1000).to_string();
         let hf_out = dir.path().join("hf.json").display().to_string();
-        let hf_train = peer(&["train-hf", &text_arg, &vocab, &hf_out, &alphabet], None, "training: tokenizers")?;
+        let hf_train =
+            peer(&["train-hf", &text_arg, &vocab, &hf_out, &alphabet], None, "training: tokenizers")?;
         let model = format!("{sp_prefix}.model");
         let ours_json = ours_dir.join("tokenizer.json").display().to_string();
         let mut sp_enc = serde_json::Map::new();
         let mut hf_enc = serde_json::Map::new();
         for n in [1usize, 2] {
             let t = n.to_string();
-            sp_enc.insert(format!("threads_{n}"), peer(&["encode-sp", &model, &text_arg, &t], None, "encoding: sp")?);
-            hf_enc.insert(format!("threads_{n}"), peer(&["encode-hf", &ours_json, &text_arg], Some(n), "encoding: hf")?);
+            sp_enc.insert(
+                format!("threads_{n}"),
+                peer(&["encode-sp", &model, &text_arg, &t], None, "encoding: sp")?,
+            );
+            hf_enc.insert(
+                format!("threads_{n}"),
+                peer(&["encode-hf", &ours_json, &text_arg], Some(n), "encoding: hf")?,
+            );
         }
         result["sentencepiece"] = json!({"train": sp_train, "encode": sp_enc});
         result["tokenizers_python"] = json!({"train": hf_train, "encode": hf_enc});
