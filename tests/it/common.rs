@@ -56,9 +56,9 @@ pub fn hashi_bin() -> &'static Path {
     })
 }
 
-/// Runs `hashi args...`.
+/// Runs `hashi args...` from the repository root (where `scripts/lib` is).
 pub fn hashi(args: &[&str]) -> Output {
-    Command::new(hashi_bin()).args(args).output().expect("hashi starts")
+    Command::new(hashi_bin()).args(args).current_dir(repo_root()).output().expect("hashi starts")
 }
 
 /// Runs `hashi args...`, asserts success and returns stdout.

@@ -8,3 +8,4 @@ mod model_errors;
 mod model_parity;
 mod model_roundtrip;
 mod tokenizer;
+mod transfer;

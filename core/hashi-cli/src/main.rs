@@ -8,6 +8,7 @@ mod generate;
 mod model;
 mod progress;
 mod tokenizer;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +36,8 @@ enum Command {
     /// Train, analyse, import and run tokenizers.
     #[command(subcommand)]
     Tokenizer(tokenizer::TokenizerCommand),
+    /// Replace a model's vocabulary by a new tokenizer's, initialising new rows with a Lua strategy.
+    Transfer(transfer::TransferArgs),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Model(cmd) => model::run(cmd, &progress),
         Command::Tokenizer(cmd) => tokenizer::run(cmd, &progress),
+        Command::Transfer(args) => transfer::run(args, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
     };

@@ -199,21 +199,32 @@ impl FastBpe {
         self.chars.get(&c).copied()
     }
 
+    /// BPE over a piece that is already normalised (`▁` for spaces): no prefix, no added tokens.
+    pub(crate) fn encode_normalized(&self, piece: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.bpe(piece.chars(), &mut out);
+        out
+    }
+
     fn encode_segment(&self, segment: &str, out: &mut Vec<u32>) {
         if segment.is_empty() {
             return;
         }
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(segment.len() + 1);
-        let mut push = |id: u32| {
-            let i = symbols.len() as isize;
-            symbols.push(Symbol { id, prev: i - 1, next: i + 1, alive: true });
-        };
-        let metaspace = self.char_id(METASPACE);
         let chars = self
             .prepend
             .then_some(METASPACE)
             .into_iter()
             .chain(segment.chars().map(|c| if c == ' ' { METASPACE } else { c }));
+        self.bpe(chars, out);
+    }
+
+    fn bpe(&self, chars: impl Iterator<Item = char>, out: &mut Vec<u32>) {
+        let mut symbols: Vec<Symbol> = Vec::new();
+        let mut push = |id: u32| {
+            let i = symbols.len() as isize;
+            symbols.push(Symbol { id, prev: i - 1, next: i + 1, alive: true });
+        };
+        let metaspace = self.char_id(METASPACE);
         for c in chars {
             let id = if c == METASPACE { metaspace } else { self.char_id(c) };
             match id {

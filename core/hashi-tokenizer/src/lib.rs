@@ -83,6 +83,23 @@ impl Tokenizer {
         Ok(encs.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
+    /// Ids of a piece string as it appears after normalisation (`▁` for spaces), BPE-encoded without normalising
+    /// it again and without special tokens: how this tokenizer would cut another vocabulary's piece.
+    pub fn encode_piece(&self, piece: &str) -> Result<Vec<u32>> {
+        if let Some(f) = &self.fast {
+            return Ok(f.encode_normalized(piece));
+        }
+        let mut ids = self.encode_with_library(&piece.replace(script::METASPACE, " "), false)?;
+        // The library path adds its dummy prefix; drop it for pieces that do not start a word.
+        if !piece.starts_with(script::METASPACE) && ids.len() > 1 {
+            let first = self.inner.id_to_token(ids[0]);
+            if first.as_deref() == Some("▁") {
+                ids.remove(0);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner.decode(ids, skip_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))

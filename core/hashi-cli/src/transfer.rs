@@ -1,0 +1,242 @@
+//! `hashi transfer`: vocabulary replacement with a Lua embedding-init strategy, and its report (matched and
+//! unmatched tokens by script, row norms, step-0 bits-per-byte on held-out text).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use clap::Args;
+use hashi_core::Reporter;
+use hashi_model::{Llama, causal_lm_loss};
+use hashi_script::{Script, ScriptOptions};
+use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::input::{InputSpec, read_inputs};
+use hashi_tokenizer::script::is_byte_piece;
+use hashi_transfer::{
+    EmbeddingInit, InitContext, NewToken, Recipe, SimilarityIndex, TransferError, TransferOptions,
+};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The source model (HF directory with its tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// The new tokenizer (tokenizer.json or its directory).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Embedding-init strategy (Lua). Repeat with --dry-run to compare strategies.
+    #[arg(long = "init", required = true)]
+    inits: Vec<PathBuf>,
+    /// Output directory (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Report only: nothing is kept in --out.
+    #[arg(long)]
+    dry_run: bool,
+    /// The old tokenizer, if not MODEL/tokenizer.json.
+    #[arg(long)]
+    old_tokenizer: Option<PathBuf>,
+    /// Held-out text for step-0 bits-per-byte, as LANG=PATH or LANG:FIELD=PATH (repeat).
+    #[arg(long = "eval-text")]
+    eval_texts: Vec<InputSpec>,
+    /// Tokens per language for bits-per-byte.
+    #[arg(long, default_value_t = 20_000)]
+    eval_tokens: usize,
+    /// Folder `require` searches besides the script's own.
+    #[arg(long, default_value = "scripts/lib")]
+    script_lib: PathBuf,
+    /// Seed of recipe noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A Lua strategy: `return { name = "...", recipe = function(token, ctx) ... end }`.
+struct LuaInit {
+    script: Script,
+    name: String,
+}
+
+impl EmbeddingInit for LuaInit {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn recipe(&self, token: &NewToken, ctx: &InitContext) -> hashi_transfer::Result<Recipe> {
+        self.script.call("recipe", &[token, ctx]).map_err(|e| TransferError::Strategy(e.to_string()))
+    }
+}
+
+fn load_strategy(path: &Path, opts: &ScriptOptions, index: Arc<SimilarityIndex>) -> Result<LuaInit> {
+    #[derive(Serialize)]
+    struct Scored {
+        id: u32,
+        score: f64,
+    }
+    let script = Script::load_with(path, opts, move |lua, hashi| {
+        let idx = index.clone();
+        let similar = lua.create_function(move |lua, (piece, k): (String, usize)| {
+            use hashi_script::mlua::LuaSerdeExt;
+            let found: Vec<Scored> =
+                idx.similar(&piece, k).into_iter().map(|(id, score)| Scored { id, score }).collect();
+            lua.to_value(&found)
+        })?;
+        hashi.set("similar", similar)
+    })?;
+    if !script.has_function("recipe") {
+        bail!("{}: a strategy must return a table with a `recipe(token, ctx)` function", path.display());
+    }
+    let name: Option<String> = script.field("name")?;
+    let name = name
+        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    Ok(LuaInit { script, name })
+}
+
+#[derive(Serialize)]
+struct Bpb {
+    lang: String,
+    bits_per_byte: f64,
+    tokens: usize,
+    bytes: usize,
+}
+
+/// Bits per byte of `model` on each text: summed next-token loss (nats) / ln 2 / UTF-8 bytes, over whole
+/// documents (each with `<s>`, cut into windows of the model's length) until `max_tokens` per language.
+fn bits_per_byte(
+    model: &Llama,
+    tok: &Tokenizer,
+    texts: &[hashi_tokenizer::input::LangTexts],
+    max_tokens: usize,
+) -> Result<Vec<Bpb>> {
+    let window = model.config().max_position_embeddings.min(512);
+    let mut out = Vec::new();
+    for t in texts {
+        let (mut nats, mut tokens, mut bytes) = (0f64, 0usize, 0usize);
+        for doc in &t.docs {
+            if tokens >= max_tokens {
+                break;
+            }
+            let ids = tok.encode(doc, true)?;
+            for chunk in ids.chunks(window).filter(|c| c.len() >= 2) {
+                let x = Tensor::from_vec(chunk.to_vec(), (1, chunk.len()), &Device::Cpu)?;
+                let loss =
+                    causal_lm_loss(&model.forward(&x)?, &x.to_dtype(DType::I64)?)?.to_scalar::<f32>()?;
+                nats += f64::from(loss) * (chunk.len() - 1) as f64;
+                tokens += chunk.len() - 1;
+            }
+            bytes += doc.len();
+        }
+        out.push(Bpb {
+            lang: t.lang.clone(),
+            bits_per_byte: nats / std::f64::consts::LN_2 / bytes.max(1) as f64,
+            tokens,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
+    if a.inits.len() > 1 && !a.dry_run {
+        bail!("several --init strategies can only be compared with --dry-run");
+    }
+    let old_tok_path = a.old_tokenizer.clone().unwrap_or_else(|| a.model.join("tokenizer.json"));
+    let old_tok = Tokenizer::from_file(&old_tok_path)?;
+    let pieces: Vec<Option<String>> = old_tok
+        .pieces()
+        .into_iter()
+        .map(|p| p.filter(|(s, special)| !special && !is_byte_piece(s)).map(|(s, _)| s))
+        .collect();
+    let index = Arc::new(SimilarityIndex::new(&pieces));
+    let opts = ScriptOptions::default().lib_dirs(vec![a.script_lib.clone()]);
+    let texts = if a.eval_texts.is_empty() { vec![] } else { read_inputs(&a.eval_texts)? };
+    let source_bpb = if texts.is_empty() {
+        None
+    } else {
+        Some(bits_per_byte(&Llama::load(&a.model)?, &old_tok, &texts, a.eval_tokens)?)
+    };
+    let scratch = if a.dry_run {
+        Some(tempfile::tempdir_in(a.out.parent().filter(|p| p.is_dir()).unwrap_or(Path::new(".")))?)
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    for (i, init_path) in a.inits.iter().enumerate() {
+        let strategy = load_strategy(init_path, &opts, index.clone())?;
+        let dst = match &scratch {
+            Some(dir) => dir.path().join(format!("strategy-{i}")),
+            None => a.out.clone(),
+        };
+        let topts = TransferOptions { old_tokenizer: a.old_tokenizer.clone(), seed: a.seed };
+        let report = hashi_transfer::transfer(&a.model, &a.tokenizer, &strategy, &dst, &topts, progress)
+            .with_context(|| format!("transfer with {}", init_path.display()))?;
+        let bpb = if texts.is_empty() {
+            None
+        } else {
+            let new_tok = Tokenizer::from_file(&dst)?;
+            Some(bits_per_byte(&Llama::load(&dst)?, &new_tok, &texts, a.eval_tokens)?)
+        };
+        results.push(json!({"script": init_path, "report": report, "bits_per_byte": bpb}));
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"source_bits_per_byte": source_bpb, "strategies": results})
+            )?
+        );
+        return Ok(());
+    }
+    let first = &results[0]["report"];
+    println!(
+        "vocabulary {} -> {}: {} matched, {} initialised{}",
+        first["old_vocab_size"],
+        first["new_vocab_size"],
+        first["matched"],
+        first["new_vocab_size"].as_u64().unwrap_or(0) - first["matched"].as_u64().unwrap_or(0),
+        if a.dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    println!("\n{:<10} {:>9} {:>11}", "category", "matched", "initialised");
+    for c in first["by_category"].as_array().into_iter().flatten() {
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
+        println!("{:<10} {:>9} {:>11}", c["category"].as_str().unwrap_or(""), n("matched"), n("unmatched"));
+    }
+    println!("\n{:<16} {:<28} {:>8} {:>8} {:>11}", "strategy", "tensor", "old", "matched", "initialised");
+    for r in &results {
+        for n in r["report"]["norms"].as_array().into_iter().flatten() {
+            println!(
+                "{:<16} {:<28} {:>8.4} {:>8.4} {:>11.4}",
+                r["report"]["strategy"].as_str().unwrap_or(""),
+                n["tensor"].as_str().unwrap_or(""),
+                n["old"].as_f64().unwrap_or(0.0),
+                n["matched"].as_f64().unwrap_or(0.0),
+                n["initialised"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    if let Some(src) = &source_bpb {
+        println!("\nstep-0 bits per byte (lower is better)");
+        let langs: Vec<&str> = src.iter().map(|b| b.lang.as_str()).collect();
+        println!("{:<16} {}", "model", langs.iter().map(|l| format!("{l:>8}")).collect::<String>());
+        println!(
+            "{:<16} {}",
+            "source",
+            src.iter().map(|b| format!("{:>8.4}", b.bits_per_byte)).collect::<String>()
+        );
+        for r in &results {
+            let row: String = r["bits_per_byte"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| format!("{:>8.4}", b["bits_per_byte"].as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            println!("{:<16} {row}", r["report"]["strategy"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Embedding-init strategies reduce to one recipe per new token: `Σ wᵢ·old[idᵢ] + mean·μ + noise·N(0, 1)`,
+//! where μ is the mean of the old rows. Strategies (Lua scripts, via the CLI) only choose recipes; the rows are
+//! computed here in Rust over whole matrices, in parallel.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TransferError};
+
+/// What a strategy sees of a new token that has no counterpart in the old vocabulary.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewToken {
+    /// Id in the new vocabulary.
+    pub id: u32,
+    /// The piece (`▁` for spaces).
+    pub piece: String,
+    /// The piece as text (`▁` → space).
+    pub text: String,
+    /// Script category (`latin`, `cjk`, `hiragana`, ...).
+    pub category: String,
+    /// The old tokenizer's pieces for the same text.
+    pub old_ids: Vec<u32>,
+}
+
+/// Facts about the transfer that strategies may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitContext {
+    /// Rows of the old matrices.
+    pub old_vocab_size: usize,
+    /// Rows of the new matrices.
+    pub new_vocab_size: usize,
+    /// Width of a row.
+    pub hidden_size: usize,
+    /// New tokens found in the old vocabulary.
+    pub matched: usize,
+    /// Mean L2 norm of the old embedding rows.
+    pub old_row_norm: f64,
+    /// Standard deviation of the old embedding entries around the mean row.
+    pub old_std: f64,
+}
+
+/// How to build one new row.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// `(old_id, weight)` pairs.
+    #[serde(default)]
+    pub terms: Vec<(u32, f64)>,
+    /// Weight of the mean old row.
+    #[serde(default)]
+    pub mean: f64,
+    /// Standard deviation of added Gaussian noise.
+    #[serde(default)]
+    pub noise: f64,
+}
+
+/// A strategy: one recipe per unmatched new token.
+pub trait EmbeddingInit {
+    /// Name for reports.
+    fn name(&self) -> String;
+    /// The recipe of `token`.
+    fn recipe(&self, token: &NewToken, ctx: &InitContext) -> Result<Recipe>;
+}
+
+impl Recipe {
+    /// Checks ids and numbers.
+    pub fn validate(&self, token: &NewToken, old_vocab: usize, strategy: &str) -> Result<()> {
+        let bad = |m: String| {
+            TransferError::Strategy(format!(
+                "{strategy}: recipe for token {} ({:?}): {m}",
+                token.id, token.piece
+            ))
+        };
+        for &(id, w) in &self.terms {
+            if id as usize >= old_vocab {
+                return Err(bad(format!(
+                    "old id {id} is out of range (old vocabulary has {old_vocab} rows)"
+                )));
+            }
+            if !w.is_finite() {
+                return Err(bad(format!("weight {w} of old id {id} is not finite")));
+            }
+        }
+        if !(self.mean.is_finite() && self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(bad(format!("mean {} / noise {} must be finite, noise >= 0", self.mean, self.noise)));
+        }
+        Ok(())
+    }
+}
+
+/// Mean row, mean row norm and entry std (around the mean row) of a `[rows, h]` matrix.
+pub fn row_stats(old: &[f32], h: usize) -> (Vec<f32>, f64, f64) {
+    let rows = old.len() / h;
+    let mut mean = vec![0f64; h];
+    let mut norm = 0f64;
+    for r in old.chunks_exact(h) {
+        let mut sq = 0f64;
+        for (m, &x) in mean.iter_mut().zip(r) {
+            *m += f64::from(x);
+            sq += f64::from(x) * f64::from(x);
+        }
+        norm += sq.sqrt();
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    let mut var = 0f64;
+    for r in old.chunks_exact(h) {
+        for (m, &x) in mean.iter().zip(r) {
+            var += (f64::from(x) - m).powi(2);
+        }
+    }
+    let std = (var / old.len() as f64).sqrt();
+    (mean.iter().map(|&m| m as f32).collect(), norm / rows as f64, std)
+}
+
+/// Builds the new `[new_rows, h]` matrix: matched rows copied, the others from their recipes.
+pub fn build_matrix(
+    old: &[f32],
+    h: usize,
+    matches: &[Option<u32>],
+    recipes: &[Option<Recipe>],
+    seed: u64,
+) -> Vec<f32> {
+    let (mean, _, _) = row_stats(old, h);
+    let mut out = vec![0f32; matches.len() * h];
+    out.par_chunks_mut(h).enumerate().for_each(|(i, row)| {
+        if let Some(old_id) = matches[i] {
+            let o = old_id as usize * h;
+            row.copy_from_slice(&old[o..o + h]);
+            return;
+        }
+        let Some(r) = &recipes[i] else { return };
+        let mut acc = vec![0f64; h];
+        for &(id, w) in &r.terms {
+            let o = id as usize * h;
+            for (a, &x) in acc.iter_mut().zip(&old[o..o + h]) {
+                *a += w * f64::from(x);
+            }
+        }
+        if r.mean != 0.0 {
+            for (a, &m) in acc.iter_mut().zip(&mean) {
+                *a += r.mean * f64::from(m);
+            }
+        }
+        if r.noise > 0.0 {
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for a in acc.iter_mut() {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                *a += r.noise * z;
+            }
+        }
+        for (o, a) in row.iter_mut().zip(acc) {
+            *o = a as f32;
+        }
+    });
+    out
+}
+
+/// Mean L2 norm of the rows `ids` of a `[rows, h]` matrix (0 for none).
+pub fn mean_norm(m: &[f32], h: usize, ids: impl Iterator<Item = usize>) -> f64 {
+    let (mut sum, mut n) = (0f64, 0usize);
+    for i in ids {
+        sum += m[i * h..(i + 1) * h].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        n += 1;
+    }
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}

@@ -1,0 +1,7 @@
+-- The mean of all old rows for every new token.
+return {
+  name = "mean",
+  recipe = function(token, ctx)
+    return { mean = 1 }
+  end,
+}

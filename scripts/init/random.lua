@@ -1,0 +1,7 @@
+-- Random rows: normal around the old rows' mean, with the old entries' standard deviation.
+return {
+  name = "random",
+  recipe = function(token, ctx)
+    return { mean = 1, noise = ctx.old_std }
+  end,
+}
