@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The most complete pipeline that works today (the mini reproduction will replace it as the main job):
-# build, train a bilingual tokenizer on the bundled public-domain corpus, analyse it, create a small Llama with
-# that vocabulary, inspect it, run it, generate with it, and measure a forward+backward training step.
+# The most complete pipeline that works today (the mini reproduction will replace it as the main job), on the
+# bundled public-domain corpus (examples/demo/corpus): an English tokenizer and a small English Llama (random
+# weights: pretraining comes with the trainer), a bilingual tokenizer and its analysis, the vocabulary transfer
+# with the strategies compared at step 0, then the transferred model run, generating, and a timed training step.
 # Everything lands in runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,14 +12,29 @@ cargo build --release --locked -p hashi-cli
 hashi=target/release/hashi
 corpus=examples/demo/corpus
 out=runs/demo
+rm -rf "$out"
 mkdir -p "$out"
 
+echo "== English tokenizer and model"
+$hashi tokenizer train --input "en=$corpus/en_books.jsonl" --vocab-size 2000 --out "$out/en_tokenizer"
+$hashi model init --config examples/demo/config.json --seed 0 --out "$out/en_model"
+cp "$out"/en_tokenizer/*.json "$out/en_model/"
+
+echo "== Bilingual tokenizer"
 $hashi tokenizer train --input "ja=$corpus/ja_books.jsonl" --input "en=$corpus/en_books.jsonl" \
     --vocab-size 4000 --out "$out/tokenizer"
-$hashi tokenizer analyze --tokenizer "$out/tokenizer" \
+$hashi tokenizer analyze --tokenizer "$out/tokenizer" --reference "$out/en_tokenizer" \
     --text "ja=$corpus/ja_books.jsonl" --text "en=$corpus/en_books.jsonl"
-$hashi model init --config examples/demo/config.json --seed 0 --out "$out/model"
-cp "$out"/tokenizer/*.json "$out/model/"
+
+echo "== Vocabulary transfer: strategies compared at step 0, then the chosen one"
+$hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --dry-run --out "$out/compare" \
+    --init scripts/init/random.lua --init scripts/init/mean.lua --init scripts/init/subword_mean.lua \
+    --init scripts/init/similarity.lua --init scripts/init/method.lua \
+    --eval-text "ja=$corpus/ja_books.jsonl" --eval-text "en=$corpus/en_books.jsonl" --eval-tokens 2000
+$hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --init scripts/init/subword_mean.lua \
+    --out "$out/model"
+
+echo "== The transferred model"
 $hashi model info "$out/model"
 ids=$($hashi tokenizer encode --tokenizer "$out/model" --text "橋を渡る。A bridge.")
 $hashi model logits --model "$out/model" --ids "$ids" --out "$out/logits.safetensors"

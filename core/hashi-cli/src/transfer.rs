@@ -184,12 +184,12 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
         results.push(json!({"script": init_path, "report": report, "bits_per_byte": bpb}));
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"source_bits_per_byte": source_bpb, "strategies": results})
-            )?
-        );
+        let out = json!({
+            "source_bits_per_byte": source_bpb,
+            "strategies": results,
+            "peak_rss_mib": crate::bench::peak_rss_mib(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let first = &results[0]["report"];

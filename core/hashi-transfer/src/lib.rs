@@ -15,7 +15,6 @@ mod similarity;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use half::{bf16, f16};
 use hashi_core::Reporter;
 use hashi_model::LlamaConfig;
 use hashi_tokenizer::Tokenizer;
@@ -116,26 +115,12 @@ fn open_source(dir: &Path) -> Result<SourceModel> {
     Ok(SourceModel { config: ckpt.hf_config().clone(), shards, index })
 }
 
-fn to_f32(bytes: &[u8], dtype: &str, path: &Path) -> Result<Vec<f32>> {
-    Ok(match dtype {
-        "F32" => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        "F16" => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        "BF16" => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        other => {
-            return Err(TransferError::Checkpoint {
-                path: path.into(),
-                message: format!("vocabulary matrix dtype {other} is not supported (F32, F16, BF16)"),
-            });
-        }
-    })
-}
-
-fn from_f32(v: &[f32], dtype: &str) -> Vec<u8> {
-    match dtype {
-        "F16" => v.iter().flat_map(|&x| f16::from_f32(x).to_le_bytes()).collect(),
-        "BF16" => v.iter().flat_map(|&x| bf16::from_f32(x).to_le_bytes()).collect(),
-        _ => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
-    }
+fn decode(bytes: &[u8], dtype: &str, path: &Path) -> Result<(Vec<f32>, recipe::Dtype)> {
+    let d = recipe::Dtype::parse(dtype).ok_or_else(|| TransferError::Checkpoint {
+        path: path.into(),
+        message: format!("vocabulary matrix dtype {dtype} is not supported (F32, F16, BF16)"),
+    })?;
+    Ok((d.decode(bytes), d))
 }
 
 fn piece_list(tok: &Tokenizer) -> Vec<String> {
@@ -207,8 +192,8 @@ pub fn transfer(
     let h = cfg.hidden_size;
     let embed_dtype = embed_shard.tensors[EMBED].dtype.clone();
     reporter.start("reading embeddings", None, "");
-    let old_embed =
-        to_f32(&safetensors_io::read_tensor(embed_shard, EMBED)?, &embed_dtype, &embed_shard.path)?;
+    let (old_embed, _) =
+        decode(&safetensors_io::read_tensor(embed_shard, EMBED)?, &embed_dtype, &embed_shard.path)?;
     reporter.finish();
     let (_, old_norm, old_std) = recipe::row_stats(&old_embed, h);
     let matched = matches.iter().filter(|m| m.is_some()).count();
@@ -260,21 +245,25 @@ pub fn transfer(
                 message: format!("{LM_HEAD} is missing (config.json says the embeddings are untied)"),
             })?;
             let dt = &shard.tensors[LM_HEAD].dtype;
-            matrices.push((LM_HEAD, to_f32(&safetensors_io::read_tensor(shard, LM_HEAD)?, dt, &shard.path)?));
+            matrices
+                .push((LM_HEAD, decode(&safetensors_io::read_tensor(shard, LM_HEAD)?, dt, &shard.path)?.0));
         }
         for (k, (name, old)) in matrices.into_iter().enumerate() {
             reporter.start(&format!("building {name}"), None, "");
-            let new = recipe::build_matrix(&old, h, &matches, &recipes, opts.seed.wrapping_add(k as u64));
-            let matched_ids = (0..new_pieces.len()).filter(|&i| matches[i].is_some());
+            let dtype_name =
+                find(name).map(|s| s.tensors[name].dtype.clone()).unwrap_or_else(|| "F32".into());
+            let dtype = recipe::Dtype::parse(&dtype_name).unwrap_or(recipe::Dtype::F32);
+            let (_, old_norm, _) = recipe::row_stats(&old, h);
+            let seed = opts.seed.wrapping_add(k as u64);
+            let (bytes, row_norms) = recipe::build_matrix(&old, h, &matches, &recipes, seed, dtype);
+            drop(old);
             norms.push(Norms {
                 tensor: name.into(),
-                old: recipe::mean_norm(&old, h, 0..cfg.vocab_size),
-                matched: recipe::mean_norm(&new, h, matched_ids),
-                initialised: recipe::mean_norm(&new, h, unmatched.iter().copied()),
+                old: old_norm,
+                matched: recipe::mean_of(&row_norms, (0..new_pieces.len()).filter(|&i| matches[i].is_some())),
+                initialised: recipe::mean_of(&row_norms, unmatched.iter().copied()),
             });
-            drop(old);
-            let dtype = find(name).map(|s| s.tensors[name].dtype.clone()).unwrap_or_else(|| "F32".into());
-            replaced.insert(name, (dtype.clone(), from_f32(&new, &dtype)));
+            replaced.insert(name, (dtype_name, bytes));
             reporter.finish();
         }
         let mut total = 0u64;

@@ -81,6 +81,15 @@ pub enum Source<'a> {
         /// Raw little-endian data.
         bytes: &'a [u8],
     },
+    /// Zeros of `dtype` (for generated benchmark checkpoints), streamed.
+    Zeros {
+        /// Storage dtype name.
+        dtype: String,
+        /// Shape.
+        shape: Vec<usize>,
+        /// Bytes per element.
+        elem_bytes: usize,
+    },
     /// A tensor of a source file, copied byte for byte.
     Copy {
         /// The source file's header.
@@ -108,6 +117,9 @@ pub fn write(
     for (name, src) in tensors {
         let (dtype, shape, len) = match src {
             Source::Memory { dtype, shape, bytes } => (dtype.clone(), shape.clone(), bytes.len() as u64),
+            Source::Zeros { dtype, shape, elem_bytes } => {
+                (dtype.clone(), shape.clone(), (shape.iter().product::<usize>() * elem_bytes) as u64)
+            }
             Source::Copy { header, name } => {
                 let e = &header.tensors[*name];
                 (e.dtype.clone(), e.shape.clone(), e.data_offsets[1] - e.data_offsets[0])
@@ -132,6 +144,15 @@ pub fn write(
     for (_, src) in tensors {
         match src {
             Source::Memory { bytes, .. } => out.write_all(bytes).map_err(io)?,
+            Source::Zeros { shape, elem_bytes, .. } => {
+                let zeros = vec![0u8; 1 << 20];
+                let mut left = shape.iter().product::<usize>() * elem_bytes;
+                while left > 0 {
+                    let n = left.min(zeros.len());
+                    out.write_all(&zeros[..n]).map_err(io)?;
+                    left -= n;
+                }
+            }
             Source::Copy { header, name } => {
                 let e = &header.tensors[*name];
                 let mut f = File::open(&header.path).map_err(|e| TransferError::io(&header.path, e))?;

@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 mod tokenizer;
+mod transfer;
 
 const PEER_SCRIPT: &str = include_str!("torch_llama_step.py");
 
@@ -29,6 +30,8 @@ pub enum BenchCommand {
     Model(ModelBenchArgs),
     /// Tokenizer training time/memory and encode throughput, hashi vs SentencePiece and HF tokenizers.
     Tokenizer(tokenizer::TokenizerBenchArgs),
+    /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
+    Transfer(transfer::TransferBenchArgs),
 }
 
 #[derive(Args)]
@@ -66,6 +69,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
     match cmd {
         BenchCommand::Model(a) => model(a, progress),
         BenchCommand::Tokenizer(a) => tokenizer::run(a, progress),
+        BenchCommand::Transfer(a) => transfer::run(a, progress),
     }
 }
 
