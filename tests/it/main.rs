@@ -4,6 +4,7 @@
 //! another interpreter. Python fixtures are produced once per test process under `target/tmp/`.
 
 mod common;
+mod data;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;

@@ -30,7 +30,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 /// A 8k tokenizer trained by hashi on JA wiki + EN wiki (equal bytes), once per process.
-fn trained() -> &'static Path {
+pub(crate) fn trained() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = scratch_dir("tok-trained");

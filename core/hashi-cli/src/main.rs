@@ -4,6 +4,7 @@
 
 mod alloc;
 mod bench;
+mod data;
 mod generate;
 mod model;
 mod progress;
@@ -38,6 +39,9 @@ enum Command {
     Tokenizer(tokenizer::TokenizerCommand),
     /// Replace a model's vocabulary by a new tokenizer's, initialising new rows with a Lua strategy.
     Transfer(transfer::TransferArgs),
+    /// Prepare corpora into Megatron-LM indexed datasets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Model(cmd) => model::run(cmd, &progress),
         Command::Tokenizer(cmd) => tokenizer::run(cmd, &progress),
         Command::Transfer(args) => transfer::run(args, &progress),
+        Command::Data(cmd) => data::run(cmd, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
     };

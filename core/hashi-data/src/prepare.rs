@@ -1,0 +1,350 @@
+//! `data prepare`: tokenize declared corpora into one Megatron indexed dataset per corpus, with a manifest.
+//!
+//! Files are read line by line and tokenized in chunks of documents in parallel (rayon), so memory is bounded
+//! by the chunk, not the corpus. Each document becomes one sequence: its tokens (no BOS) followed by EOS.
+//! `.jsonl`/`.json` files hold one JSON object per line (text in `field`); other files one document per line.
+//! Bad records (invalid UTF-8, bad JSON, a missing or non-string field) and files without any document stop
+//! the run with `file:line` — or, with `skip_bad`, are counted per reason and listed in `NAME.rejects.jsonl`.
+//! Empty texts are skipped and counted. A corpus whose inputs and tokenizer are unchanged since the manifest
+//! was written is not redone.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use hashi_core::Reporter;
+use hashi_tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::indexed::{IndexedWriter, TokenDtype};
+
+/// Manifest format version.
+pub const MANIFEST_VERSION: u32 = 1;
+const CHUNK_DOCS: usize = 2048;
+
+/// A corpus as declared in Lua.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusDecl {
+    /// Name (also the shard's file name).
+    pub name: String,
+    /// Language tag.
+    pub lang: String,
+    /// Quality tier (`high`, `medium`, `low`, ...).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Files or globs, relative to the declaration file.
+    pub paths: Vec<String>,
+    /// JSON field holding the text.
+    #[serde(default = "default_field")]
+    pub field: String,
+}
+
+fn default_field() -> String {
+    "text".into()
+}
+
+/// An input file and its fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// Path as resolved.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// FNV-1a 64 of the content, hex.
+    pub hash: String,
+}
+
+/// One prepared corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The declaration.
+    pub corpus: CorpusDecl,
+    /// Shard prefix (relative to the output directory).
+    pub prefix: String,
+    /// Documents (sequences) written.
+    pub documents: u64,
+    /// Tokens written, EOS included.
+    pub tokens: u64,
+    /// UTF-8 bytes of the documents' text.
+    pub text_bytes: u64,
+    /// Token storage type.
+    pub dtype: TokenDtype,
+    /// Input files.
+    pub inputs: Vec<InputFile>,
+    /// Rejected records per reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// `manifest.json` of a prepared directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_VERSION`].
+    pub format_version: u32,
+    /// The tokenizer used.
+    pub tokenizer: PathBuf,
+    /// FNV-1a 64 of its tokenizer.json, hex.
+    pub tokenizer_hash: String,
+    /// EOS id appended to every document.
+    pub eos_id: u32,
+    /// Prepared corpora.
+    pub corpora: Vec<ManifestEntry>,
+}
+
+/// Options of [`prepare`].
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// Skip bad records instead of failing.
+    pub skip_bad: bool,
+    /// Redo every corpus even if up to date.
+    pub force: bool,
+}
+
+fn fnv1a_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n_total = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        n_total += n as u64;
+        for &b in &buf[..n] {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok((n_total, format!("{h:016x}")))
+}
+
+fn resolve(decl: &CorpusDecl, base: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in &decl.paths {
+        let full = base.join(p);
+        let pattern = full.to_string_lossy().into_owned();
+        if pattern.contains(['*', '?', '[']) {
+            let found: Vec<PathBuf> = glob::glob(&pattern)
+                .map_err(|e| DataError::Input(format!("corpus {}: bad glob {p:?}: {e}", decl.name)))?
+                .filter_map(std::result::Result::ok)
+                .filter(|f| f.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(DataError::Input(format!("corpus {}: {pattern} matches no file", decl.name)));
+            }
+            files.extend(found);
+        } else if full.is_file() {
+            files.push(full);
+        } else {
+            return Err(DataError::Input(format!("corpus {}: {} does not exist", decl.name, full.display())));
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Prepares every declared corpus into `out` (relative paths of `decls` resolve against `base`).
+pub fn prepare(
+    decls: &[CorpusDecl],
+    base: &Path,
+    tokenizer_path: &Path,
+    out: &Path,
+    opts: &PrepareOptions,
+    reporter: &dyn Reporter,
+) -> Result<Manifest> {
+    if decls.is_empty() {
+        return Err(DataError::Input("no corpus declared".into()));
+    }
+    let mut names = std::collections::HashSet::new();
+    for d in decls {
+        if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(DataError::Input(format!("corpus name {:?}: use [A-Za-z0-9_-]+", d.name)));
+        }
+        if !names.insert(&d.name) {
+            return Err(DataError::Input(format!("corpus {} is declared twice", d.name)));
+        }
+    }
+    let tok = Tokenizer::from_file(tokenizer_path)?;
+    let tok_json =
+        if tokenizer_path.is_dir() { tokenizer_path.join("tokenizer.json") } else { tokenizer_path.into() };
+    let (_, tokenizer_hash) = fnv1a_file(&tok_json)?;
+    let eos_id =
+        tok.pieces().iter().position(|p| p.as_ref().is_some_and(|(s, _)| s == "</s>")).ok_or_else(|| {
+            DataError::Input(format!("{}: no </s> token to end documents with", tok_json.display()))
+        })? as u32;
+    let dtype = TokenDtype::for_vocab(tok.vocab_size());
+    std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))?;
+    let manifest_path = out.join("manifest.json");
+    let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(|m: &Manifest| m.format_version == MANIFEST_VERSION && m.tokenizer_hash == tokenizer_hash);
+    let mut entries = Vec::new();
+    for decl in decls {
+        let files = resolve(decl, base)?;
+        let inputs = files
+            .iter()
+            .map(|f| fnv1a_file(f).map(|(bytes, hash)| InputFile { path: f.clone(), bytes, hash }))
+            .collect::<Result<Vec<_>>>()?;
+        let prefix = out.join(&decl.name);
+        let reusable = previous
+            .as_ref()
+            .and_then(|m| m.corpora.iter().find(|e| &e.corpus == decl && e.inputs == inputs));
+        if let Some(e) = reusable.filter(|_| !opts.force)
+            && prefix.with_extension("bin").is_file()
+            && prefix.with_extension("idx").is_file()
+        {
+            tracing::info!(corpus = %decl.name, "up to date, skipped");
+            entries.push(e.clone());
+            continue;
+        }
+        entries.push(prepare_one(decl, &inputs, &tok, eos_id, dtype, &prefix, opts, reporter)?);
+    }
+    let manifest = Manifest {
+        format_version: MANIFEST_VERSION,
+        tokenizer: tok_json,
+        tokenizer_hash,
+        eos_id,
+        corpora: entries,
+    };
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Input(e.to_string()))?;
+    let tmp = out.join("manifest.json.tmp");
+    std::fs::write(&tmp, text + "\n").map_err(|e| DataError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &manifest_path).map_err(|e| DataError::io(&manifest_path, e))?;
+    Ok(manifest)
+}
+
+/// A document read from a file, or why a line was rejected.
+enum Line {
+    Doc(String),
+    Empty,
+    Bad(&'static str, String),
+}
+
+fn parse_line(raw: &[u8], jsonl: bool, field: &str) -> Line {
+    let Ok(text) = std::str::from_utf8(raw) else { return Line::Bad("invalid_utf8", "invalid UTF-8".into()) };
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if !jsonl {
+        return if text.trim().is_empty() { Line::Empty } else { Line::Doc(text.to_string()) };
+    }
+    if text.trim().is_empty() {
+        return Line::Empty;
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => Line::Bad("bad_json", format!("bad JSON: {e}")),
+        Ok(v) => match v.get(field) {
+            Some(serde_json::Value::String(s)) if s.is_empty() => Line::Empty,
+            Some(serde_json::Value::String(s)) => Line::Doc(s.clone()),
+            Some(_) => Line::Bad("missing_field", format!("field {field:?} is not a string")),
+            None => Line::Bad("missing_field", format!("no field {field:?}")),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prepare_one(
+    decl: &CorpusDecl,
+    inputs: &[InputFile],
+    tok: &Tokenizer,
+    eos_id: u32,
+    dtype: TokenDtype,
+    prefix: &Path,
+    opts: &PrepareOptions,
+    reporter: &dyn Reporter,
+) -> Result<ManifestEntry> {
+    let total: u64 = inputs.iter().map(|i| i.bytes).sum();
+    reporter.start(&decl.name, Some(total), "B");
+    let mut writer = IndexedWriter::create(prefix, dtype)?;
+    let rejects_path = prefix.with_extension("rejects.jsonl");
+    let mut rejects: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut text_bytes = 0u64;
+    let flush = |chunk: &mut Vec<String>, writer: &mut IndexedWriter, text_bytes: &mut u64| -> Result<()> {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let encoded = tok.encode_batch(&refs, false)?;
+        for (doc, mut ids) in chunk.iter().zip(encoded) {
+            ids.push(eos_id);
+            writer.add(&ids)?;
+            *text_bytes += doc.len() as u64;
+        }
+        chunk.clear();
+        Ok(())
+    };
+    for input in inputs {
+        let path = &input.path;
+        let jsonl = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json"));
+        let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let (mut buf, mut line, mut docs_in_file) = (Vec::new(), 0usize, 0usize);
+        let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_DOCS);
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(|e| DataError::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            line += 1;
+            reporter.advance(n as u64);
+            match parse_line(&buf, jsonl, &decl.field) {
+                Line::Doc(d) => {
+                    chunk.push(d);
+                    docs_in_file += 1;
+                    if chunk.len() == CHUNK_DOCS {
+                        flush(&mut chunk, &mut writer, &mut text_bytes)?;
+                    }
+                }
+                Line::Empty => *rejected.entry("empty_text".into()).or_insert(0) += 1,
+                Line::Bad(reason, message) => {
+                    if !opts.skip_bad {
+                        let _ = std::fs::remove_file(prefix.with_extension("bin.tmp"));
+                        return Err(DataError::Record { path: path.clone(), line, reason: message });
+                    }
+                    *rejected.entry(reason.into()).or_insert(0) += 1;
+                    if rejects.is_none() {
+                        let f = std::fs::File::create(&rejects_path)
+                            .map_err(|e| DataError::io(&rejects_path, e))?;
+                        rejects = Some(std::io::BufWriter::new(f));
+                    }
+                    if let Some(w) = rejects.as_mut() {
+                        let rec = serde_json::json!({"file": path, "line": line, "reason": reason, "message": message});
+                        writeln!(w, "{rec}").map_err(|e| DataError::io(&rejects_path, e))?;
+                    }
+                }
+            }
+        }
+        flush(&mut chunk, &mut writer, &mut text_bytes)?;
+        if docs_in_file == 0 {
+            if !opts.skip_bad {
+                let _ = std::fs::remove_file(prefix.with_extension("bin.tmp"));
+                return Err(DataError::Record {
+                    path: path.clone(),
+                    line: line.max(1),
+                    reason: "no documents in this file".into(),
+                });
+            }
+            *rejected.entry("empty_file".into()).or_insert(0) += 1;
+        }
+    }
+    if let Some(mut w) = rejects {
+        w.flush().map_err(|e| DataError::io(&rejects_path, e))?;
+    }
+    reporter.finish();
+    let (documents, tokens) = (writer.documents() as u64, writer.tokens());
+    if documents == 0 {
+        return Err(DataError::Input(format!("corpus {}: no documents at all", decl.name)));
+    }
+    writer.finish()?;
+    Ok(ManifestEntry {
+        corpus: decl.clone(),
+        prefix: decl.name.clone(),
+        documents,
+        tokens,
+        text_bytes,
+        dtype,
+        inputs: inputs.to_vec(),
+        rejected,
+    })
+}
