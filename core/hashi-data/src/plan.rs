@@ -1,0 +1,264 @@
+//! Curriculum plans: what a Lua curriculum declares, and its resolution against prepared shards into exact
+//! sequence budgets per phase, language and source — checked before any training.
+//!
+//! A phase has a token budget (absolute, or a fraction of the plan's `total_tokens`), language shares, and per
+//! language an ordered list of sources read `sequential`ly (each source until it is used up, as in the method's
+//! Wiki → CC100 → OSCAR order) or `blend`ed (in proportion to their sizes, or to given weights). Sources keep
+//! their read position across phases. When a source runs out, `on_exhausted = "error"` stops with a clear
+//! message and `"repeat"` starts another epoch of it (counted in the plan).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::prepare::Manifest;
+
+/// A budget: absolute tokens (> 1) or a fraction of `total_tokens` (≤ 1).
+pub type Budget = f64;
+
+/// How a language's sources are read within a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// One after the other, each until it is used up.
+    Sequential,
+    /// Interleaved in proportion to size (or `weights`).
+    Blend,
+}
+
+/// The sources of one language in one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceList {
+    /// Reading order.
+    pub order: Order,
+    /// Corpus names (as prepared).
+    pub names: Vec<String>,
+    /// Blend weights (default: the sources' sizes).
+    #[serde(default)]
+    pub weights: Option<Vec<f64>>,
+}
+
+/// One phase as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseDecl {
+    /// Name (shown in tables and pictures).
+    pub name: String,
+    /// Token budget.
+    pub tokens: Budget,
+    /// Share of each language (must sum to 1).
+    pub shares: BTreeMap<String, f64>,
+    /// Sources of each language.
+    pub sources: BTreeMap<String, SourceList>,
+}
+
+/// What to do when a source runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExhausted {
+    /// Stop with an error naming the source.
+    #[default]
+    Error,
+    /// Read it again (another epoch, counted).
+    Repeat,
+}
+
+/// A curriculum as a Lua script returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanDecl {
+    /// Name.
+    pub name: String,
+    /// Tokens per training sequence.
+    pub seq_len: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// Total tokens (what fractional phase budgets refer to).
+    #[serde(default)]
+    pub total_tokens: Option<f64>,
+    /// Seed of document shuffling.
+    #[serde(default)]
+    pub seed: u64,
+    /// Exhaustion policy.
+    #[serde(default)]
+    pub on_exhausted: OnExhausted,
+    /// Phases in order.
+    pub phases: Vec<PhaseDecl>,
+}
+
+/// A source's part of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceShare {
+    /// Corpus name.
+    pub name: String,
+    /// Sequences taken from it in this phase.
+    pub sequences: u64,
+    /// Epochs of this source started by the end of this phase (1 = first pass).
+    pub epochs: u64,
+}
+
+/// One language in one resolved phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LangPhase {
+    /// Language tag.
+    pub lang: String,
+    /// Planned share.
+    pub share: f64,
+    /// Sequences of this language in the phase.
+    pub sequences: u64,
+    /// Reading order.
+    pub order: Order,
+    /// Per source, in reading order.
+    pub sources: Vec<SourceShare>,
+}
+
+/// One resolved phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// Name.
+    pub name: String,
+    /// Batches.
+    pub batches: u64,
+    /// Languages.
+    pub langs: Vec<LangPhase>,
+}
+
+/// A plan with exact budgets: what the mixer follows and what a checkpoint records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedPlan {
+    /// The declaration.
+    pub decl: PlanDecl,
+    /// Phases.
+    pub phases: Vec<Phase>,
+    /// Sequences available per source (from the manifest).
+    pub available: BTreeMap<String, u64>,
+}
+
+impl ResolvedPlan {
+    /// Tokens a batch trains on.
+    pub fn tokens_per_batch(&self) -> u64 {
+        (self.decl.seq_len * self.decl.batch_size) as u64
+    }
+
+    /// Total batches.
+    pub fn total_batches(&self) -> u64 {
+        self.phases.iter().map(|p| p.batches).sum()
+    }
+}
+
+/// Splits `total` into integer parts proportional to `weights`, exactly (largest remainder; ties: first).
+pub fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
+    let sum: f64 = weights.iter().sum();
+    if sum <= 0.0 || weights.is_empty() {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = total - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+/// Resolves `decl` against the prepared shards of `manifest`.
+pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
+    let err = |m: String| DataError::Input(format!("plan {}: {m}", decl.name));
+    if decl.seq_len == 0 || decl.batch_size == 0 || decl.phases.is_empty() {
+        return Err(err("seq_len, batch_size and at least one phase are required".into()));
+    }
+    let available: BTreeMap<String, u64> = manifest
+        .corpora
+        .iter()
+        .map(|e| (e.corpus.name.clone(), e.tokens.saturating_sub(1) / decl.seq_len as u64))
+        .collect();
+    let lang_of: BTreeMap<&str, &str> =
+        manifest.corpora.iter().map(|e| (e.corpus.name.as_str(), e.corpus.lang.as_str())).collect();
+    let mut used: BTreeMap<String, u64> = BTreeMap::new(); // sequences read so far, all epochs
+    let mut phases = Vec::new();
+    for p in &decl.phases {
+        let perr = |m: String| err(format!("phase {}: {m}", p.name));
+        let tokens = if p.tokens <= 1.0 {
+            let total = decl.total_tokens.ok_or_else(|| perr("a fractional budget needs total_tokens".into()))?;
+            p.tokens * total
+        } else {
+            p.tokens
+        };
+        if !(tokens.is_finite() && tokens > 0.0) {
+            return Err(perr(format!("token budget {tokens} must be positive")));
+        }
+        let share_sum: f64 = p.shares.values().sum();
+        if (share_sum - 1.0).abs() > 1e-6 || p.shares.values().any(|s| *s < 0.0) {
+            return Err(perr(format!("language shares sum to {share_sum}, not 1")));
+        }
+        let batches = ((tokens / (decl.seq_len * decl.batch_size) as f64).round() as u64).max(1);
+        let langs: Vec<&String> = p.shares.keys().collect();
+        let shares: Vec<f64> = langs.iter().map(|l| p.shares[*l]).collect();
+        let per_lang = apportion(batches * decl.batch_size as u64, &shares);
+        let mut out_langs = Vec::new();
+        for ((lang, share), sequences) in langs.iter().zip(&shares).zip(per_lang) {
+            let list = p.sources.get(*lang).ok_or_else(|| perr(format!("no sources for language {lang}")))?;
+            if list.names.is_empty() {
+                return Err(perr(format!("language {lang} has an empty source list")));
+            }
+            for n in &list.names {
+                match lang_of.get(n.as_str()) {
+                    None => return Err(perr(format!("source {n} is not in the prepared manifest"))),
+                    Some(l) if l != lang => return Err(perr(format!("source {n} is {l}, listed under {lang}"))),
+                    _ => {}
+                }
+            }
+            let takes: Vec<u64> = match list.order {
+                Order::Sequential => {
+                    let mut left = sequences;
+                    let mut takes = vec![0; list.names.len()];
+                    for (i, n) in list.names.iter().enumerate() {
+                        let remaining = available[n].saturating_sub(used.get(n).copied().unwrap_or(0));
+                        takes[i] = left.min(remaining);
+                        left -= takes[i];
+                    }
+                    // Everything listed is used up: the first source is read again (or the check below fails).
+                    takes[0] += left;
+                    takes
+                }
+                Order::Blend => {
+                    let w: Vec<f64> = match &list.weights {
+                        Some(w) if w.len() == list.names.len() => w.clone(),
+                        Some(_) => return Err(perr(format!("language {lang}: one blend weight per source"))),
+                        None => list.names.iter().map(|n| available[n] as f64).collect(),
+                    };
+                    apportion(sequences, &w)
+                }
+            };
+            let mut sources = Vec::new();
+            for (n, t) in list.names.iter().zip(takes) {
+                let total = used.entry(n.clone()).or_insert(0);
+                *total += t;
+                let avail = available[n];
+                if *total > avail && decl.on_exhausted == OnExhausted::Error {
+                    return Err(perr(format!(
+                        "source {n} runs out: the plan reads {} sequences of {} tokens, it has {avail} \
+                         (use on_exhausted = \"repeat\" to read it again, or lower the budget)",
+                        *total, decl.seq_len
+                    )));
+                }
+                if avail == 0 && t > 0 {
+                    return Err(perr(format!("source {n} is shorter than one sequence")));
+                }
+                let epochs = if avail == 0 { 1 } else { (*total).div_ceil(avail).max(1) };
+                sources.push(SourceShare { name: n.clone(), sequences: t, epochs });
+            }
+            out_langs.push(LangPhase { lang: (*lang).clone(), share: *share, sequences, order: list.order, sources });
+        }
+        phases.push(Phase { name: p.name.clone(), batches, langs: out_langs });
+    }
+    Ok(ResolvedPlan { decl: decl.clone(), phases, available })
+}
