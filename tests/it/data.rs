@@ -112,3 +112,76 @@ fn bad_records_fail_with_file_and_line_or_are_counted() {
     ]);
     assert!(e.contains("matches no file"), "{e}");
 }
+
+#[test]
+fn the_four_curricula_resolve_on_the_shared_corpora() {
+    let dir = scratch_dir("data-plans");
+    let out = dir.join("shards");
+    let res = prepare("scripts/corpora/shared.lua", &out, &[]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let o = out.display().to_string();
+    for (exp, phases) in [
+        ("exp0_quality_curriculum", 6),
+        ("exp1_ratio_1to1", 6),
+        ("exp2_from_scratch", 6),
+        ("exp3_shuffled_sources", 2),
+    ] {
+        let svg = dir.join(format!("{exp}.svg"));
+        let script = format!("scripts/curricula/{exp}.lua");
+        let json = hashi_ok(&[
+            "data",
+            "plan",
+            &script,
+            "--shards",
+            &o,
+            "--json",
+            "--svg",
+            &svg.display().to_string(),
+        ]);
+        let plan: serde_json::Value = serde_json::from_str(&json).expect("plan json");
+        let ps = plan["phases"].as_array().expect("phases");
+        assert_eq!(ps.len(), phases, "{exp}");
+        let batch = plan["decl"]["batch_size"].as_u64().expect("batch");
+        let mut total = 0;
+        for p in ps {
+            let seqs: u64 = p["langs"]
+                .as_array()
+                .expect("langs")
+                .iter()
+                .map(|l| l["sequences"].as_u64().expect("n"))
+                .sum();
+            assert_eq!(
+                seqs,
+                p["batches"].as_u64().expect("batches") * batch,
+                "{exp}: phase sequences fill its batches"
+            );
+            for l in p["langs"].as_array().expect("langs") {
+                let by_source: u64 = l["sources"]
+                    .as_array()
+                    .expect("s")
+                    .iter()
+                    .map(|s| s["sequences"].as_u64().expect("n"))
+                    .sum();
+                assert_eq!(
+                    by_source,
+                    l["sequences"].as_u64().expect("n"),
+                    "{exp}: sources add up to the language"
+                );
+            }
+            total += p["batches"].as_u64().expect("b") * batch * 512;
+        }
+        assert!((total as f64 - 12e6).abs() < 0.01 * 12e6, "{exp}: {total} tokens");
+        assert!(std::fs::read_to_string(&svg).expect("svg").starts_with("<svg"), "{exp}: picture written");
+    }
+    // The same plan with on_exhausted = "error" is refused: the web tiers are far smaller than the plan asks.
+    let strict = dir.join("strict.lua");
+    std::fs::write(
+        &strict,
+        "return { name = 'strict', seq_len = 512, batch_size = 32, total_tokens = 12e6, on_exhausted = 'error',\n\
+         phases = { { name = 'all low', tokens = 1, shares = { ja = 1 },\n\
+         sources = { ja = { order = 'sequential', names = { 'ja_web_low' } } } } } }\n",
+    )
+    .expect("write");
+    let e = hashi_err(&["data", "plan", &strict.display().to_string(), "--shards", &o]);
+    assert!(e.contains("source ja_web_low runs out") && e.contains("on_exhausted = \"repeat\""), "{e}");
+}

@@ -12,6 +12,23 @@ use hashi_script::{Script, ScriptOptions};
 pub enum DataCommand {
     /// Tokenize the corpora declared in a Lua file into one .bin/.idx shard per corpus, with manifest.json.
     Prepare(PrepareArgs),
+    /// Resolve a curriculum (Lua) against prepared shards: table per phase and source, and a picture.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The curriculum: a Lua file returning { name=, seq_len=, batch_size=, total_tokens=, phases={...} }.
+    curriculum: PathBuf,
+    /// Directory of prepared shards (with manifest.json).
+    #[arg(long)]
+    shards: PathBuf,
+    /// Write the picture (SVG) here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// JSON (the resolved plan) instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -38,6 +55,7 @@ pub struct PrepareArgs {
 pub fn run(cmd: DataCommand, progress: &dyn Reporter) -> Result<()> {
     match cmd {
         DataCommand::Prepare(a) => prepare(a, progress),
+        DataCommand::Plan(a) => plan(a),
     }
 }
 
@@ -69,6 +87,65 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
             e.text_bytes as f64 / 1e6,
             rejected.join(" ")
         );
+    }
+    Ok(())
+}
+
+/// Loads a curriculum script and resolves it against `shards/manifest.json`.
+fn load_plan(curriculum: &std::path::Path, shards: &std::path::Path) -> Result<hashi_data::ResolvedPlan> {
+    let script = Script::load(curriculum, &ScriptOptions::default())?;
+    let decl: hashi_data::PlanDecl = script.exports()?;
+    let manifest_path = shards.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("{}: run `hashi data prepare` first", manifest_path.display()))?;
+    let manifest: hashi_data::Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
+    hashi_data::resolve(&decl, &manifest).with_context(|| curriculum.display().to_string())
+}
+
+fn plan(a: PlanArgs) -> Result<()> {
+    let plan = load_plan(&a.curriculum, &a.shards)?;
+    if let Some(svg) = &a.svg {
+        std::fs::write(svg, hashi_data::figure::plan_svg(&plan))
+            .with_context(|| format!("writing {}", svg.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    let d = &plan.decl;
+    println!(
+        "{}: {} phases, {} batches of {} x {} tokens = {} tokens (seed {}, on_exhausted {:?})",
+        d.name,
+        plan.phases.len(),
+        plan.total_batches(),
+        d.batch_size,
+        d.seq_len,
+        plan.total_batches() * plan.tokens_per_batch(),
+        d.seed,
+        d.on_exhausted
+    );
+    println!(
+        "\n{:<14} {:>8} {:<5} {:>6} {:<11} {:<16} {:>10} {:>12} {:>7}",
+        "phase", "steps", "lang", "share", "order", "source", "sequences", "tokens", "epochs"
+    );
+    for p in &plan.phases {
+        for l in &p.langs {
+            for s in &l.sources {
+                println!(
+                    "{:<14} {:>8} {:<5} {:>6.3} {:<11} {:<16} {:>10} {:>12} {:>7}",
+                    p.name,
+                    p.batches,
+                    l.lang,
+                    l.share,
+                    format!("{:?}", l.order).to_lowercase(),
+                    s.name,
+                    s.sequences,
+                    s.sequences * d.seq_len as u64,
+                    s.epochs
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! into a deterministic, resumable stream of batches.
 
 mod error;
+pub mod figure;
 pub mod indexed;
 pub mod mixer;
 pub mod plan;

@@ -138,8 +138,13 @@ impl Mixer {
         let b = self.plan.decl.batch_size;
         let Some(phase) = self.plan.phases.get(self.cursor.phase).cloned() else { return Ok(None) };
         let n = phase.batches * b as u64;
-        let mut batch =
-            Batch { phase: self.cursor.phase, ends_phase: false, sequences: vec![], langs: vec![], sources: vec![] };
+        let mut batch = Batch {
+            phase: self.cursor.phase,
+            ends_phase: false,
+            sequences: vec![],
+            langs: vec![],
+            sources: vec![],
+        };
         for _ in 0..b {
             let totals: Vec<u64> = phase.langs.iter().map(|l| l.sequences).collect();
             let li = most_behind(&totals, &self.cursor.lang_taken, self.cursor.slot, n);
@@ -172,8 +177,12 @@ impl Mixer {
         if stale {
             let n = self.data[name].len() as u32;
             let mut order: Vec<u32> = (0..n).collect();
-            let key = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-            let mut rng = rand::rngs::StdRng::seed_from_u64(self.plan.decl.seed ^ key ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let key = name
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                self.plan.decl.seed ^ key ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             order.shuffle(&mut rng);
             self.orders.insert(name.to_string(), (epoch, order));
         }
@@ -230,7 +239,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
         let mut entries = vec![];
         let mut docs_by = BTreeMap::new();
-        for (k, (name, lang, docs)) in [("ja_a", "ja", 40), ("ja_b", "ja", 25), ("en_a", "en", 60)].into_iter().enumerate() {
+        for (k, (name, lang, docs)) in
+            [("ja_a", "ja", 40), ("ja_b", "ja", 25), ("en_a", "en", 60)].into_iter().enumerate()
+        {
             let mut w = IndexedWriter::create(&dir.join(name), TokenDtype::I32).expect("create");
             let mut all = vec![];
             for d in 0..docs {
@@ -243,7 +254,13 @@ mod tests {
             w.finish().expect("finish");
             docs_by.insert(name.to_string(), all);
             entries.push(ManifestEntry {
-                corpus: CorpusDecl { name: name.into(), lang: lang.into(), tier: None, paths: vec![], field: "text".into() },
+                corpus: CorpusDecl {
+                    name: name.into(),
+                    lang: lang.into(),
+                    tier: None,
+                    paths: vec![],
+                    field: "text".into(),
+                },
                 prefix: name.into(),
                 documents: docs as u64,
                 tokens,
@@ -253,15 +270,27 @@ mod tests {
                 rejected: BTreeMap::new(),
             });
         }
-        let m = Manifest { format_version: 1, tokenizer: "t".into(), tokenizer_hash: "h".into(), eos_id: 2, corpora: entries };
+        let m = Manifest {
+            format_version: 1,
+            tokenizer: "t".into(),
+            tokenizer_hash: "h".into(),
+            eos_id: 2,
+            corpora: entries,
+        };
         (m, docs_by)
     }
 
     fn plan(manifest: &Manifest, seed: u64) -> ResolvedPlan {
         let sources = |ja_order: Order| {
             BTreeMap::from([
-                ("ja".to_string(), SourceList { order: ja_order, names: vec!["ja_a".into(), "ja_b".into()], weights: None }),
-                ("en".to_string(), SourceList { order: Order::Blend, names: vec!["en_a".into()], weights: None }),
+                (
+                    "ja".to_string(),
+                    SourceList { order: ja_order, names: vec!["ja_a".into(), "ja_b".into()], weights: None },
+                ),
+                (
+                    "en".to_string(),
+                    SourceList { order: Order::Blend, names: vec!["en_a".into()], weights: None },
+                ),
             ])
         };
         let decl = PlanDecl {
@@ -374,7 +403,11 @@ mod tests {
                 for (k, b) in ours.iter().enumerate() {
                     cum += b.langs.iter().filter(|l| **l == lang.lang).count() as u64;
                     let target = lang.share * (bsz * (k as u64 + 1)) as f64;
-                    assert!((cum as f64 - target).abs() <= 1.0 + 1e-9, "{} phase {pi} batch {k}: {cum} vs {target}", lang.lang);
+                    assert!(
+                        (cum as f64 - target).abs() <= 1.0 + 1e-9,
+                        "{} phase {pi} batch {k}: {cum} vs {target}",
+                        lang.lang
+                    );
                 }
                 assert_eq!(cum, lang.sequences, "exact count at the end of the phase");
                 for s in &lang.sources {

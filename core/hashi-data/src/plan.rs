@@ -158,7 +158,9 @@ pub fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
     let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
     let mut left = total - parts.iter().sum::<u64>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b))
+    });
     for i in order {
         if left == 0 {
             break;
@@ -187,7 +189,8 @@ pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
     for p in &decl.phases {
         let perr = |m: String| err(format!("phase {}: {m}", p.name));
         let tokens = if p.tokens <= 1.0 {
-            let total = decl.total_tokens.ok_or_else(|| perr("a fractional budget needs total_tokens".into()))?;
+            let total =
+                decl.total_tokens.ok_or_else(|| perr("a fractional budget needs total_tokens".into()))?;
             p.tokens * total
         } else {
             p.tokens
@@ -212,7 +215,9 @@ pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
             for n in &list.names {
                 match lang_of.get(n.as_str()) {
                     None => return Err(perr(format!("source {n} is not in the prepared manifest"))),
-                    Some(l) if l != lang => return Err(perr(format!("source {n} is {l}, listed under {lang}"))),
+                    Some(l) if l != lang => {
+                        return Err(perr(format!("source {n} is {l}, listed under {lang}")));
+                    }
                     _ => {}
                 }
             }
@@ -256,7 +261,13 @@ pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
                 let epochs = if avail == 0 { 1 } else { (*total).div_ceil(avail).max(1) };
                 sources.push(SourceShare { name: n.clone(), sequences: t, epochs });
             }
-            out_langs.push(LangPhase { lang: (*lang).clone(), share: *share, sequences, order: list.order, sources });
+            out_langs.push(LangPhase {
+                lang: (*lang).clone(),
+                share: *share,
+                sequences,
+                order: list.order,
+                sources,
+            });
         }
         phases.push(Phase { name: p.name.clone(), batches, langs: out_langs });
     }
