@@ -92,7 +92,7 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
 }
 
 /// Loads a curriculum script and resolves it against `shards/manifest.json`.
-fn load_plan(curriculum: &std::path::Path, shards: &std::path::Path) -> Result<hashi_data::ResolvedPlan> {
+pub fn load_plan(curriculum: &std::path::Path, shards: &std::path::Path) -> Result<hashi_data::ResolvedPlan> {
     let script = Script::load(curriculum, &ScriptOptions::default())?;
     let decl: hashi_data::PlanDecl = script.exports()?;
     let manifest_path = shards.join("manifest.json");

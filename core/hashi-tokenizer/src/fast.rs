@@ -210,12 +210,22 @@ impl FastBpe {
         if segment.is_empty() {
             return;
         }
-        let chars = self
-            .prepend
-            .then_some(METASPACE)
-            .into_iter()
-            .chain(segment.chars().map(|c| if c == ' ' { METASPACE } else { c }));
-        self.bpe(chars, out);
+        let space = |c: char| if c == ' ' { METASPACE } else { c };
+        if self.char_id('\n').is_some() {
+            let chars = self.prepend.then_some(METASPACE).into_iter().chain(segment.chars().map(space));
+            return self.bpe(chars, out);
+        }
+        // A newline outside the vocabulary is a byte token that no merge touches: BPE line by line is BPE over
+        // the whole text, with a heap the size of a line instead of the document.
+        for (i, line) in segment.split('\n').enumerate() {
+            if i > 0 {
+                out.push(self.bytes[usize::from(b'\n')]);
+            }
+            let prefix = (i == 0 && self.prepend).then_some(METASPACE);
+            if !line.is_empty() || prefix.is_some() {
+                self.bpe(prefix.into_iter().chain(line.chars().map(space)), out);
+            }
+        }
     }
 
     fn bpe(&self, chars: impl Iterator<Item = char>, out: &mut Vec<u32>) {

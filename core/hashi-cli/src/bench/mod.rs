@@ -19,6 +19,7 @@ use hashi_model::{Config, Llama, LlamaConfig, causal_lm_loss};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+mod data;
 mod tokenizer;
 mod transfer;
 
@@ -30,6 +31,8 @@ pub enum BenchCommand {
     Model(ModelBenchArgs),
     /// Tokenizer training time/memory and encode throughput, hashi vs SentencePiece and HF tokenizers.
     Tokenizer(tokenizer::TokenizerBenchArgs),
+    /// `data prepare` throughput vs Python tokenizers, and the mixer's cost per batch.
+    Data(data::DataBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
     Transfer(transfer::TransferBenchArgs),
 }
@@ -70,6 +73,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Model(a) => model(a, progress),
         BenchCommand::Tokenizer(a) => tokenizer::run(a, progress),
         BenchCommand::Transfer(a) => transfer::run(a, progress),
+        BenchCommand::Data(a) => data::run(a, progress),
     }
 }
 
