@@ -240,3 +240,39 @@ fn fast_encoder_gives_the_library_ids_on_real_text() {
     }
     assert!(checked > 1_000_000, "checked {checked} bytes");
 }
+
+#[test]
+fn trains_from_a_corpus_declaration() {
+    let dir = scratch_dir("tok-corpora");
+    let demo = repo_root().join("examples/demo/corpus");
+    let decl = dir.join("corpora.lua");
+    std::fs::write(
+        &decl,
+        format!(
+            "return {{ {{ name = 'ja', lang = 'ja', paths = {{ '{0}/ja_books.jsonl' }} }},\n\
+             {{ name = 'en', lang = 'en', paths = {{ '{0}/en_books.jsonl' }} }} }}\n",
+            demo.display()
+        ),
+    )
+    .expect("write");
+    let out = dir.join("tok");
+    let summary: serde_json::Value = serde_json::from_str(&hashi_ok(&[
+        "tokenizer",
+        "train",
+        "--corpora",
+        &decl.display().to_string(),
+        "--vocab-size",
+        "3000",
+        "--out",
+        &out.display().to_string(),
+    ]))
+    .expect("summary");
+    assert_eq!(summary["vocab_size"], 3000);
+    let langs: Vec<&str> = summary["languages"]
+        .as_array()
+        .expect("langs")
+        .iter()
+        .map(|l| l["lang"].as_str().expect("lang"))
+        .collect();
+    assert_eq!(langs, ["ja", "en"]);
+}

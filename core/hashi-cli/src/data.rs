@@ -149,3 +149,20 @@ fn plan(a: PlanArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// The inputs of a corpus declaration file as `LANG:FIELD=PATH` specs (paths resolved against the file).
+pub fn corpus_inputs(file: &std::path::Path) -> Result<Vec<hashi_tokenizer::input::InputSpec>> {
+    let decls: Vec<CorpusDecl> = Script::load(file, &ScriptOptions::default())?.exports()?;
+    let base = file.parent().map(PathBuf::from).unwrap_or_default();
+    let mut specs = Vec::new();
+    for d in decls {
+        for p in &d.paths {
+            specs.push(hashi_tokenizer::input::InputSpec {
+                lang: d.lang.clone(),
+                field: d.field.clone(),
+                pattern: base.join(p).display().to_string(),
+            });
+        }
+    }
+    Ok(specs)
+}

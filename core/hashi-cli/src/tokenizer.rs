@@ -32,8 +32,11 @@ pub enum TokenizerCommand {
 pub struct TrainArgs {
     /// Input as LANG=PATH or LANG:FIELD=PATH (globs allowed; .jsonl/.json read FIELD, default `text`; other
     /// files are plain text). Repeat for more files and languages.
-    #[arg(long = "input", required = true)]
+    #[arg(long = "input", required_unless_present = "corpora")]
     inputs: Vec<InputSpec>,
+    /// A corpus declaration file (Lua, as for `hashi data prepare`) instead of, or besides, --input.
+    #[arg(long)]
+    corpora: Option<PathBuf>,
     /// Exact vocabulary size (special and byte tokens included).
     #[arg(long, default_value_t = 32_000)]
     vocab_size: usize,
@@ -162,7 +165,11 @@ fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         seed: a.seed,
     };
     let start = std::time::Instant::now();
-    let inputs = read_inputs(&a.inputs)?;
+    let mut specs = a.inputs.clone();
+    if let Some(file) = &a.corpora {
+        specs.extend(crate::data::corpus_inputs(file)?);
+    }
+    let inputs = read_inputs(&specs)?;
     let vocab = train(&inputs, &cfg, progress)?;
     let style = LlamaStyle {
         register_specials: true,
