@@ -9,4 +9,5 @@ mod model_errors;
 mod model_parity;
 mod model_roundtrip;
 mod tokenizer;
+mod train;
 mod transfer;

@@ -87,6 +87,15 @@ impl ParamStore {
         Ok(Self { vars })
     }
 
+    /// Parameters from named tensors (converted to f32 variables).
+    pub fn from_tensors(tensors: impl IntoIterator<Item = (String, Tensor)>) -> Result<Self> {
+        let vars = tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, Var::from_tensor(&t.to_dtype(DType::F32)?)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(Self { vars })
+    }
+
     /// The parameter `name`.
     pub fn get(&self, name: &str) -> Result<&Var> {
         self.vars

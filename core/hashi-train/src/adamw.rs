@@ -1,0 +1,194 @@
+//! AdamW of our own (candle's has neither parameter groups nor saveable state), with PyTorch's arithmetic
+//! (`torch.optim.AdamW`, decoupled weight decay, bias correction) so that trajectories match:
+//!
+//! `p ← p·(1 − lr·wd)`, `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+//! `p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
+//!
+//! Groups: weight decay applies to matrices (dim ≥ 2) only, never to norms and biases (nanoGPT's rule).
+//! Global-norm clipping (PyTorch's `clip_grad_norm_`: coefficient `max/(norm + 1e-6)`, at most 1) comes first.
+//! Parameters can be frozen by name prefix. Moments are saved and loaded as safetensors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
+use hashi_model::ParamStore;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// Optimizer settings; `Default` is the method's (β = 0.9/0.95, ε = 1e-8, wd = 0.1, clip 1.0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamWConfig {
+    /// β₁.
+    pub beta1: f64,
+    /// β₂.
+    pub beta2: f64,
+    /// ε.
+    pub eps: f64,
+    /// Decoupled weight decay of the decay group.
+    pub weight_decay: f64,
+    /// Global gradient-norm limit (0 = no clipping).
+    pub clip: f64,
+    /// Parameters whose name starts with one of these are not updated.
+    pub freeze: Vec<String>,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip: 1.0, freeze: vec![] }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Moments {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    decay: bool,
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Whether the gradients were scaled down.
+    pub clipped: bool,
+}
+
+/// The optimizer and its state.
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    cfg: AdamWConfig,
+    step: u64,
+    state: BTreeMap<String, Moments>,
+}
+
+impl AdamW {
+    /// A fresh optimizer for `params` (logs the group sizes).
+    pub fn new(cfg: AdamWConfig, params: &ParamStore) -> Self {
+        let mut state = BTreeMap::new();
+        let (mut decay, mut no_decay, mut frozen) = (0usize, 0usize, 0usize);
+        for (name, var) in params.iter() {
+            let n = var.elem_count();
+            if cfg.freeze.iter().any(|p| name.starts_with(p.as_str())) {
+                frozen += n;
+                continue;
+            }
+            let d = var.rank() >= 2;
+            if d {
+                decay += n
+            } else {
+                no_decay += n
+            }
+            state.insert(name.to_string(), Moments { m: vec![0.0; n], v: vec![0.0; n], decay: d });
+        }
+        tracing::info!(decay, no_decay, frozen, "AdamW parameter groups (elements)");
+        Self { cfg, step: 0, state }
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AdamWConfig {
+        &self.cfg
+    }
+
+    /// One update of `params` from `grads` at learning rate `lr`; `grad_scale` multiplies every gradient first
+    /// (1/accumulation steps).
+    pub fn step(
+        &mut self,
+        params: &ParamStore,
+        grads: &GradStore,
+        lr: f64,
+        grad_scale: f64,
+    ) -> Result<StepStats> {
+        let mut g_all: Vec<(String, Vec<f32>)> = Vec::with_capacity(self.state.len());
+        for (name, var) in params.iter() {
+            if !self.state.contains_key(name) {
+                continue;
+            }
+            let g = match grads.get(var.as_tensor()) {
+                Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
+                None => vec![0.0; var.elem_count()],
+            };
+            g_all.push((name.to_string(), g));
+        }
+        let norm: f64 = g_all
+            .par_iter()
+            .map(|(_, g)| {
+                g.iter().map(|&x| f64::from(x) * f64::from(x) * grad_scale * grad_scale).sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt();
+        if !norm.is_finite() {
+            return Err(TrainError::NonFinite(format!("gradient norm is {norm}")));
+        }
+        let coef = if self.cfg.clip > 0.0 { (self.cfg.clip / (norm + 1e-6)).min(1.0) } else { 1.0 };
+        self.step += 1;
+        let t = self.step as f64;
+        let (b1, b2, eps, wd) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps, self.cfg.weight_decay);
+        let bc1 = 1.0 - b1.powf(t);
+        let bc2_sqrt = (1.0 - b2.powf(t)).sqrt();
+        let step_size = (lr / bc1) as f32;
+        let scale = (grad_scale * coef) as f32;
+        for (name, g) in g_all {
+            let var = params.get(&name)?;
+            let mom = self
+                .state
+                .get_mut(&name)
+                .ok_or_else(|| TrainError::State(format!("no moments for {name}")))?;
+            let mut p = var.flatten_all()?.to_vec1::<f32>()?;
+            let decay = if mom.decay { (1.0 - lr * wd) as f32 } else { 1.0 };
+            let (b1f, b2f, bc2f, epsf) = (b1 as f32, b2 as f32, bc2_sqrt as f32, eps as f32);
+            p.par_iter_mut().zip(mom.m.par_iter_mut().zip(mom.v.par_iter_mut())).zip(g.par_iter()).for_each(
+                |((p, (m, v)), &g)| {
+                    let g = g * scale;
+                    *p *= decay;
+                    *m += (1.0 - b1f) * (g - *m);
+                    *v = *v * b2f + (1.0 - b2f) * g * g;
+                    *p -= step_size * *m / (v.sqrt() / bc2f + epsf);
+                },
+            );
+            var.set(&Tensor::from_vec(p, var.shape(), &Device::Cpu)?)?;
+        }
+        Ok(StepStats { grad_norm: norm, clipped: coef < 1.0 })
+    }
+
+    /// Saves the moments (`m.NAME`, `v.NAME`) and the step count.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut tensors = std::collections::HashMap::new();
+        for (name, mo) in &self.state {
+            tensors.insert(format!("m.{name}"), Tensor::from_slice(&mo.m, mo.m.len(), &Device::Cpu)?);
+            tensors.insert(format!("v.{name}"), Tensor::from_slice(&mo.v, mo.v.len(), &Device::Cpu)?);
+        }
+        tensors.insert("step".into(), Tensor::from_slice(&[self.step as i64], 1, &Device::Cpu)?);
+        candle_core::safetensors::save(&tensors, path)
+            .map_err(|e| TrainError::State(format!("{}: {e}", path.display())))
+    }
+
+    /// Loads moments saved by [`AdamW::save`] (same parameters).
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let t = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| TrainError::State(format!("{}: {e}", path.display())))?;
+        for (name, mo) in self.state.iter_mut() {
+            let get = |k: String| -> Result<Vec<f32>> {
+                t.get(&k)
+                    .ok_or_else(|| TrainError::State(format!("{}: no {k}", path.display())))?
+                    .to_vec1::<f32>()
+                    .map_err(Into::into)
+            };
+            mo.m = get(format!("m.{name}"))?;
+            mo.v = get(format!("v.{name}"))?;
+        }
+        let step = t.get("step").ok_or_else(|| TrainError::State(format!("{}: no step", path.display())))?;
+        self.step = step.to_vec1::<i64>()?[0] as u64;
+        Ok(())
+    }
+}

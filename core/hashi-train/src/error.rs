@@ -1,0 +1,21 @@
+//! Errors of the training crate.
+
+/// What can go wrong while training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Loss or gradients are not finite.
+    #[error("non-finite values: {0}")]
+    NonFinite(String),
+    /// Optimizer or checkpoint state is inconsistent.
+    #[error("{0}")]
+    State(String),
+    /// A model error.
+    #[error(transparent)]
+    Model(#[from] hashi_model::ModelError),
+    /// A tensor error.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result with [`TrainError`].
+pub type Result<T> = std::result::Result<T, TrainError>;
