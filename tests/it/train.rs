@@ -47,3 +47,200 @@ fn adamw_matches_torch_over_20_steps() {
         assert!(diff <= 1e-6, "{name}: {diff} from torch.optim.AdamW after 20 steps");
     }
 }
+
+/// Shards of the demo corpus with the 8k test tokenizer, and a tiny from-scratch experiment over them.
+struct Run {
+    dir: std::path::PathBuf,
+}
+
+fn write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+fn setup(name: &str, every: u64) -> Run {
+    let dir = scratch_dir(name);
+    let demo = repo_root().join("examples/demo/corpus");
+    write(
+        &dir.join("corpora.lua"),
+        &format!(
+            "return {{ {{ name = 'ja', lang = 'ja', paths = {{ '{0}/ja_books.jsonl' }} }},\n\
+             {{ name = 'en', lang = 'en', paths = {{ '{0}/en_books.jsonl' }} }} }}\n",
+            demo.display()
+        ),
+    );
+    let tok = crate::tokenizer::trained().display().to_string();
+    let shards = dir.join("shards").display().to_string();
+    hashi_ok(&[
+        "data",
+        "prepare",
+        &dir.join("corpora.lua").display().to_string(),
+        "--tokenizer",
+        &tok,
+        "--out",
+        &shards,
+    ]);
+    write(
+        &dir.join("cfg.json"),
+        r#"{"vocab_size": 8000, "hidden_size": 32, "intermediate_size": 88, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128}"#,
+    );
+    write(
+        &dir.join("plan.lua"),
+        "return { name = 't', seq_len = 32, batch_size = 4, total_tokens = 7680, seed = 3, on_exhausted = 'repeat',\n\
+         phases = {\n\
+           { name = 'a', tokens = 0.5, shares = { en = 0.75, ja = 0.25 },\n\
+             sources = { en = { order = 'blend', names = { 'en' } }, ja = { order = 'sequential', names = { 'ja' } } } },\n\
+           { name = 'b', tokens = 0.5, shares = { en = 0.25, ja = 0.75 },\n\
+             sources = { en = { order = 'blend', names = { 'en' } }, ja = { order = 'sequential', names = { 'ja' } } } } } }\n",
+    );
+    write(
+        &dir.join("schedule.lua"),
+        &std::fs::read_to_string(repo_root().join("scripts/schedules/rewarmup_cosine.lua"))
+            .expect("schedule"),
+    );
+    write(
+        &dir.join("exp.lua"),
+        &format!(
+            "return {{ name = 'tiny', init = {{ config = 'cfg.json', seed = 1 }}, shards = 'shards', curriculum = 'plan.lua',\n\
+             schedule = {{ script = 'schedule.lua', params = {{ max_lr = 1e-2, min_lr = 1e-3, warmup = 3 }} }},\n\
+             checkpoint = {{ every = {every}, keep = 2 }}, out = 'run' }}\n"
+        ),
+    );
+    Run { dir }
+}
+
+impl Run {
+    fn exp(&self) -> String {
+        self.dir.join("exp.lua").display().to_string()
+    }
+
+    fn metrics(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("run/metrics.jsonl")).unwrap_or_default();
+        // A line being written by a running trainer may be incomplete: only whole lines count.
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Final weights, optimizer state and metrics without the timing fields.
+    fn outcome(&self) -> (Vec<u8>, Vec<u8>, Vec<serde_json::Value>) {
+        let last = self.dir.join("run/ckpt/step_00000060");
+        let metrics = self
+            .metrics()
+            .into_iter()
+            .map(|mut m| {
+                let o = m.as_object_mut().expect("object");
+                o.remove("seconds");
+                o.remove("tokens_per_s");
+                m
+            })
+            .collect();
+        (
+            std::fs::read(last.join("model.safetensors")).expect("weights"),
+            std::fs::read(last.join("optimizer.safetensors")).expect("optimizer"),
+            metrics,
+        )
+    }
+}
+
+#[test]
+fn loss_falls_and_a_killed_run_resumes_bitwise() {
+    let full = setup("train-full", 5);
+    hashi_ok(&["train", &full.exp()]);
+    let m = full.metrics();
+    assert_eq!(m.len(), 60, "60 steps: 2 phases of 30 batches");
+    let mean = |r: std::ops::Range<usize>| {
+        r.clone().map(|i| m[i]["loss"].as_f64().expect("loss")).sum::<f64>() / r.len() as f64
+    };
+    assert!(mean(50..60) < mean(0..10) - 0.5, "loss falls: {} -> {}", mean(0..10), mean(50..60));
+    let lr = |i: usize| m[i]["lr"].as_f64().expect("lr");
+    assert!(
+        lr(29) < lr(20) && lr(30) < lr(31) && lr(31) < lr(32),
+        "decay, then re-warmup at the phase start"
+    );
+    let want = full.outcome();
+    // The same run killed with SIGKILL at several points, resumed each time from its last complete checkpoint.
+    let killed = setup("train-killed", 5);
+    let bin = hashi_bin();
+    // Kill points are set by progress (metrics lines), not by time, so a slow machine kills at the same places.
+    for kill_after in [7usize, 23, 44] {
+        let mut args = vec!["train".to_string(), killed.exp()];
+        if killed.dir.join("run/ckpt/latest").exists() {
+            args.push("--resume".into());
+        }
+        let mut child = std::process::Command::new(bin)
+            .args(&args)
+            .current_dir(repo_root())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let t0 = std::time::Instant::now();
+        while killed.metrics().len() < kill_after && t0.elapsed() < std::time::Duration::from_secs(120) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    assert!(killed.dir.join("run/ckpt/latest").exists(), "a checkpoint was written before the last kill");
+    assert!(killed.metrics().len() < 60, "the killed run had not finished");
+    hashi_ok(&["train", &killed.exp(), "--resume"]);
+    let got = killed.outcome();
+    assert!(got.0 == want.0, "final weights differ after kill + resume");
+    assert!(got.1 == want.1, "final optimizer state differs after kill + resume");
+    assert_eq!(got.2, want.2, "metrics differ after kill + resume");
+}
+
+#[test]
+fn schedule_edits_apply_from_the_next_step_and_broken_ones_are_kept_out() {
+    let run = setup("train-reload", 0);
+    let child = std::process::Command::new(hashi_bin())
+        .args(["train", &run.exp()])
+        .current_dir(repo_root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let wait_for = |n: usize| {
+        let t0 = std::time::Instant::now();
+        while run.metrics().len() < n && t0.elapsed() < std::time::Duration::from_secs(60) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(3);
+    write(&run.dir.join("schedule.lua"), "return { lr = function(s, p) return 0.000125 end }\n");
+    wait_for(25);
+    write(&run.dir.join("schedule.lua"), "return { lr = function(s, p)\n  return 0.5 +\nend }\n");
+    let out = child.wait_with_output().expect("finish");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = run.metrics();
+    let first_new = m.iter().position(|x| x["generation"] == 1).expect("the edit was picked up");
+    assert!(first_new >= 3, "applied after it was written");
+    for x in &m[first_new..] {
+        assert_eq!(x["generation"], 1, "the broken edit never took effect");
+        assert_eq!(x["lr"].as_f64(), Some(0.000125));
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("schedule.lua:3:"),
+        "the broken edit is reported with its line"
+    );
+}
+
+#[test]
+fn bad_experiments_and_incomplete_checkpoints() {
+    let run = setup("train-bad", 10);
+    let exp = run.dir.join("exp.lua");
+    let good = std::fs::read_to_string(&exp).expect("exp");
+    write(&exp, &good.replace("curriculum = 'plan.lua'", "curriculum = 'missing.lua'"));
+    let e = hashi_err(&["train", &run.exp()]);
+    assert!(e.contains("exp.lua") && e.contains("missing.lua") && e.contains("does not exist"), "{e}");
+    write(&exp, &good.replace("out = 'run'", "out = 'run', learning_rate = 1"));
+    let e = hashi_err(&["train", &run.exp()]);
+    assert!(e.contains("exp.lua") && e.contains("unknown field `learning_rate`"), "{e}");
+    write(&exp, &good);
+    hashi_ok(&["train", &run.exp(), "--stop-after", "25"]);
+    // A checkpoint directory without DONE (a crash while writing) is skipped with a warning.
+    let fake = run.dir.join("run/ckpt/step_00000099");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    write(&run.dir.join("run/ckpt/latest"), "step_00000099");
+    let out = hashi(&["-v", "train", &run.exp(), "--resume", "--stop-after", "30"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("checkpoint without DONE skipped") && log.contains("step_00000020"), "{log}");
+}

@@ -9,6 +9,7 @@ mod generate;
 mod model;
 mod progress;
 mod tokenizer;
+mod train;
 mod transfer;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ enum Command {
     /// Prepare corpora into Megatron-LM indexed datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Curriculum continued pretraining (or from scratch) of an experiment, with checkpoints and --resume.
+    Train(train::TrainArgs),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Tokenizer(cmd) => tokenizer::run(cmd, &progress),
         Command::Transfer(args) => transfer::run(args, &progress),
         Command::Data(cmd) => data::run(cmd, &progress),
+        Command::Train(args) => train::run(args, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
     };

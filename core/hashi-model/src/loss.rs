@@ -1,5 +1,6 @@
-//! Causal language-modelling loss with `transformers`' semantics: logits at position t predict label t+1,
-//! labels equal to [`IGNORE_INDEX`] (padding, masked documents) are left out, and the mean is over the rest.
+//! Language-modelling losses. [`causal_lm_loss`] has `transformers`' semantics: logits at position t predict
+//! label t+1; [`next_token_loss`] takes the targets already shifted (Megatron's `tokens[:-1]` / `labels[1:]`).
+//! Labels equal to [`IGNORE_INDEX`] (padding, masked documents) are left out; the mean is over the rest.
 
 use candle_core::{DType, Tensor};
 
@@ -12,7 +13,7 @@ pub const IGNORE_INDEX: i64 = -100;
 /// Mean next-token cross-entropy of `logits` `[batch, seq, vocab]` against `labels` `[batch, seq]` (i64,
 /// unshifted: the same layout as the input ids, as in `LlamaForCausalLM(labels=...)`).
 pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let (b, t, v) = logits.dims3()?;
+    let (b, t, _) = logits.dims3()?;
     if labels.dims2()? != (b, t) {
         return Err(ModelError::Input(format!(
             "labels {:?} do not match logits {:?}",
@@ -23,7 +24,21 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     if t < 2 {
         return Err(ModelError::Input("a causal LM loss needs sequences of at least 2 tokens".into()));
     }
-    let labels: Vec<i64> = labels.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?.flatten_all()?.to_vec1()?;
+    next_token_loss(&logits.narrow(1, 0, t - 1)?, &labels.narrow(1, 1, t - 1)?)
+}
+
+/// Mean cross-entropy of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]` (i64): position i is
+/// scored against `targets[i]`, no shift.
+pub fn next_token_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (b, t, v) = logits.dims3()?;
+    if targets.dims2()? != (b, t) {
+        return Err(ModelError::Input(format!(
+            "targets {:?} do not match logits {:?}",
+            targets.dims(),
+            logits.dims()
+        )));
+    }
+    let labels: Vec<i64> = targets.to_dtype(DType::I64)?.flatten_all()?.to_vec1()?;
     let targets = labels
         .iter()
         .map(|&y| match y {
@@ -36,6 +51,6 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     if count == 0 {
         return Err(ModelError::Input("every label is ignored: the loss is undefined".into()));
     }
-    let logits = logits.narrow(1, 0, t - 1)?.reshape((b * (t - 1), v))?;
+    let logits = logits.contiguous()?.reshape((b * t, v))?;
     Ok((cross_entropy_rows(&logits, targets)?.sum_all()? / count as f64)?)
 }

@@ -1,8 +1,17 @@
-//! Training for hashi. So far: [`AdamW`] with parameter groups, clipping, frozen parameters and saveable state.
-//! The curriculum training loop, schedules, checkpoints and resume are the trainer issue's remaining work.
+//! Training for hashi: [`AdamW`] (parameter groups, clipping, frozen parameters, saveable state), the
+//! [`Backend`] trait with the built-in [`CpuBackend`], and the curriculum [`Trainer`] with schedules as
+//! policies ([`LrSchedule`]), skipped bad steps, atomic checkpoints and exact resume.
 
 mod adamw;
+mod backend;
 mod error;
+pub mod plot;
+mod trainer;
 
 pub use adamw::{AdamW, AdamWConfig, StepStats};
+pub use backend::{Backend, CpuBackend};
 pub use error::{Result, TrainError};
+pub use trainer::{
+    LrSchedule, Metrics, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState, latest_checkpoint,
+    steps_per_phase,
+};

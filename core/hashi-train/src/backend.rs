@@ -1,0 +1,115 @@
+//! The `Backend` trait — what the trainer needs from a compute engine — and the built-in CPU backend (candle).
+//! Plugins (CUDA and others) implement the same trait; the trainer knows only the trait.
+
+use std::path::Path;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor};
+use hashi_model::{Llama, SaveOptions, next_token_loss};
+
+use crate::adamw::{AdamW, AdamWConfig, StepStats};
+use crate::error::{Result, TrainError};
+
+/// A compute engine for training.
+pub trait Backend {
+    /// Name for logs and metrics.
+    fn name(&self) -> String;
+    /// Forward + backward on one micro-batch of sequences (`seq_len + 1` tokens each: inputs and shifted
+    /// labels); gradients accumulate until [`Backend::apply`] or [`Backend::discard`]. Returns the mean loss.
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64>;
+    /// One optimizer step at `lr` with the accumulated gradients (averaged over the micro-batches).
+    fn apply(&mut self, lr: f64) -> Result<StepStats>;
+    /// Drops the accumulated gradients (a skipped step).
+    fn discard(&mut self);
+    /// Writes the weights (HF layout) and the optimizer state into `dir`.
+    fn save(&self, dir: &Path) -> Result<()>;
+    /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
+    fn load_optimizer(&mut self, dir: &Path) -> Result<()>;
+}
+
+/// Training on the CPU with candle and our AdamW.
+pub struct CpuBackend {
+    model: Llama,
+    opt: AdamW,
+    grads: Option<GradStore>,
+    micro: usize,
+}
+
+impl CpuBackend {
+    /// A backend training `model` with `cfg`.
+    pub fn new(model: Llama, cfg: AdamWConfig) -> Self {
+        let opt = AdamW::new(cfg, model.params());
+        Self { model, opt, grads: None, micro: 0 }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu (candle, f32)".into()
+    }
+
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64> {
+        let (b, t) = (sequences.len(), sequences.first().map_or(0, Vec::len));
+        if b == 0 || t < 2 || sequences.iter().any(|s| s.len() != t) {
+            return Err(TrainError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
+        }
+        let all = Tensor::from_vec(sequences.concat(), (b, t), &Device::Cpu)?;
+        let inputs = all.narrow(1, 0, t - 1)?.contiguous()?;
+        let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
+        let loss = next_token_loss(&self.model.forward(&inputs)?, &targets)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        if !value.is_finite() {
+            return Err(TrainError::NonFinite(format!("loss is {value}")));
+        }
+        let g = loss.backward()?;
+        self.grads = Some(match self.grads.take() {
+            None => g,
+            Some(mut acc) => {
+                for (_, var) in self.model.params().iter() {
+                    if let Some(new) = g.get(var.as_tensor()) {
+                        let sum = match acc.get(var.as_tensor()) {
+                            Some(old) => (old + new)?,
+                            None => new.clone(),
+                        };
+                        acc.insert(var.as_tensor(), sum);
+                    }
+                }
+                acc
+            }
+        });
+        self.micro += 1;
+        Ok(value)
+    }
+
+    fn apply(&mut self, lr: f64) -> Result<StepStats> {
+        let grads = self.grads.take().ok_or_else(|| TrainError::State("no gradients to apply".into()))?;
+        let scale = 1.0 / self.micro.max(1) as f64;
+        self.micro = 0;
+        self.opt.step(self.model.params(), &grads, lr, scale)
+    }
+
+    fn discard(&mut self) {
+        self.grads = None;
+        self.micro = 0;
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        hashi_model::save_pretrained(
+            self.model.config(),
+            self.model.params(),
+            dir,
+            SaveOptions::default(),
+            &hashi_core::NoReporter,
+        )?;
+        self.opt.save(&dir.join("optimizer.safetensors"))
+    }
+
+    fn load_optimizer(&mut self, dir: &Path) -> Result<()> {
+        self.opt.load(&dir.join("optimizer.safetensors"))
+    }
+}

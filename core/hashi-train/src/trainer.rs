@@ -1,0 +1,411 @@
+//! The curriculum training loop: batches from the mixer, gradient accumulation, the learning rate from a
+//! schedule policy at every step, skipped steps on non-finite loss or a loss spike, checkpoints at every data
+//! switch (phase end) and every N steps, written atomically, and exact resume.
+//!
+//! Checkpoint layout: `ckpt/step_00000042/{config.json, model.safetensors, optimizer.safetensors,
+//! trainer_state.json, plan.json, DONE}`; the directory is written under a temporary name, `DONE` last, renamed,
+//! then `ckpt/latest` names it. Resume trusts only directories with `DONE`. `metrics.jsonl` has one object per
+//! step; its `seconds` and `tokens_per_s` fields are the only ones that depend on the machine's speed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hashi_core::Reporter;
+use hashi_data::{Cursor, Mixer, ResolvedPlan};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::error::{Result, TrainError};
+
+/// Trainer-state format version.
+pub const STATE_VERSION: u32 = 1;
+
+/// Where a step stands, as schedules see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepInfo {
+    /// Optimizer step about to be taken (0-based).
+    pub step: u64,
+    /// Optimizer steps in the whole plan.
+    pub total_steps: u64,
+    /// Phase index (0-based).
+    pub phase: usize,
+    /// Step within the phase (0-based).
+    pub phase_step: u64,
+    /// Steps of this phase.
+    pub phase_steps: u64,
+    /// Steps of every phase.
+    pub steps_per_phase: Vec<u64>,
+}
+
+/// A learning-rate policy (a Lua script in practice). `poll` is called at every step boundary, where a
+/// hot-reloaded script may be swapped in.
+pub trait LrSchedule {
+    /// The learning rate of the step.
+    fn lr(&mut self, at: &StepInfo) -> Result<f64>;
+    /// Applies pending edits; returns the generation in force.
+    fn poll(&mut self) -> u64;
+}
+
+/// Trainer settings.
+#[derive(Debug, Clone)]
+pub struct TrainerOptions {
+    /// Run directory (metrics, checkpoints, plots).
+    pub out: PathBuf,
+    /// Micro-batches per optimizer step (must divide every phase's batches).
+    pub accumulation: usize,
+    /// A checkpoint every N steps besides phase ends (0 = phase ends only).
+    pub checkpoint_every: u64,
+    /// Periodic checkpoints kept (phase-end ones are always kept).
+    pub keep_last: usize,
+    /// A step whose loss exceeds this times the running mean is skipped.
+    pub spike_factor: f64,
+    /// Consecutive skipped steps that stop the run.
+    pub max_bad_steps: usize,
+    /// Files copied into every checkpoint (tokenizer files).
+    pub extra_files: Vec<PathBuf>,
+    /// Script hashes recorded in checkpoints.
+    pub script_hashes: BTreeMap<String, String>,
+    /// Stop after this many steps (for tests and partial runs).
+    pub stop_after: Option<u64>,
+}
+
+/// Everything besides weights and optimizer that resume needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// [`STATE_VERSION`].
+    pub format_version: u32,
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Mixer position after the last step.
+    pub cursor: Cursor,
+    /// Tokens trained on, per language and per source.
+    pub tokens_by_lang: BTreeMap<String, u64>,
+    /// Tokens per source.
+    pub tokens_by_source: BTreeMap<String, u64>,
+    /// Running mean of the loss (spike detection).
+    pub loss_ema: Option<f64>,
+    /// Consecutive skipped steps.
+    pub bad_steps: usize,
+    /// Skipped steps in total.
+    pub skipped: u64,
+    /// Whether this checkpoint ends a phase (kept by pruning).
+    pub phase_end: bool,
+    /// Hashes of the scripts in force.
+    pub scripts: BTreeMap<String, String>,
+    /// Schedule generation in force.
+    pub generation: u64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Step number (1-based: steps done).
+    pub step: u64,
+    /// Phase.
+    pub phase: usize,
+    /// Mean loss of the step's micro-batches (NaN-free: skipped steps report the bad value as a string).
+    pub loss: Option<f64>,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: Option<f64>,
+    /// Whether the step was skipped.
+    pub skipped: bool,
+    /// Tokens so far per language.
+    pub tokens_by_lang: BTreeMap<String, u64>,
+    /// Tokens so far per source.
+    pub tokens_by_source: BTreeMap<String, u64>,
+    /// Schedule generation.
+    pub generation: u64,
+    /// Wall time of the step.
+    pub seconds: f64,
+    /// Throughput of the step.
+    pub tokens_per_s: f64,
+}
+
+fn io(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::State(format!("{}: {e}", path.display()))
+}
+
+/// Steps per phase for `plan` at `accumulation` micro-batches per step.
+pub fn steps_per_phase(plan: &ResolvedPlan, accumulation: usize) -> Result<Vec<u64>> {
+    plan.phases
+        .iter()
+        .map(|p| {
+            if !p.batches.is_multiple_of(accumulation as u64) {
+                return Err(TrainError::State(format!(
+                    "phase {} has {} batches, not a multiple of the accumulation {accumulation}",
+                    p.name, p.batches
+                )));
+            }
+            Ok(p.batches / accumulation as u64)
+        })
+        .collect()
+}
+
+/// The newest checkpoint directory with a `DONE` marker (directories without it are reported and skipped).
+pub fn latest_checkpoint(run: &Path) -> Option<PathBuf> {
+    let ckpt = run.join("ckpt");
+    let named = std::fs::read_to_string(ckpt.join("latest")).ok().map(|s| ckpt.join(s.trim()));
+    if let Some(dir) = &named
+        && dir.join("DONE").is_file()
+    {
+        return named;
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&ckpt)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step_")))
+        .collect();
+    dirs.sort();
+    for d in dirs.iter().rev() {
+        if d.join("DONE").is_file() {
+            return Some(d.clone());
+        }
+        tracing::warn!(dir = %d.display(), "checkpoint without DONE skipped");
+    }
+    None
+}
+
+/// Runs (or continues) a training.
+pub struct Trainer<'a> {
+    backend: &'a mut dyn Backend,
+    schedule: &'a mut dyn LrSchedule,
+    mixer: Mixer,
+    plan: ResolvedPlan,
+    opts: TrainerOptions,
+    state: TrainerState,
+    steps: Vec<u64>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer at the start of `plan`, or at `resume` (a state read from a checkpoint).
+    pub fn new(
+        backend: &'a mut dyn Backend,
+        schedule: &'a mut dyn LrSchedule,
+        plan: ResolvedPlan,
+        shards: &Path,
+        opts: TrainerOptions,
+        resume: Option<TrainerState>,
+    ) -> Result<Self> {
+        let steps = steps_per_phase(&plan, opts.accumulation)?;
+        let mut mixer = Mixer::new(plan.clone(), shards).map_err(|e| TrainError::State(e.to_string()))?;
+        let state = match resume {
+            Some(s) => {
+                mixer.restore(s.cursor.clone()).map_err(|e| TrainError::State(e.to_string()))?;
+                s
+            }
+            None => TrainerState { format_version: STATE_VERSION, ..Default::default() },
+        };
+        std::fs::create_dir_all(opts.out.join("ckpt")).map_err(|e| io(&opts.out, e))?;
+        Ok(Self { backend, schedule, mixer, plan, opts, state, steps })
+    }
+
+    fn info(&self) -> Option<StepInfo> {
+        let total: u64 = self.steps.iter().sum();
+        if self.state.step >= total {
+            return None;
+        }
+        let (mut phase, mut before) = (0, 0);
+        while before + self.steps[phase] <= self.state.step {
+            before += self.steps[phase];
+            phase += 1;
+        }
+        Some(StepInfo {
+            step: self.state.step,
+            total_steps: total,
+            phase,
+            phase_step: self.state.step - before,
+            phase_steps: self.steps[phase],
+            steps_per_phase: self.steps.clone(),
+        })
+    }
+
+    /// Trains to the end of the plan (or `stop_after`); returns the final state.
+    pub fn run(mut self, reporter: &dyn Reporter) -> Result<TrainerState> {
+        let metrics_path = self.opts.out.join("metrics.jsonl");
+        truncate_metrics(&metrics_path, self.state.step)?;
+        let mut metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| io(&metrics_path, e))?;
+        let total: u64 = self.steps.iter().sum();
+        reporter.start("training", Some(total), "steps");
+        reporter.advance(self.state.step);
+        let seq_tokens = self.plan.decl.seq_len as u64;
+        while let Some(info) = self.info() {
+            if self.opts.stop_after.is_some_and(|n| self.state.step >= n) {
+                break;
+            }
+            let t0 = Instant::now();
+            self.state.generation = self.schedule.poll();
+            let lr = self.schedule.lr(&info)?;
+            if !(lr.is_finite() && lr >= 0.0) {
+                return Err(TrainError::State(format!(
+                    "the schedule returned lr = {lr} at step {}",
+                    info.step
+                )));
+            }
+            let (mut loss_sum, mut bad, mut ends_phase, mut tokens) = (0.0, false, false, 0u64);
+            for _ in 0..self.opts.accumulation {
+                let batch = self
+                    .mixer
+                    .next_batch()
+                    .map_err(|e| TrainError::State(e.to_string()))?
+                    .ok_or_else(|| TrainError::State("the plan ran out of batches".into()))?;
+                ends_phase |= batch.ends_phase;
+                for (l, s) in batch.langs.iter().zip(&batch.sources) {
+                    *self.state.tokens_by_lang.entry(l.clone()).or_insert(0) += seq_tokens;
+                    *self.state.tokens_by_source.entry(s.clone()).or_insert(0) += seq_tokens;
+                    tokens += seq_tokens;
+                }
+                if bad {
+                    continue;
+                }
+                match self.backend.accumulate(&batch.sequences) {
+                    Ok(l) => loss_sum += l,
+                    Err(TrainError::NonFinite(m)) => {
+                        tracing::warn!(step = info.step + 1, "{m}");
+                        bad = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let loss = loss_sum / self.opts.accumulation as f64;
+            if !bad
+                && let Some(ema) = self.state.loss_ema
+                && loss > self.opts.spike_factor * ema
+            {
+                tracing::warn!(step = info.step + 1, loss, ema, "loss spike: step skipped");
+                bad = true;
+            }
+            let mut grad_norm = None;
+            if bad {
+                self.backend.discard();
+                self.state.skipped += 1;
+                self.state.bad_steps += 1;
+            } else {
+                match self.backend.apply(lr) {
+                    Ok(s) => grad_norm = Some(s.grad_norm),
+                    Err(TrainError::NonFinite(m)) => {
+                        tracing::warn!(step = info.step + 1, "{m}: step skipped");
+                        self.state.skipped += 1;
+                        self.state.bad_steps += 1;
+                        bad = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+                if !bad {
+                    self.state.bad_steps = 0;
+                    self.state.loss_ema = Some(self.state.loss_ema.map_or(loss, |e| 0.9 * e + 0.1 * loss));
+                }
+            }
+            self.state.step += 1;
+            self.state.cursor = self.mixer.cursor().clone();
+            let seconds = t0.elapsed().as_secs_f64();
+            let m = Metrics {
+                step: self.state.step,
+                phase: info.phase,
+                loss: (!bad).then_some(loss),
+                lr,
+                grad_norm,
+                skipped: bad,
+                tokens_by_lang: self.state.tokens_by_lang.clone(),
+                tokens_by_source: self.state.tokens_by_source.clone(),
+                generation: self.state.generation,
+                seconds,
+                tokens_per_s: tokens as f64 / seconds.max(1e-9),
+            };
+            let line = serde_json::to_string(&m).map_err(|e| TrainError::State(e.to_string()))? + "\n";
+            metrics.write_all(line.as_bytes()).map_err(|e| io(&metrics_path, e))?;
+            reporter.advance(1);
+            if self.state.bad_steps > self.opts.max_bad_steps {
+                let last =
+                    latest_checkpoint(&self.opts.out).map_or("none".into(), |p| p.display().to_string());
+                return Err(TrainError::State(format!(
+                    "{} bad steps in a row at step {}: stopping (last good checkpoint: {last})",
+                    self.state.bad_steps, self.state.step
+                )));
+            }
+            let last = self.state.step == total;
+            let periodic =
+                self.opts.checkpoint_every > 0 && self.state.step.is_multiple_of(self.opts.checkpoint_every);
+            if ends_phase || periodic || last {
+                self.state.phase_end = ends_phase || last;
+                metrics.flush().map_err(|e| io(&metrics_path, e))?;
+                self.checkpoint()?;
+            }
+        }
+        reporter.finish();
+        Ok(self.state)
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        let ckpt = self.opts.out.join("ckpt");
+        let name = format!("step_{:08}", self.state.step);
+        let (tmp, dir) = (ckpt.join(format!(".{name}.tmp")), ckpt.join(&name));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        self.backend.save(&tmp)?;
+        self.state.scripts = self.opts.script_hashes.clone();
+        write_json(&tmp.join("trainer_state.json"), &self.state)?;
+        write_json(&tmp.join("plan.json"), &self.plan)?;
+        for f in &self.opts.extra_files {
+            if let Some(n) = f.file_name() {
+                std::fs::copy(f, tmp.join(n)).map_err(|e| io(f, e))?;
+            }
+        }
+        std::fs::write(tmp.join("DONE"), b"").map_err(|e| io(&tmp, e))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        let latest_tmp = ckpt.join("latest.tmp");
+        std::fs::write(&latest_tmp, &name).map_err(|e| io(&latest_tmp, e))?;
+        std::fs::rename(&latest_tmp, ckpt.join("latest")).map_err(|e| io(&ckpt, e))?;
+        tracing::info!(checkpoint = %dir.display(), "checkpoint written");
+        self.prune(&ckpt)
+    }
+
+    fn prune(&self, ckpt: &Path) -> Result<()> {
+        let mut periodic: Vec<PathBuf> = std::fs::read_dir(ckpt)
+            .map_err(|e| io(ckpt, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("DONE").is_file())
+            .filter(|p| {
+                let s: Option<TrainerState> = std::fs::read_to_string(p.join("trainer_state.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                s.is_some_and(|s| !s.phase_end)
+            })
+            .collect();
+        periodic.sort();
+        while periodic.len() > self.opts.keep_last.max(1) {
+            let old = periodic.remove(0);
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the lines of `metrics.jsonl` up to `step` (a resumed run rewrites what came after its checkpoint).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: Vec<&str> =
+        text.lines().filter(|l| serde_json::from_str::<Metrics>(l).is_ok_and(|m| m.step <= step)).collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    std::fs::write(path, out).map_err(|e| io(path, e))
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| TrainError::State(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| io(path, e))
+}
