@@ -244,3 +244,92 @@ fn bad_experiments_and_incomplete_checkpoints() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("checkpoint without DONE skipped") && log.contains("step_00000020"), "{log}");
 }
+
+#[test]
+fn shipped_schedules_are_bounded_and_rewarm_at_every_phase() {
+    use hashi_script::{Script, ScriptOptions};
+    let params = serde_json::json!({"max_lr": 1e-3, "min_lr": 1e-4, "warmup": 5, "decay": 0.2});
+    for name in ["warmup_cosine", "rewarmup_cosine", "wsd"] {
+        let s = Script::load(
+            &repo_root().join(format!("scripts/schedules/{name}.lua")),
+            &ScriptOptions::default(),
+        )
+        .expect("schedule loads");
+        for phases in [vec![50u64], vec![10, 30, 7], vec![3, 3], vec![1, 12]] {
+            let total: u64 = phases.iter().sum();
+            let mut lrs = vec![];
+            let (mut step, mut starts) = (0u64, vec![]);
+            for (phase, &n) in phases.iter().enumerate() {
+                starts.push(lrs.len());
+                for phase_step in 0..n {
+                    let info = hashi_train::StepInfo {
+                        step,
+                        total_steps: total,
+                        phase,
+                        phase_step,
+                        phase_steps: n,
+                        steps_per_phase: phases.clone(),
+                    };
+                    let args: [&dyn hashi_script::Arg; 2] = [&info, &params];
+                    let lr: f64 = s.call("lr", &args).expect("lr");
+                    assert!(
+                        lr.is_finite() && lr > 0.0 && lr <= 1e-3 + 1e-12,
+                        "{name} {phases:?} step {step}: {lr}"
+                    );
+                    lrs.push(lr);
+                    step += 1;
+                }
+            }
+            let warm = 5.min(lrs.len());
+            if name != "rewarmup_cosine" {
+                assert!(
+                    lrs[..warm].windows(2).all(|w| w[0] <= w[1]),
+                    "{name}: warmup rises {:?}",
+                    &lrs[..warm]
+                );
+                continue;
+            }
+            for (p, &start) in starts.iter().enumerate() {
+                let n = phases[p] as usize;
+                let w = 5.min(n.saturating_sub(1).max(1));
+                let seg = &lrs[start..start + n];
+                assert!(
+                    seg[..w].windows(2).all(|x| x[0] < x[1]),
+                    "{name} {phases:?}: phase {p} warms up {seg:?}"
+                );
+                // Every phase starts again from the first warmup value.
+                assert!(
+                    (seg[0] - 1e-3 / w as f64).abs() < 1e-12,
+                    "{name} {phases:?}: phase {p} starts at {}",
+                    seg[0]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_loss_spike_is_skipped_and_repeated_failures_stop_with_the_last_checkpoint() {
+    let run = setup("train-spike", 5);
+    write(
+        &run.dir.join("schedule.lua"),
+        "return { lr = function(s, p) if s.step < 7 then return 1e-3 end return 1e4 end }\n",
+    );
+    let out = hashi(&["train", &run.exp()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad steps in a row"), "{err}");
+    let m = run.metrics();
+    let first_bad = m.iter().position(|x| x["skipped"] == true).expect("a skipped step") as u64 + 1;
+    assert!(m.iter().filter(|x| x["skipped"] == true).count() >= 4, "skipped steps are logged");
+    let last = err.split("last good checkpoint: ").nth(1).and_then(|s| s.split(')').next()).expect("named");
+    let last = std::path::Path::new(last);
+    assert!(last.join("DONE").is_file(), "the last good checkpoint is intact: {}", last.display());
+    let step: u64 = last
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("step_"))
+        .and_then(|n| n.parse().ok())
+        .expect("step");
+    assert!(step < first_bad, "checkpoint {step} predates the first bad step {first_bad}");
+}

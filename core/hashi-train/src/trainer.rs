@@ -333,7 +333,8 @@ impl<'a> Trainer<'a> {
             let last = self.state.step == total;
             let periodic =
                 self.opts.checkpoint_every > 0 && self.state.step.is_multiple_of(self.opts.checkpoint_every);
-            if ends_phase || periodic || last {
+            // No checkpoint in the middle of a streak of bad steps: the last one written stays the last good one.
+            if (ends_phase || periodic || last) && self.state.bad_steps == 0 {
                 self.state.phase_end = ends_phase || last;
                 metrics.flush().map_err(|e| io(&metrics_path, e))?;
                 self.checkpoint()?;

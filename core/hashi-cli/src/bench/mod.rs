@@ -57,6 +57,9 @@ pub struct ModelBenchArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// Include the optimizer step (hashi's AdamW vs torch.optim.AdamW): a full training step.
+    #[arg(long)]
+    optimizer: bool,
     /// Rounds of (hashi, peer) measurements, alternating.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
@@ -88,6 +91,8 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
     }
     let threads = candle_core::utils::get_num_threads();
     let model = Llama::random(config.clone(), 0)?;
+    let mut opt =
+        a.optimizer.then(|| hashi_train::AdamW::new(hashi_train::AdamWConfig::default(), model.params()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let ids: Vec<u32> = (0..a.batch * a.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
     let ids = Tensor::from_vec(ids, (a.batch, a.seq), &Device::Cpu)?;
@@ -104,7 +109,10 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         for step in 0..a.warmup + a.steps {
             let t0 = Instant::now();
             let loss = causal_lm_loss(&model.forward(&ids)?, &labels)?;
-            drop(loss.backward()?);
+            let grads = loss.backward()?;
+            if let Some(opt) = opt.as_mut() {
+                opt.step(model.params(), &grads, 1e-4, 1.0)?;
+            }
             if step >= a.warmup {
                 ours.push(t0.elapsed().as_secs_f64());
             }
@@ -135,7 +143,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let ratio =
         peer.as_ref().and_then(|p| Some(ours["tokens_per_s"].as_f64()? / p["tokens_per_s"].as_f64()?));
     let result = json!({
-        "bench": "model-forward-backward",
+        "bench": if a.optimizer { "model-train-step" } else { "model-forward-backward" },
         "config": name,
         "params": model.params().num_params(),
         "batch": a.batch,
@@ -175,6 +183,7 @@ fn run_peer(
         .args(["--batch", &a.batch.to_string(), "--seq", &a.seq.to_string()])
         .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
         .args(["--threads", &threads.to_string()])
+        .args(if a.optimizer { &["--optimizer"][..] } else { &[][..] })
         .output()
         .with_context(|| format!("running the peer with {}", py.display()))?;
     progress.finish();

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--optimizer", action="store_true", help="add a torch.optim.AdamW step (a full training step)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -39,18 +40,26 @@ def main() -> None:
         cfg = LlamaConfig(**json.load(f))
     model = LlamaForCausalLM(cfg).float().train()
     ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq))
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-4, betas=(0.9, 0.95), eps=1e-8) if args.optimizer else None
     times = []
     for step in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
+        if opt is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
         model.zero_grad(set_to_none=True)
         if step >= args.warmup:
             times.append(time.perf_counter() - t0)
     tokens = args.batch * args.seq
     print(json.dumps({
         "impl": f"transformers {transformers.__version__} + torch {torch.__version__} "
-                f"(eager CPU, f32, attn={model.config._attn_implementation})",
+                f"(eager CPU, f32, attn={model.config._attn_implementation}"
+                + (", AdamW foreach + clip_grad_norm_)" if opt is not None else ")"),
         "tokens_per_s": tokens / statistics.median(times),
         "step_s": times,
         "peak_rss_mib": peak_rss_mib(),
