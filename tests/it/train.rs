@@ -18,8 +18,14 @@ fn adamw_matches_torch_over_20_steps() {
     ])
     .expect("params");
     let (x, y) = (t("x"), t("y"));
-    let cfg =
-        AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip: 1.0, freeze: vec![] };
+    let cfg = AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        clip: 1.0,
+        ..Default::default()
+    };
     let mut opt = AdamW::new(cfg, &params);
     let lrs: Vec<f64> = t("lrs").to_vec1().expect("lrs");
     let norms: Vec<f64> = t("norms").to_vec1().expect("norms");

@@ -87,6 +87,12 @@ struct ExperimentDecl {
     optimizer: AdamWConfig,
     #[serde(default = "one")]
     accumulation: usize,
+    /// Tokens per optimizer step; sets the accumulation (a multiple of the plan's batch of tokens).
+    #[serde(default)]
+    batch_tokens: Option<u64>,
+    /// Compute backend (only the built-in "cpu" until plugins exist).
+    #[serde(default = "cpu")]
+    backend: String,
     #[serde(default)]
     checkpoint: Option<CheckpointDecl>,
     #[serde(default)]
@@ -96,6 +102,10 @@ struct ExperimentDecl {
 
 fn one() -> usize {
     1
+}
+
+fn cpu() -> String {
+    "cpu".into()
 }
 
 /// The schedule script, followed on disk unless frozen.
@@ -172,6 +182,18 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     must_exist(&curriculum, "curriculum", &a.experiment)?;
     must_exist(&schedule_path, "schedule script", &a.experiment)?;
     let plan = crate::data::load_plan(&curriculum, &shards)?;
+    if exp.backend != "cpu" {
+        bail!("{}: backend {:?} is not available (built in: \"cpu\")", a.experiment.display(), exp.backend);
+    }
+    let accumulation = match exp.batch_tokens {
+        None => exp.accumulation,
+        Some(t) if t > 0 && t % plan.tokens_per_batch() == 0 => (t / plan.tokens_per_batch()) as usize,
+        Some(t) => bail!(
+            "{}: batch_tokens {t} is not a multiple of the plan's batch ({} tokens)",
+            a.experiment.display(),
+            plan.tokens_per_batch()
+        ),
+    };
     let resume_from = if a.resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
             .with_context(|| format!("{}: no complete checkpoint to resume from", out.display()))?;
@@ -228,7 +250,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     let stop = exp.stop.unwrap_or(StopDecl { spike: default_spike(), max_bad_steps: default_bad() });
     let opts = TrainerOptions {
         out: out.clone(),
-        accumulation: exp.accumulation,
+        accumulation,
         checkpoint_every: ck.every,
         keep_last: ck.keep,
         spike_factor: stop.spike,
@@ -237,7 +259,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         script_hashes: scripts,
         stop_after: a.stop_after,
     };
-    tracing::info!(experiment = %exp.name, steps = plan.total_batches() / exp.accumulation as u64, "training");
+    tracing::info!(experiment = %exp.name, steps = plan.total_batches() / accumulation as u64, "training");
     let trainer = Trainer::new(&mut backend, &mut schedule, plan, &shards, opts, state)?;
     let final_state = trainer.run(progress)?;
     write_plots(&out)?;
@@ -276,5 +298,25 @@ fn write_plots(out: &Path) -> Result<()> {
         hashi_train::plot::line_svg("training loss", "loss", &loss, &bounds),
     )?;
     std::fs::write(dir.join("lr.svg"), hashi_train::plot::line_svg("learning rate", "lr", &lr, &bounds))?;
+    // The mix: share of each language among the tokens seen so far.
+    let langs: Vec<String> =
+        metrics.last().map(|m| m.tokens_by_lang.keys().cloned().collect()).unwrap_or_default();
+    for lang in langs {
+        let share: Vec<(f64, f64)> = metrics
+            .iter()
+            .map(|m| {
+                let total: u64 = m.tokens_by_lang.values().sum();
+                (
+                    m.step as f64,
+                    m.tokens_by_lang.get(&lang).copied().unwrap_or(0) as f64 / total.max(1) as f64,
+                )
+            })
+            .collect();
+        let title = format!("share of {lang} tokens seen so far");
+        std::fs::write(
+            dir.join(format!("mix_{lang}.svg")),
+            hashi_train::plot::line_svg(&title, "share", &share, &bounds),
+        )?;
+    }
     Ok(())
 }

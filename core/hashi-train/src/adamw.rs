@@ -6,7 +6,10 @@
 //!
 //! Groups: weight decay applies to matrices (dim ≥ 2) only, never to norms and biases (nanoGPT's rule).
 //! Global-norm clipping (PyTorch's `clip_grad_norm_`: coefficient `max/(norm + 1e-6)`, at most 1) comes first.
-//! Parameters can be frozen by name prefix. Moments are saved and loaded as safetensors.
+//! Parameters can be frozen by name prefix, and rows of matrices by range (e.g. train only the new rows of a
+//! transferred embedding), for the whole run or its first N steps. Frozen entries keep their value and moments
+//! (their gradients still count in the clipping norm unless the whole parameter is frozen). Moments are saved
+//! and loaded as safetensors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,11 +38,25 @@ pub struct AdamWConfig {
     pub clip: f64,
     /// Parameters whose name starts with one of these are not updated.
     pub freeze: Vec<String>,
+    /// Row ranges `[start, end)` of matrices that are not updated (e.g. the copied rows of a transferred
+    /// embedding, to train only the new ones).
+    pub freeze_rows: BTreeMap<String, Vec<[usize; 2]>>,
+    /// Freezing lasts this many optimizer steps (0: the whole run).
+    pub freeze_steps: u64,
 }
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip: 1.0, freeze: vec![] }
+        Self {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            clip: 1.0,
+            freeze: vec![],
+            freeze_rows: BTreeMap::new(),
+            freeze_steps: 0,
+        }
     }
 }
 
@@ -76,7 +93,6 @@ impl AdamW {
             let n = var.elem_count();
             if cfg.freeze.iter().any(|p| name.starts_with(p.as_str())) {
                 frozen += n;
-                continue;
             }
             let d = var.rank() >= 2;
             if d {
@@ -109,9 +125,13 @@ impl AdamW {
         lr: f64,
         grad_scale: f64,
     ) -> Result<StepStats> {
+        let freezing = self.cfg.freeze_steps == 0 || self.step < self.cfg.freeze_steps;
         let mut g_all: Vec<(String, Vec<f32>)> = Vec::with_capacity(self.state.len());
         for (name, var) in params.iter() {
             if !self.state.contains_key(name) {
+                continue;
+            }
+            if freezing && self.cfg.freeze.iter().any(|p| name.starts_with(p.as_str())) {
                 continue;
             }
             let g = match grads.get(var.as_tensor()) {
@@ -145,6 +165,10 @@ impl AdamW {
                 .get_mut(&name)
                 .ok_or_else(|| TrainError::State(format!("no moments for {name}")))?;
             let mut p = var.flatten_all()?.to_vec1::<f32>()?;
+            let cols = var.dims().last().copied().unwrap_or(1).max(1);
+            let frozen_rows: Vec<[usize; 2]> =
+                if freezing { self.cfg.freeze_rows.get(&name).cloned().unwrap_or_default() } else { vec![] };
+            let before = (!frozen_rows.is_empty()).then(|| (p.clone(), mom.m.clone(), mom.v.clone()));
             let decay = if mom.decay { (1.0 - lr * wd) as f32 } else { 1.0 };
             let (b1f, b2f, bc2f, epsf) = (b1 as f32, b2 as f32, bc2_sqrt as f32, eps as f32);
             p.par_iter_mut().zip(mom.m.par_iter_mut().zip(mom.v.par_iter_mut())).zip(g.par_iter()).for_each(
@@ -156,6 +180,14 @@ impl AdamW {
                     *p -= step_size * *m / (v.sqrt() / bc2f + epsf);
                 },
             );
+            if let Some((p0, m0, v0)) = before {
+                for [a, b] in frozen_rows {
+                    let (a, b) = (a.min(p.len() / cols) * cols, b.min(p.len() / cols) * cols);
+                    p[a..b].copy_from_slice(&p0[a..b]);
+                    mom.m[a..b].copy_from_slice(&m0[a..b]);
+                    mom.v[a..b].copy_from_slice(&v0[a..b]);
+                }
+            }
             var.set(&Tensor::from_vec(p, var.shape(), &Device::Cpu)?)?;
         }
         Ok(StepStats { grad_norm: norm, clipped: coef < 1.0 })
@@ -190,5 +222,43 @@ impl AdamW {
         let step = t.get("step").ok_or_else(|| TrainError::State(format!("{}: no step", path.display())))?;
         self.step = step.to_vec1::<i64>()?[0] as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_parameters_and_rows_stay_put_for_the_first_steps() {
+        let w = Tensor::arange(0f32, 12.0, &Device::Cpu).expect("w").reshape((4, 3)).expect("reshape");
+        let b = Tensor::ones(4, candle_core::DType::F32, &Device::Cpu).expect("b");
+        let params = ParamStore::from_tensors([("w".to_string(), w), ("b".to_string(), b)]).expect("params");
+        let cfg = AdamWConfig {
+            freeze: vec!["b".into()],
+            freeze_rows: BTreeMap::from([("w".to_string(), vec![[0, 2]])]),
+            freeze_steps: 2,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(cfg, &params);
+        let snapshot =
+            |n: &str| params.get(n).expect("p").flatten_all().expect("f").to_vec1::<f32>().expect("v");
+        let (w0, b0) = (snapshot("w"), snapshot("b"));
+        let step = |opt: &mut AdamW| {
+            let loss = (params.get("w").expect("w").sqr().expect("sq").sum_all().expect("s")
+                + params.get("b").expect("b").sqr().expect("sq").sum_all().expect("s"))
+            .expect("loss");
+            opt.step(&params, &loss.backward().expect("grads"), 0.1, 1.0).expect("step");
+        };
+        step(&mut opt);
+        step(&mut opt);
+        let (w2, b2) = (snapshot("w"), snapshot("b"));
+        assert_eq!(b2, b0, "a frozen parameter does not move");
+        assert_eq!(w2[..6], w0[..6], "frozen rows do not move");
+        assert!(w2[6..].iter().zip(&w0[6..]).all(|(a, b)| a != b), "the other rows train");
+        step(&mut opt);
+        let (w3, b3) = (snapshot("w"), snapshot("b"));
+        assert_ne!(b3, b2, "unfrozen after freeze_steps");
+        assert_ne!(w3[..6], w2[..6]);
     }
 }
