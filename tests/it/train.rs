@@ -245,7 +245,8 @@ fn bad_experiments_and_incomplete_checkpoints() {
     let fake = run.dir.join("run/ckpt/step_00000099");
     std::fs::create_dir_all(&fake).expect("mkdir");
     write(&run.dir.join("run/ckpt/latest"), "step_00000099");
-    let out = hashi(&["-v", "train", &run.exp(), "--resume", "--stop-after", "30"]);
+    let run_dir = run.dir.join("run").display().to_string();
+    let out = hashi(&["-v", "train", "--resume", &run_dir, "--stop-after", "30"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("checkpoint without DONE skipped") && log.contains("step_00000020"), "{log}");

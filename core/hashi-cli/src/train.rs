@@ -15,10 +15,11 @@ use serde::Deserialize;
 #[derive(Args)]
 pub struct TrainArgs {
     /// The experiment (Lua): model or init, shards, curriculum, schedule, optimizer, checkpoints, out.
-    experiment: PathBuf,
-    /// Continue from the run directory's latest complete checkpoint.
-    #[arg(long)]
-    resume: bool,
+    /// Optional with `--resume RUN_DIR`, which remembers it.
+    experiment: Option<PathBuf>,
+    /// Continue from the latest complete checkpoint: of the experiment's run directory, or of RUN_DIR.
+    #[arg(long, num_args = 0..=1, value_name = "RUN_DIR")]
+    resume: Option<Option<PathBuf>>,
     /// Do not follow edits of the schedule script.
     #[arg(long)]
     freeze_scripts: bool,
@@ -80,6 +81,9 @@ struct ExperimentDecl {
     model: Option<String>,
     #[serde(default)]
     init: Option<InitDecl>,
+    /// Tokenizer directory whose files go into every checkpoint (default: the model's own).
+    #[serde(default)]
+    tokenizer: Option<String>,
     shards: String,
     curriculum: String,
     schedule: ScheduleDecl,
@@ -169,32 +173,45 @@ fn must_exist(p: &Path, what: &str, experiment: &Path) -> Result<()> {
 }
 
 pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
-    let exp_script = Script::load(&a.experiment, &ScriptOptions::default())?;
+    let resume = a.resume.is_some();
+    let experiment = match (&a.experiment, &a.resume) {
+        (Some(e), _) => e.clone(),
+        (None, Some(Some(run_dir))) => {
+            let p = run_dir.join("experiment.json");
+            let v: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&p)
+                    .with_context(|| format!("{}: not a run directory", run_dir.display()))?,
+            )?;
+            PathBuf::from(v["experiment"].as_str().context("experiment.json names no experiment")?)
+        }
+        _ => bail!("give an EXPERIMENT.lua, or --resume RUN_DIR"),
+    };
+    let exp_script = Script::load(&experiment, &ScriptOptions::default())?;
     let exp: ExperimentDecl = exp_script.exports()?;
-    let base = a.experiment.parent().map(PathBuf::from).unwrap_or_default();
+    let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
     let (shards, curriculum, schedule_path, out) = (
         rel(&base, &exp.shards),
         rel(&base, &exp.curriculum),
         rel(&base, &exp.schedule.script),
         rel(&base, &exp.out),
     );
-    must_exist(&shards.join("manifest.json"), "shards manifest", &a.experiment)?;
-    must_exist(&curriculum, "curriculum", &a.experiment)?;
-    must_exist(&schedule_path, "schedule script", &a.experiment)?;
+    must_exist(&shards.join("manifest.json"), "shards manifest", &experiment)?;
+    must_exist(&curriculum, "curriculum", &experiment)?;
+    must_exist(&schedule_path, "schedule script", &experiment)?;
     let plan = crate::data::load_plan(&curriculum, &shards)?;
     if exp.backend != "cpu" {
-        bail!("{}: backend {:?} is not available (built in: \"cpu\")", a.experiment.display(), exp.backend);
+        bail!("{}: backend {:?} is not available (built in: \"cpu\")", experiment.display(), exp.backend);
     }
     let accumulation = match exp.batch_tokens {
         None => exp.accumulation,
         Some(t) if t > 0 && t % plan.tokens_per_batch() == 0 => (t / plan.tokens_per_batch()) as usize,
         Some(t) => bail!(
             "{}: batch_tokens {t} is not a multiple of the plan's batch ({} tokens)",
-            a.experiment.display(),
+            experiment.display(),
             plan.tokens_per_batch()
         ),
     };
-    let resume_from = if a.resume {
+    let resume_from = if resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
             .with_context(|| format!("{}: no complete checkpoint to resume from", out.display()))?;
         tracing::info!(checkpoint = %ckpt.display(), "resuming");
@@ -205,24 +222,32 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         }
         None
     };
-    let (model, extra_files) = match (&resume_from, &exp.model, &exp.init) {
+    std::fs::create_dir_all(&out)?;
+    let abs = std::fs::canonicalize(&experiment).unwrap_or_else(|_| experiment.clone());
+    std::fs::write(out.join("experiment.json"), serde_json::json!({"experiment": abs}).to_string() + "\n")?;
+    let (model, mut extra_files) = match (&resume_from, &exp.model, &exp.init) {
         (Some(ckpt), _, _) => (Llama::load(ckpt)?, tokenizer_files(ckpt)),
         (None, Some(m), None) => {
             let dir = rel(&base, m);
-            must_exist(&dir, "model", &a.experiment)?;
+            must_exist(&dir, "model", &experiment)?;
             (Llama::load(&dir)?, tokenizer_files(&dir))
         }
         (None, None, Some(init)) => {
             let cfg_path = rel(&base, &init.config);
-            must_exist(&cfg_path, "init config", &a.experiment)?;
+            must_exist(&cfg_path, "init config", &experiment)?;
             let cfg = LlamaConfig::from_file(&cfg_path)?.to_config(&cfg_path)?;
             (Llama::new(cfg.clone(), ParamStore::random(&cfg, init.seed)?)?, vec![])
         }
         _ => bail!(
             "{}: give exactly one of `model` (continued pretraining) or `init` (from scratch)",
-            a.experiment.display()
+            experiment.display()
         ),
     };
+    if let Some(t) = &exp.tokenizer {
+        let dir = rel(&base, t);
+        must_exist(&dir, "tokenizer", &experiment)?;
+        extra_files = tokenizer_files(&dir);
+    }
     let mut backend = CpuBackend::new(model, exp.optimizer.clone());
     let state: Option<TrainerState> = match &resume_from {
         Some(ckpt) => {
