@@ -340,3 +340,39 @@ fn a_loss_spike_is_skipped_and_repeated_failures_stop_with_the_last_checkpoint()
         .expect("step");
     assert!(step < first_bad, "checkpoint {step} predates the first bad step {first_bad}");
 }
+
+#[test]
+fn curriculum_edits_change_later_phases_only() {
+    let run = setup("train-plan-reload", 0);
+    let original = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
+    let child = std::process::Command::new(hashi_bin())
+        .args(["train", &run.exp()])
+        .current_dir(repo_root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let wait_for = |n: usize| {
+        let t0 = std::time::Instant::now();
+        while run.metrics().len() < n && t0.elapsed() < std::time::Duration::from_secs(60) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(4);
+    // Changing the phase in progress is refused.
+    write(&run.dir.join("plan.lua"), &original.replacen("en = 0.75, ja = 0.25", "en = 0.5, ja = 0.5", 1));
+    wait_for(12);
+    // Changing a later phase is taken from the next step.
+    write(&run.dir.join("plan.lua"), &original.replacen("en = 0.25, ja = 0.75", "en = 0.5, ja = 0.5", 1));
+    let out = child.wait_with_output().expect("finish");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("curriculum edit rejected"), "{log}");
+    let m = run.metrics();
+    assert_eq!(m.len(), 60);
+    let ja = |i: usize| m[i]["tokens_by_lang"]["ja"].as_u64().unwrap_or(0);
+    for (i, line) in m.iter().enumerate().skip(31) {
+        assert_eq!(ja(i) - ja(i - 1), 64, "step {}: 2 of 4 sequences are Japanese after the edit", i + 1);
+        assert_eq!(line["curriculum_generation"], 1);
+    }
+    assert_eq!(ja(29) - ja(28), 32, "phase a kept its 1 of 4");
+}

@@ -134,6 +134,41 @@ impl LrSchedule for LuaSchedule {
     }
 }
 
+/// The curriculum, followed on disk unless frozen: every edit is resolved against the shards before it counts.
+struct LuaPlan {
+    hot: HotScript,
+    manifest: hashi_data::Manifest,
+}
+
+impl hashi_train::PlanUpdates for LuaPlan {
+    fn poll(&mut self) -> Option<std::result::Result<hashi_data::ResolvedPlan, String>> {
+        match self.hot.poll() {
+            Reload::Unchanged => None,
+            Reload::Rejected(e) => Some(Err(e.to_string())),
+            Reload::Swapped { .. } => Some(
+                self.hot
+                    .script()
+                    .exports::<hashi_data::PlanDecl>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| hashi_data::resolve(&d, &self.manifest).map_err(|e| e.to_string())),
+            ),
+        }
+    }
+}
+
+fn plan_loader(manifest: hashi_data::Manifest) -> hashi_script::Loader {
+    Box::new(move |path, opts| {
+        let s = Script::load(path, opts)?;
+        let decl: hashi_data::PlanDecl = s.exports()?;
+        hashi_data::resolve(&decl, &manifest).map_err(|e| hashi_script::ScriptError::Decode {
+            path: path.into(),
+            what: "plan".into(),
+            message: e.to_string(),
+        })?;
+        Ok(s)
+    })
+}
+
 fn schedule_loader(params: serde_json::Map<String, serde_json::Value>) -> hashi_script::Loader {
     Box::new(move |path, opts| {
         let s = Script::load(path, opts)?;
@@ -267,7 +302,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         schedule_loader(exp.schedule.params.clone()),
         a.freeze_scripts,
     )?;
-    let mut scripts = BTreeMap::new();
+    let mut scripts: BTreeMap<String, String> = BTreeMap::new();
     scripts.insert("experiment".to_string(), exp_script.hash().to_string());
     scripts.insert("schedule".to_string(), hot.script().hash().to_string());
     let mut schedule = LuaSchedule { hot, params: exp.schedule.params.clone() };
@@ -281,11 +316,34 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         spike_factor: stop.spike,
         max_bad_steps: stop.max_bad_steps,
         extra_files,
-        script_hashes: scripts,
+        script_hashes: scripts.clone(),
         stop_after: a.stop_after,
     };
     tracing::info!(experiment = %exp.name, steps = plan.total_batches() / accumulation as u64, "training");
-    let trainer = Trainer::new(&mut backend, &mut schedule, plan, &shards, opts, state)?;
+    let manifest: hashi_data::Manifest =
+        serde_json::from_str(&std::fs::read_to_string(shards.join("manifest.json"))?)?;
+    if let Some(s) = &state {
+        // A resumed run must agree with its checkpoint on every phase already started.
+        let ckpt = resume_from.as_ref().map(|c| c.join("plan.json")).context("checkpoint")?;
+        let old: hashi_data::ResolvedPlan = serde_json::from_str(&std::fs::read_to_string(&ckpt)?)?;
+        let fixed = (s.cursor.phase + usize::from(s.cursor.slot > 0)).min(old.phases.len());
+        if plan.phases.len() < fixed || plan.phases[..fixed] != old.phases[..fixed] {
+            bail!(
+                "{}: the curriculum changed phases that the checkpoint already started",
+                curriculum.display()
+            );
+        }
+    }
+    let hot_plan = HotScript::new(
+        &curriculum,
+        ScriptOptions::default(),
+        plan_loader(manifest.clone()),
+        a.freeze_scripts,
+    )?;
+    scripts.insert("curriculum".to_string(), hot_plan.script().hash().to_string());
+    let mut lua_plan = LuaPlan { hot: hot_plan, manifest };
+    let opts = TrainerOptions { script_hashes: scripts, ..opts };
+    let trainer = Trainer::new(&mut backend, &mut schedule, plan, &shards, opts, state, Some(&mut lua_plan))?;
     let final_state = trainer.run(progress)?;
     write_plots(&out)?;
     println!(

@@ -12,6 +12,6 @@ pub use adamw::{AdamW, AdamWConfig, StepStats};
 pub use backend::{Backend, CpuBackend};
 pub use error::{Result, TrainError};
 pub use trainer::{
-    LrSchedule, Metrics, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState, latest_checkpoint,
-    steps_per_phase,
+    LrSchedule, Metrics, PlanUpdates, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState,
+    latest_checkpoint, steps_per_phase,
 };

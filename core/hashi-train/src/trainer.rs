@@ -48,6 +48,12 @@ pub trait LrSchedule {
     fn poll(&mut self) -> u64;
 }
 
+/// Edits of the curriculum during a run: a new resolved plan, or why the edit failed to load or resolve.
+pub trait PlanUpdates {
+    /// Called at every step boundary; `Some` when the curriculum file changed.
+    fn poll(&mut self) -> Option<std::result::Result<ResolvedPlan, String>>;
+}
+
 /// Trainer settings.
 #[derive(Debug, Clone)]
 pub struct TrainerOptions {
@@ -96,6 +102,9 @@ pub struct TrainerState {
     pub scripts: BTreeMap<String, String>,
     /// Schedule generation in force.
     pub generation: u64,
+    /// Curriculum edits applied so far.
+    #[serde(default)]
+    pub curriculum_generation: u64,
 }
 
 /// One line of `metrics.jsonl`.
@@ -119,6 +128,9 @@ pub struct Metrics {
     pub tokens_by_source: BTreeMap<String, u64>,
     /// Schedule generation.
     pub generation: u64,
+    /// Curriculum generation.
+    #[serde(default)]
+    pub curriculum_generation: u64,
     /// Wall time of the step.
     pub seconds: f64,
     /// Throughput of the step.
@@ -178,6 +190,8 @@ pub struct Trainer<'a> {
     opts: TrainerOptions,
     state: TrainerState,
     steps: Vec<u64>,
+    plan_updates: Option<&'a mut dyn PlanUpdates>,
+    shards: PathBuf,
 }
 
 impl<'a> Trainer<'a> {
@@ -189,6 +203,7 @@ impl<'a> Trainer<'a> {
         shards: &Path,
         opts: TrainerOptions,
         resume: Option<TrainerState>,
+        plan_updates: Option<&'a mut dyn PlanUpdates>,
     ) -> Result<Self> {
         let steps = steps_per_phase(&plan, opts.accumulation)?;
         let mut mixer = Mixer::new(plan.clone(), shards).map_err(|e| TrainError::State(e.to_string()))?;
@@ -200,7 +215,46 @@ impl<'a> Trainer<'a> {
             None => TrainerState { format_version: STATE_VERSION, ..Default::default() },
         };
         std::fs::create_dir_all(opts.out.join("ckpt")).map_err(|e| io(&opts.out, e))?;
-        Ok(Self { backend, schedule, mixer, plan, opts, state, steps })
+        Ok(Self { backend, schedule, mixer, plan, opts, state, steps, plan_updates, shards: shards.into() })
+    }
+
+    /// Applies a curriculum edit if one is pending: phases already started stay as they are (an edit that
+    /// changes them is rejected), later phases may change; the mixer continues from the same cursor.
+    fn apply_plan_updates(&mut self) -> Result<()> {
+        let Some(updates) = self.plan_updates.as_deref_mut() else { return Ok(()) };
+        let Some(update) = updates.poll() else { return Ok(()) };
+        let new = match update {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("curriculum edit rejected: {e}");
+                return Ok(());
+            }
+        };
+        let cursor = self.mixer.cursor().clone();
+        let fixed = cursor.phase + usize::from(cursor.slot > 0);
+        let same_shape = new.decl.seq_len == self.plan.decl.seq_len
+            && new.decl.batch_size == self.plan.decl.batch_size
+            && new.decl.seed == self.plan.decl.seed;
+        if !same_shape || new.phases.len() < fixed || new.phases[..fixed] != self.plan.phases[..fixed] {
+            tracing::error!(
+                "curriculum edit rejected: phases already started (the first {fixed}), seq_len, batch_size and seed \
+                 cannot change during a run"
+            );
+            return Ok(());
+        }
+        let steps = steps_per_phase(&new, self.opts.accumulation)?;
+        let mut mixer =
+            Mixer::new(new.clone(), &self.shards).map_err(|e| TrainError::State(e.to_string()))?;
+        mixer.restore(cursor).map_err(|e| TrainError::State(e.to_string()))?;
+        self.mixer = mixer;
+        self.plan = new;
+        self.steps = steps;
+        self.state.curriculum_generation += 1;
+        tracing::info!(
+            generation = self.state.curriculum_generation,
+            "curriculum reloaded: later phases changed"
+        );
+        Ok(())
     }
 
     fn info(&self) -> Option<StepInfo> {
@@ -236,7 +290,10 @@ impl<'a> Trainer<'a> {
         reporter.start("training", Some(total), "steps");
         reporter.advance(self.state.step);
         let seq_tokens = self.plan.decl.seq_len as u64;
-        while let Some(info) = self.info() {
+        loop {
+            self.apply_plan_updates()?;
+            let Some(info) = self.info() else { break };
+            let total: u64 = self.steps.iter().sum();
             if self.opts.stop_after.is_some_and(|n| self.state.step >= n) {
                 break;
             }
@@ -316,6 +373,7 @@ impl<'a> Trainer<'a> {
                 tokens_by_lang: self.state.tokens_by_lang.clone(),
                 tokens_by_source: self.state.tokens_by_source.clone(),
                 generation: self.state.generation,
+                curriculum_generation: self.state.curriculum_generation,
                 seconds,
                 tokens_per_s: tokens as f64 / seconds.max(1e-9),
             };
