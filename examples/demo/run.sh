@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The most complete pipeline that works today (the mini reproduction will replace it as the main job), on the
 # bundled public-domain corpus (examples/demo/corpus): an English tokenizer and a small English Llama (random
-# weights: pretraining comes with the trainer), a bilingual tokenizer and its analysis, the vocabulary transfer
-# with the strategies compared at step 0, then the transferred model run, generating, and a timed training step.
+# weights: English pretraining is not part of the demo), a bilingual tokenizer and its analysis, the vocabulary
+# transfer with the strategies compared at step 0, shards and a two-phase curriculum, continued pretraining with
+# re-warmup and checkpoints, then the model run, generating, and a timed training step.
 # Everything lands in runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,11 +35,17 @@ $hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --dry-run -
 $hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --init scripts/init/subword_mean.lua \
     --out "$out/model"
 
-echo "== The transferred model"
+echo "== Curriculum continued pretraining of the transferred model"
+$hashi data prepare examples/demo/corpora.lua --tokenizer "$out/tokenizer" --out "$out/shards"
+$hashi data plan examples/demo/curriculum.lua --shards "$out/shards" --svg "$out/plan.svg"
+$hashi train examples/demo/experiment.lua
+
+echo "== The trained model ($out/train: metrics.jsonl, plots/, ckpt/)"
 $hashi model info "$out/model"
-ids=$($hashi tokenizer encode --tokenizer "$out/model" --text "橋を渡る。A bridge.")
-$hashi model logits --model "$out/model" --ids "$ids" --out "$out/logits.safetensors"
-$hashi generate --model "$out/model" --prompt "橋 hashi" --max-new-tokens 24
+trained="$out/train/ckpt/$(cat "$out/train/ckpt/latest")"
+ids=$($hashi tokenizer encode --tokenizer "$trained" --text "橋を渡る。A bridge.")
+$hashi model logits --model "$trained" --ids "$ids" --out "$out/logits.safetensors"
+$hashi generate --model "$trained" --prompt "橋 hashi" --max-new-tokens 24
 $hashi bench model --preset bench-a --batch 8 --seq 256 --warmup 1 --steps 2 --rounds 1 \
     --out "$out/bench-a.json" >/dev/null
 echo "demo done: $out (bench-a forward+backward: $(grep -m1 -o '"tokens_per_s": [0-9.]*' "$out/bench-a.json"))"
