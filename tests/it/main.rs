@@ -5,6 +5,7 @@
 
 mod common;
 mod data;
+mod eval;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;
