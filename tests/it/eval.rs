@@ -64,3 +64,44 @@ fn upstream_few_shot_picks_are_reproduced() {
         }
     }
 }
+
+fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
+    let p = repo_root().parent().expect("parent").join("shared/data").join(rel);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+#[test]
+fn prompts_are_byte_identical_to_the_upstream_harness() {
+    let golden = shared_jsonl("golden/jp-harness/prompts.jsonl");
+    let mut checked = 0;
+    for task in hashi_eval::Task::ALL {
+        let eval = shared_jsonl(&format!("eval/{}/validation.jsonl", task.data_dir()));
+        let train = shared_jsonl(&format!("eval/{}/train.jsonl", task.data_dir()));
+        let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == task.name()).collect();
+        assert_eq!(rows.len(), 15, "{}", task.name());
+        assert_eq!(rows[0]["stratified"], task.stratified(), "{}", task.name());
+        let mut rnd = PyRandom::new(42);
+        let mut order: Vec<usize> = (0..eval.len()).collect();
+        rnd.shuffle(&mut order);
+        for (row, &i) in rows.iter().zip(&order) {
+            assert_eq!(row["source_index"], i, "{}: document order", task.name());
+            let (ctx, shots) = task.fewshot_context(&eval[i], &train, 3, &mut rnd).expect("context");
+            assert_eq!(
+                serde_json::json!(shots),
+                row["fewshot_train_indices"],
+                "{}: few-shot picks",
+                task.name()
+            );
+            assert_eq!(ctx, row["context"].as_str().expect("context"), "{}: doc {i}", task.name());
+            assert_eq!(serde_json::json!(task.choices(&eval[i]).expect("choices")), row["choices"]);
+            assert_eq!(serde_json::json!(task.gold(&eval[i]).expect("gold")), row["gold"]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 60);
+}

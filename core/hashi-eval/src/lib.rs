@@ -1,7 +1,10 @@
-//! Evaluation for hashi. So far: [`PyRandom`], CPython's `random.Random` reproduced exactly, which the upstream
-//! harnesses use to shuffle documents and pick few-shot examples (task templates, scoring and metrics are the
-//! evaluation issue's remaining work).
+//! Evaluation for hashi, faithful to the upstream harnesses. So far: [`PyRandom`] (CPython's `random.Random`,
+//! exactly, for the upstream document shuffle and few-shot picks) and the prompt construction of the first
+//! Japanese tasks ([`Task`]). Scoring, the remaining tasks, metrics and `hashi eval` are the evaluation issue's
+//! remaining work.
 
 mod pyrandom;
+mod tasks;
 
 pub use pyrandom::PyRandom;
+pub use tasks::Task;
