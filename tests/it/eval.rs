@@ -1,5 +1,6 @@
-//! The evaluation's RNG against CPython: `PyRandom` reproduces `random.Random` draw for draw, and with it the
-//! upstream harness's document shuffle and few-shot picks recorded in `../shared/data/golden/jp-harness/`.
+//! Evaluation against its upstreams: `PyRandom` reproduces CPython's `random.Random` draw for draw, and the task
+//! prompts, document order, few-shot picks and requests equal the 165 golden prompts that the upstream Japanese
+//! harness produced (`../shared/data/golden/jp-harness/`).
 
 use hashi_eval::PyRandom;
 
@@ -35,36 +36,6 @@ fn pyrandom_matches_cpython_random() {
     }
 }
 
-#[test]
-fn upstream_few_shot_picks_are_reproduced() {
-    let golden = repo_root().parent().expect("parent").join("shared/data/golden/jp-harness/prompts.jsonl");
-    let text = std::fs::read_to_string(&golden).expect("golden prompts");
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
-    let count = |name: &str, split: &str| {
-        let p = repo_root().parent().expect("parent").join(format!("shared/data/eval/{name}/{split}.jsonl"));
-        std::fs::read_to_string(p).expect("eval data").lines().filter(|l| !l.trim().is_empty()).count()
-    };
-    // Non-stratified tasks: one RNG per task, shuffle of the evaluation docs, then sample(train, 3) per doc.
-    for (task, dir, eval_split) in
-        [("jcommonsenseqa-1.1-0.3", "jcommonsenseqa", "validation"), ("mgsm-1.0-0.3", "mgsm_ja", "test")]
-    {
-        let mine: Vec<&serde_json::Value> = rows.iter().filter(|r| r["task"] == task).collect();
-        assert_eq!(mine.len(), 15, "{task}");
-        let mut rnd = PyRandom::new(42);
-        let mut docs: Vec<u64> = (0..count(dir, eval_split) as u64).collect();
-        rnd.shuffle(&mut docs);
-        let train: Vec<u64> = (0..count(dir, "train") as u64).collect();
-        for (row, doc) in mine.iter().zip(&docs) {
-            assert_eq!(row["source_index"], *doc, "{task}: document order");
-            assert_eq!(
-                serde_json::json!(rnd.sample(&train, 3)),
-                row["fewshot_train_indices"],
-                "{task}: few-shot picks"
-            );
-        }
-    }
-}
-
 fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
     let p = repo_root().parent().expect("parent").join("shared/data").join(rel);
     std::fs::read_to_string(&p)
@@ -77,31 +48,48 @@ fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn prompts_are_byte_identical_to_the_upstream_harness() {
+    use hashi_eval::{Request, Task};
     let golden = shared_jsonl("golden/jp-harness/prompts.jsonl");
     let mut checked = 0;
-    for task in hashi_eval::Task::ALL {
-        let eval = shared_jsonl(&format!("eval/{}/validation.jsonl", task.data_dir()));
-        let train = shared_jsonl(&format!("eval/{}/train.jsonl", task.data_dir()));
-        let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == task.name()).collect();
-        assert_eq!(rows.len(), 15, "{}", task.name());
-        assert_eq!(rows[0]["stratified"], task.stratified(), "{}", task.name());
+    for (name, task) in Task::ALL {
+        let (dir, split) = task.data();
+        let eval = shared_jsonl(&format!("eval/{dir}/{split}.jsonl"));
+        let train = shared_jsonl(&format!("eval/{dir}/train.jsonl"));
+        let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
+        assert_eq!(rows.len(), 15, "{name}");
+        assert_eq!(rows[0]["stratified"], task.stratified(), "{name}");
         let mut rnd = PyRandom::new(42);
         let mut order: Vec<usize> = (0..eval.len()).collect();
         rnd.shuffle(&mut order);
         for (row, &i) in rows.iter().zip(&order) {
-            assert_eq!(row["source_index"], i, "{}: document order", task.name());
+            assert_eq!(row["source_index"], i, "{name}: document order");
             let (ctx, shots) = task.fewshot_context(&eval[i], &train, 3, &mut rnd).expect("context");
-            assert_eq!(
-                serde_json::json!(shots),
-                row["fewshot_train_indices"],
-                "{}: few-shot picks",
-                task.name()
-            );
-            assert_eq!(ctx, row["context"].as_str().expect("context"), "{}: doc {i}", task.name());
-            assert_eq!(serde_json::json!(task.choices(&eval[i]).expect("choices")), row["choices"]);
-            assert_eq!(serde_json::json!(task.gold(&eval[i]).expect("gold")), row["gold"]);
+            assert_eq!(serde_json::json!(shots), row["fewshot_train_indices"], "{name}: few-shot picks");
+            assert_eq!(ctx, row["context"].as_str().expect("context"), "{name}: doc {i}");
+            match task.request() {
+                Request::Choices => {
+                    assert_eq!(row["request_type"], "loglikelihood");
+                    assert_eq!(serde_json::json!(task.choices(&eval[i]).expect("choices")), row["choices"]);
+                    assert_eq!(serde_json::json!(task.gold(&eval[i]).expect("gold")), row["gold"]);
+                }
+                Request::Generate { until } => {
+                    assert_eq!(row["request_type"], "greedy_until");
+                    assert_eq!(serde_json::json!(until), row["until"], "{name}: stop strings");
+                    if row.get("answers").is_some() {
+                        assert_eq!(
+                            serde_json::json!(task.answers(&eval[i]).expect("answers")),
+                            row["answers"]
+                        );
+                    } else {
+                        assert_eq!(
+                            row["answer_number"].to_string(),
+                            task.answers(&eval[i]).expect("answers")[0]
+                        );
+                    }
+                }
+            }
             checked += 1;
         }
     }
-    assert_eq!(checked, 60);
+    assert_eq!(checked, 165, "every golden prompt");
 }

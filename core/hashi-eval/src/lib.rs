@@ -7,4 +7,4 @@ mod pyrandom;
 mod tasks;
 
 pub use pyrandom::PyRandom;
-pub use tasks::Task;
+pub use tasks::{Dataset, Request, Task};

@@ -1,6 +1,7 @@
 //! Task templates of Stability-AI's Japanese lm-evaluation-harness (branch `jp-stable`), byte for byte, and its
 //! few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or `_stratified_fewshot_examples`).
-//! So far: JCommonsenseQA 1.1 (prompts 0.1, 0.3) and JNLI 1.3 (prompts 0.2, 0.3, stratified few-shot).
+//! Variants: JCommonsenseQA 1.1 (0.1, 0.3), JNLI 1.3 (0.2, 0.3), JSQuAD 1.1 (0.1, 0.3) and 1.2 (0.3), JaQuAD 0.1
+//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3). Not yet: MARC-ja, JaQKET v2, the other prompt versions.
 
 use serde_json::Value;
 
@@ -8,130 +9,246 @@ use crate::pyrandom::PyRandom;
 
 /// The Japanese Alpaca preamble of prompt version 0.3.
 const ALPACA: &str = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。\n\n";
-
-/// A multiple-choice task variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// `jcommonsenseqa-1.1-0.1`.
-    JCommonsenseQa01,
-    /// `jcommonsenseqa-1.1-0.3`.
-    JCommonsenseQa03,
-    /// `jnli-1.3-0.2`.
-    Jnli02,
-    /// `jnli-1.3-0.3`.
-    Jnli03,
-}
-
+const QA01_DESCRIPTION: &str = "[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n";
 const JNLI_LABELS: [(&str, &str); 3] =
     [("entailment", "含意"), ("contradiction", "矛盾"), ("neutral", "中立")];
 
-impl Task {
-    /// Every supported variant.
-    pub const ALL: [Task; 4] = [Self::JCommonsenseQa01, Self::JCommonsenseQa03, Self::Jnli02, Self::Jnli03];
+/// The dataset behind a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    /// JGLUE JCommonsenseQA.
+    JCommonsenseQa,
+    /// JGLUE JNLI.
+    Jnli,
+    /// JGLUE JSQuAD; `with_title` for version 1.2.
+    JSquad {
+        /// Version 1.2 puts the title in the 0.3 prompt.
+        with_title: bool,
+    },
+    /// JaQuAD.
+    JaQuad,
+    /// JCoLA.
+    JCola,
+    /// MGSM (Japanese).
+    Mgsm,
+}
 
-    /// The upstream registry name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::JCommonsenseQa01 => "jcommonsenseqa-1.1-0.1",
-            Self::JCommonsenseQa03 => "jcommonsenseqa-1.1-0.3",
-            Self::Jnli02 => "jnli-1.3-0.2",
-            Self::Jnli03 => "jnli-1.3-0.3",
-        }
-    }
+/// How a task is scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Log-likelihood of each choice after the context.
+    Choices,
+    /// Greedy generation until one of these strings.
+    Generate {
+        /// Stop strings.
+        until: Vec<&'static str>,
+    },
+}
+
+/// A task variant: dataset + prompt version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Task {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// Prompt version (1 = 0.1, 2 = 0.2, 3 = 0.3).
+    pub prompt: u8,
+}
+
+impl Task {
+    /// Every supported variant, by upstream name.
+    pub const ALL: [(&'static str, Task); 11] = [
+        ("jcommonsenseqa-1.1-0.1", Task { dataset: Dataset::JCommonsenseQa, prompt: 1 }),
+        ("jcommonsenseqa-1.1-0.3", Task { dataset: Dataset::JCommonsenseQa, prompt: 3 }),
+        ("jnli-1.3-0.2", Task { dataset: Dataset::Jnli, prompt: 2 }),
+        ("jnli-1.3-0.3", Task { dataset: Dataset::Jnli, prompt: 3 }),
+        ("jsquad-1.1-0.1", Task { dataset: Dataset::JSquad { with_title: false }, prompt: 1 }),
+        ("jsquad-1.1-0.3", Task { dataset: Dataset::JSquad { with_title: false }, prompt: 3 }),
+        ("jsquad-1.2-0.3", Task { dataset: Dataset::JSquad { with_title: true }, prompt: 3 }),
+        ("jaquad-0.1-0.1", Task { dataset: Dataset::JaQuad, prompt: 1 }),
+        ("jaquad-0.1-0.3", Task { dataset: Dataset::JaQuad, prompt: 3 }),
+        ("jcola-0.2-0.3", Task { dataset: Dataset::JCola, prompt: 3 }),
+        ("mgsm-1.0-0.3", Task { dataset: Dataset::Mgsm, prompt: 3 }),
+    ];
 
     /// The variant with this upstream name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 
-    /// Folder of its data under `shared/data/eval/`.
-    pub fn data_dir(self) -> &'static str {
-        match self {
-            Self::JCommonsenseQa01 | Self::JCommonsenseQa03 => "jcommonsenseqa",
-            Self::Jnli02 | Self::Jnli03 => "jnli",
+    /// The upstream name.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map_or("?", |(n, _)| n)
+    }
+
+    /// Folder of its data under `shared/data/eval/`, and the evaluation split.
+    pub fn data(self) -> (&'static str, &'static str) {
+        match self.dataset {
+            Dataset::JCommonsenseQa => ("jcommonsenseqa", "validation"),
+            Dataset::Jnli => ("jnli", "validation"),
+            Dataset::JSquad { .. } => ("jsquad", "validation"),
+            Dataset::JaQuad => ("jaquad", "validation"),
+            Dataset::JCola => ("jcola", "validation"),
+            Dataset::Mgsm => ("mgsm_ja", "test"),
         }
     }
 
-    fn description(self) -> &'static str {
-        match self {
-            Self::JCommonsenseQa01 => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n",
-            Self::Jnli02 => {
-                "前提と仮説の関係を含意、矛盾、中立の中から回答してください。\n\n制約:\n\
-                 - 前提から仮説が、論理的知識や常識的知識を用いて導出可能である場合は含意と出力\n\
-                 - 前提と仮説が両立しえない場合は矛盾と出力\n- そのいずれでもない場合は中立と出力\n\n"
-            }
-            Self::JCommonsenseQa03 | Self::Jnli03 => ALPACA,
+    /// How it is scored.
+    pub fn request(self) -> Request {
+        match self.dataset {
+            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola => Request::Choices,
+            Dataset::JSquad { .. } | Dataset::JaQuad => Request::Generate { until: vec!["\n"] },
+            Dataset::Mgsm => Request::Generate { until: vec!["</s>", "\n"] },
         }
     }
 
     /// Whether few-shot examples are stratified by label.
     pub fn stratified(self) -> bool {
-        matches!(self, Self::Jnli02 | Self::Jnli03)
+        matches!(self.dataset, Dataset::Jnli | Dataset::JCola)
+    }
+
+    fn description(self) -> &'static str {
+        match (self.dataset, self.prompt) {
+            (_, 3) => ALPACA,
+            (Dataset::JCommonsenseQa, _) => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n",
+            (Dataset::Jnli, _) => {
+                "前提と仮説の関係を含意、矛盾、中立の中から回答してください。\n\n制約:\n\
+                 - 前提から仮説が、論理的知識や常識的知識を用いて導出可能である場合は含意と出力\n\
+                 - 前提と仮説が両立しえない場合は矛盾と出力\n- そのいずれでもない場合は中立と出力\n\n"
+            }
+            _ => QA01_DESCRIPTION,
+        }
     }
 
     fn str_field<'a>(doc: &'a Value, key: &str) -> Result<&'a str, String> {
         doc.get(key).and_then(Value::as_str).ok_or_else(|| format!("document has no string field {key:?}"))
     }
 
-    /// The answer choices of `doc`.
+    /// The answer choices of `doc` (choice tasks).
     pub fn choices(self, doc: &Value) -> Result<Vec<String>, String> {
-        match self {
-            Self::JCommonsenseQa01 | Self::JCommonsenseQa03 => {
+        match self.dataset {
+            Dataset::JCommonsenseQa => {
                 (0..5).map(|i| Self::str_field(doc, &format!("choice{i}")).map(String::from)).collect()
             }
-            Self::Jnli02 | Self::Jnli03 => Ok(JNLI_LABELS.iter().map(|(_, ja)| ja.to_string()).collect()),
+            Dataset::Jnli => Ok(JNLI_LABELS.iter().map(|(_, ja)| ja.to_string()).collect()),
+            Dataset::JCola => Ok(vec![" はい".into(), " いいえ".into()]),
+            _ => Err(format!("{} is not a choice task", self.name())),
         }
     }
 
-    /// Index of the correct choice.
+    /// Index of the correct choice (choice tasks).
     pub fn gold(self, doc: &Value) -> Result<usize, String> {
-        match self {
-            Self::JCommonsenseQa01 | Self::JCommonsenseQa03 => doc
-                .get("label")
+        let label = doc.get("label");
+        match self.dataset {
+            Dataset::JCommonsenseQa => label
                 .and_then(Value::as_u64)
                 .filter(|&l| l < 5)
                 .map(|l| l as usize)
                 .ok_or_else(|| "document has no label 0..4".into()),
-            Self::Jnli02 | Self::Jnli03 => {
-                let label = Self::str_field(doc, "label")?;
+            Dataset::Jnli => {
+                let l = Self::str_field(doc, "label")?;
                 JNLI_LABELS
                     .iter()
-                    .position(|(en, _)| *en == label)
-                    .ok_or_else(|| format!("unknown JNLI label {label:?}"))
+                    .position(|(en, _)| *en == l)
+                    .ok_or_else(|| format!("unknown JNLI label {l:?}"))
+            }
+            // label 1 = acceptable = " はい" (choice 0).
+            Dataset::JCola => match label.and_then(Value::as_u64) {
+                Some(1) => Ok(0),
+                Some(0) => Ok(1),
+                _ => Err("document has no label 0/1".into()),
+            },
+            _ => Err(format!("{} is not a choice task", self.name())),
+        }
+    }
+
+    /// Gold answers (generation tasks).
+    pub fn answers(self, doc: &Value) -> Result<Vec<String>, String> {
+        match self.dataset {
+            Dataset::JSquad { .. } | Dataset::JaQuad => doc
+                .get("answers")
+                .and_then(|a| a.get("text"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .ok_or_else(|| "document has no answers.text".into()),
+            Dataset::Mgsm => {
+                let n = doc.get("answer_number").ok_or("document has no answer_number")?;
+                Ok(vec![n.to_string()])
+            }
+            _ => Ok(vec![self.target(doc)?]),
+        }
+    }
+
+    /// `doc_to_target`.
+    pub fn target(self, doc: &Value) -> Result<String, String> {
+        match self.dataset {
+            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola => {
+                Ok(self.choices(doc)?[self.gold(doc)?].clone())
+            }
+            Dataset::JSquad { .. } | Dataset::JaQuad => {
+                self.answers(doc)?.into_iter().next().ok_or_else(|| "document has no answer".into())
+            }
+            Dataset::Mgsm => {
+                let a = Self::str_field(doc, "answer")?;
+                Ok(a.strip_prefix("ステップごとの答え：").unwrap_or(a).to_string())
             }
         }
     }
 
-    /// `doc_to_target`: the correct choice's text.
-    pub fn target(self, doc: &Value) -> Result<String, String> {
-        Ok(self.choices(doc)?[self.gold(doc)?].clone())
+    fn context_text(doc: &Value) -> Result<String, String> {
+        let c = Self::str_field(doc, "context")?;
+        Ok(c.rsplit("[SEP]").next().unwrap_or(c).trim().to_string())
     }
 
     /// `doc_to_text`.
     pub fn text(self, doc: &Value) -> Result<String, String> {
-        Ok(match self {
-            Self::JCommonsenseQa01 => format!(
-                "[問題]:{}\n[選択肢]:[{}]\n[答え]:",
-                Self::str_field(doc, "question")?,
-                self.choices(doc)?.join(", ")
-            ),
-            Self::JCommonsenseQa03 => {
+        let f = |k: &str| Self::str_field(doc, k);
+        Ok(match (self.dataset, self.prompt) {
+            (Dataset::JCommonsenseQa, 1) => {
+                format!("[問題]:{}\n[選択肢]:[{}]\n[答え]:", f("question")?, self.choices(doc)?.join(", "))
+            }
+            (Dataset::JCommonsenseQa, _) => {
                 let list: String = self.choices(doc)?.iter().map(|c| format!("- {c}\n")).collect();
                 format!(
                     "### 指示:\n与えられた選択肢の中から、最適な答えを選んでください。出力は以下から選択してください：\n{list}\n### 入力:\n{}\n\n### 応答:\n",
-                    Self::str_field(doc, "question")?
+                    f("question")?
                 )
             }
-            Self::Jnli02 => format!(
-                "前提:{}\n仮説:{}\n関係:",
-                Self::str_field(doc, "sentence1")?,
-                Self::str_field(doc, "sentence2")?
-            ),
-            Self::Jnli03 => format!(
+            (Dataset::Jnli, 2) => format!("前提:{}\n仮説:{}\n関係:", f("sentence1")?, f("sentence2")?),
+            (Dataset::Jnli, _) => format!(
                 "### 指示:\n与えられた前提と仮説の関係を回答してください。\n\n出力は以下から選択してください：\n含意\n矛盾\n中立\n\n### 入力:\n前提：{}\n仮説：{}\n\n### 応答:\n",
-                Self::str_field(doc, "sentence1")?,
-                Self::str_field(doc, "sentence2")?
+                f("sentence1")?,
+                f("sentence2")?
             ),
+            (Dataset::JSquad { .. } | Dataset::JaQuad, 1) => format!(
+                "[題名]:{}\n[問題]:{}\n[質問]:{}\n[答え]:",
+                f("title")?,
+                Self::context_text(doc)?,
+                f("question")?
+            ),
+            (Dataset::JSquad { with_title }, _) => {
+                let ctx = Self::context_text(doc)?;
+                let ctx = if with_title { format!("{}\n{ctx}", f("title")?) } else { ctx };
+                format!(
+                    "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{ctx}\n質問：{}\n\n### 応答:\n",
+                    f("question")?
+                )
+            }
+            (Dataset::JaQuad, _) => format!(
+                "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{}\n質問：{}\n\n### 応答:\n",
+                Self::context_text(doc)?,
+                f("question")?
+            ),
+            (Dataset::JCola, _) => format!(
+                "### 指示:\n与えられた文が文法的であるかを回答してください。\n\n出力は以下から選択してください：\nはい\nいいえ\n\n### 入力:\n{}\n\n### 応答:\n",
+                f("sentence")?
+            ),
+            (Dataset::Mgsm, _) => {
+                let q = f("question")?;
+                format!(
+                    "### 指示:\n与えられた問題に対して、ステップごとに答えを導き出してください。\n\n### 入力:\n{}\n\n### 応答:\n",
+                    q.strip_prefix("問題：").unwrap_or(q)
+                )
+            }
         })
     }
 
