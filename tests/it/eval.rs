@@ -93,3 +93,28 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
     }
     assert_eq!(checked, 165, "every golden prompt");
 }
+
+#[test]
+fn classification_metrics_equal_the_upstream_ones() {
+    use hashi_eval::metrics::{balanced_accuracy, macro_f1, mcc};
+    let cases = shared_jsonl("golden/jp-harness/metrics.jsonl");
+    assert_eq!(cases.len(), 6);
+    for c in cases {
+        let v = |k: &str| -> Vec<i64> {
+            c[k].as_array()
+                .expect("list")
+                .iter()
+                .map(|x| x.as_i64().or(x.as_bool().map(i64::from)).expect("label"))
+                .collect()
+        };
+        let (g, p) = (v("golds"), v("preds"));
+        for (name, got) in [
+            ("balanced_acc", balanced_accuracy(&g, &p)),
+            ("mcc", mcc(&g, &p)),
+            ("macro_f1", macro_f1(&g, &p)),
+        ] {
+            let want = c[name].as_f64().expect("value");
+            assert!((got - want).abs() < 1e-12, "{}: {name} {got} vs upstream {want}", c["name"]);
+        }
+    }
+}

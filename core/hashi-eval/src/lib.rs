@@ -1,8 +1,9 @@
 //! Evaluation for hashi, faithful to the upstream harnesses. So far: [`PyRandom`] (CPython's `random.Random`,
-//! exactly, for the upstream document shuffle and few-shot picks) and the prompt construction of the first
-//! Japanese tasks ([`Task`]). Scoring, the remaining tasks, metrics and `hashi eval` are the evaluation issue's
+//! exactly, for the upstream document shuffle and few-shot picks) and the prompt construction of the Japanese tasks ([`Task`]), and the classification
+//! [`metrics`]. Scoring, the remaining tasks, metrics and `hashi eval` are the evaluation issue's
 //! remaining work.
 
+pub mod metrics;
 mod pyrandom;
 mod tasks;
 
