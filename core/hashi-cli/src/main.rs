@@ -5,6 +5,7 @@
 mod alloc;
 mod bench;
 mod data;
+mod eval;
 mod generate;
 mod model;
 mod progress;
@@ -45,6 +46,8 @@ enum Command {
     Data(data::DataCommand),
     /// Curriculum continued pretraining (or from scratch) of an experiment, with checkpoints and --resume.
     Train(train::TrainArgs),
+    /// Few-shot evaluation of choice tasks with the upstream harnesses' prompts; lm-eval-style results JSON.
+    Eval(eval::EvalArgs),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Transfer(args) => transfer::run(args, &progress),
         Command::Data(cmd) => data::run(cmd, &progress),
         Command::Train(args) => train::run(args, &progress),
+        Command::Eval(args) => eval::run(args, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
     };

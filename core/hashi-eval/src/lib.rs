@@ -5,7 +5,9 @@
 
 pub mod metrics;
 mod pyrandom;
+mod score;
 mod tasks;
 
 pub use pyrandom::PyRandom;
+pub use score::{Scored, score_choices};
 pub use tasks::{Dataset, Request, Task};

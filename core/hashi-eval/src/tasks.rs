@@ -1,7 +1,9 @@
 //! Task templates of Stability-AI's Japanese lm-evaluation-harness (branch `jp-stable`), byte for byte, and its
 //! few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or `_stratified_fewshot_examples`).
 //! Variants: JCommonsenseQA 1.1 (0.1, 0.3), JNLI 1.3 (0.2, 0.3), JSQuAD 1.1 (0.1, 0.3) and 1.2 (0.3), JaQuAD 0.1
-//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3). Not yet: MARC-ja, JaQKET v2, the other prompt versions.
+//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3); and EleutherAI's MNLI and QNLI (their few-shot sampler is not
+//! reproduced: examples are drawn with the Japanese harness's rule). Not yet: MARC-ja, JaQKET v2, the other
+//! prompt versions.
 
 use serde_json::Value;
 
@@ -31,6 +33,10 @@ pub enum Dataset {
     JCola,
     /// MGSM (Japanese).
     Mgsm,
+    /// GLUE MNLI (EleutherAI harness format).
+    Mnli,
+    /// GLUE QNLI (EleutherAI harness format).
+    Qnli,
 }
 
 /// How a task is scored.
@@ -56,7 +62,7 @@ pub struct Task {
 
 impl Task {
     /// Every supported variant, by upstream name.
-    pub const ALL: [(&'static str, Task); 11] = [
+    pub const ALL: [(&'static str, Task); 13] = [
         ("jcommonsenseqa-1.1-0.1", Task { dataset: Dataset::JCommonsenseQa, prompt: 1 }),
         ("jcommonsenseqa-1.1-0.3", Task { dataset: Dataset::JCommonsenseQa, prompt: 3 }),
         ("jnli-1.3-0.2", Task { dataset: Dataset::Jnli, prompt: 2 }),
@@ -68,6 +74,8 @@ impl Task {
         ("jaquad-0.1-0.3", Task { dataset: Dataset::JaQuad, prompt: 3 }),
         ("jcola-0.2-0.3", Task { dataset: Dataset::JCola, prompt: 3 }),
         ("mgsm-1.0-0.3", Task { dataset: Dataset::Mgsm, prompt: 3 }),
+        ("mnli", Task { dataset: Dataset::Mnli, prompt: 0 }),
+        ("qnli", Task { dataset: Dataset::Qnli, prompt: 0 }),
     ];
 
     /// The variant with this upstream name.
@@ -89,13 +97,17 @@ impl Task {
             Dataset::JaQuad => ("jaquad", "validation"),
             Dataset::JCola => ("jcola", "validation"),
             Dataset::Mgsm => ("mgsm_ja", "test"),
+            Dataset::Mnli => ("mnli", "validation"),
+            Dataset::Qnli => ("qnli", "validation"),
         }
     }
 
     /// How it is scored.
     pub fn request(self) -> Request {
         match self.dataset {
-            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola => Request::Choices,
+            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola | Dataset::Mnli | Dataset::Qnli => {
+                Request::Choices
+            }
             Dataset::JSquad { .. } | Dataset::JaQuad => Request::Generate { until: vec!["\n"] },
             Dataset::Mgsm => Request::Generate { until: vec!["</s>", "\n"] },
         }
@@ -108,6 +120,7 @@ impl Task {
 
     fn description(self) -> &'static str {
         match (self.dataset, self.prompt) {
+            (Dataset::Mnli | Dataset::Qnli, _) => "",
             (_, 3) => ALPACA,
             (Dataset::JCommonsenseQa, _) => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n",
             (Dataset::Jnli, _) => {
@@ -131,6 +144,8 @@ impl Task {
             }
             Dataset::Jnli => Ok(JNLI_LABELS.iter().map(|(_, ja)| ja.to_string()).collect()),
             Dataset::JCola => Ok(vec![" はい".into(), " いいえ".into()]),
+            Dataset::Mnli => Ok(vec![" True".into(), " Neither".into(), " False".into()]),
+            Dataset::Qnli => Ok(vec![" yes".into(), " no".into()]),
             _ => Err(format!("{} is not a choice task", self.name())),
         }
     }
@@ -150,6 +165,15 @@ impl Task {
                     .iter()
                     .position(|(en, _)| *en == l)
                     .ok_or_else(|| format!("unknown JNLI label {l:?}"))
+            }
+            Dataset::Mnli | Dataset::Qnli => {
+                let l = Self::str_field(doc, "label")?;
+                let labels: &[&str] = if self.dataset == Dataset::Mnli {
+                    &["entailment", "neutral", "contradiction"]
+                } else {
+                    &["entailment", "not_entailment"]
+                };
+                labels.iter().position(|x| *x == l).ok_or_else(|| format!("unknown label {l:?}"))
             }
             // label 1 = acceptable = " はい" (choice 0).
             Dataset::JCola => match label.and_then(Value::as_u64) {
@@ -181,7 +205,7 @@ impl Task {
     /// `doc_to_target`.
     pub fn target(self, doc: &Value) -> Result<String, String> {
         match self.dataset {
-            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola => {
+            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola | Dataset::Mnli | Dataset::Qnli => {
                 Ok(self.choices(doc)?[self.gold(doc)?].clone())
             }
             Dataset::JSquad { .. } | Dataset::JaQuad => {
@@ -240,6 +264,16 @@ impl Task {
             ),
             (Dataset::JCola, _) => format!(
                 "### 指示:\n与えられた文が文法的であるかを回答してください。\n\n出力は以下から選択してください：\nはい\nいいえ\n\n### 入力:\n{}\n\n### 応答:\n",
+                f("sentence")?
+            ),
+            (Dataset::Mnli, _) => {
+                let h = f("hypothesis")?.trim();
+                let dot = if h.ends_with('.') { "" } else { "." };
+                format!("{}\nQuestion: {h}{dot} True, False or Neither?\nAnswer:", f("premise")?)
+            }
+            (Dataset::Qnli, _) => format!(
+                "{}\n{}\nQuestion: Does this response answer the question?\nAnswer:",
+                f("question")?,
                 f("sentence")?
             ),
             (Dataset::Mgsm, _) => {

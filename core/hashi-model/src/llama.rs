@@ -314,6 +314,12 @@ impl Llama {
         self.logits(&hidden.narrow(1, t - 1, 1)?)?.squeeze(1).map_err(Into::into)
     }
 
+    /// Incremental forward returning the logits of every new position, `[batch, new, vocab]`.
+    pub fn forward_cached_all(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let hidden = self.hidden_states(ids, cache.len, Some(cache))?;
+        self.logits(&hidden)
+    }
+
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache { layers: vec![None; self.layers.len()], len: 0 }
