@@ -186,6 +186,14 @@ fn choice_tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
         assert_eq!(r["n-shot"][t], 3);
     }
     assert_eq!(r["versions"]["jnli-1.3-0.2"], "1.3-0.2");
+    let ja = repo_root().join("examples/demo/corpus/ja_books.jsonl").display().to_string();
+    let bpb =
+        hashi_ok(&["eval", "--model", &m, "--bpb", &format!("ja={ja}"), "--bpb-tokens", "300", "--out", &o]);
+    assert!(bpb.contains("bits per byte, ja:"), "{bpb}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+    let v = r["bits_per_byte"][0]["bits_per_byte"].as_f64().expect("bpb");
+    assert!(v > 0.5 && v < 20.0, "a random model's bits per byte: {v}");
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jnli-9.9-0.3", "--data", &data]);
     assert!(e.contains("unknown task \"jnli-9.9-0.3\""), "{e}");
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jsquad-1.1-0.3", "--data", &data]);

@@ -18,8 +18,14 @@ pub struct EvalArgs {
     #[arg(long)]
     model: PathBuf,
     /// Comma-separated tasks in upstream form (e.g. jcommonsenseqa-1.1-0.3,jnli-1.3-0.3,jcola-0.2-0.3,mnli,qnli).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "bpb")]
     tasks: Vec<String>,
+    /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.
+    #[arg(long)]
+    bpb: Vec<hashi_tokenizer::input::InputSpec>,
+    /// Tokens per language for bits-per-byte.
+    #[arg(long, default_value_t = 50_000)]
+    bpb_tokens: usize,
     /// Few-shot examples per prompt.
     #[arg(long, default_value_t = 3)]
     shots: usize,
@@ -110,8 +116,17 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         versions.insert(name.clone(), version.into());
         nshot.insert(name.clone(), a.shots.into());
     }
+    let texts = if a.bpb.is_empty() { vec![] } else { hashi_tokenizer::input::read_inputs(&a.bpb)? };
+    let bpb = texts
+        .iter()
+        .map(|t| {
+            hashi_eval::bits_per_byte(&model, &tok, &t.lang, &t.docs, a.bpb_tokens)
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let out = json!({
         "results": results,
+        "bits_per_byte": bpb,
         "versions": versions,
         "n-shot": nshot,
         "config": {"model": a.model, "num_fewshot": a.shots, "limit": a.limit, "data": a.data,
@@ -120,6 +135,15 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(p) = &a.out {
         std::fs::write(p, serde_json::to_string_pretty(&out)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
+    }
+    for b in &bpb {
+        println!(
+            "bits per byte, {}: {:.4} ({} tokens, {} bytes)",
+            b.lang, b.bits_per_byte, b.tokens, b.bytes
+        );
+    }
+    if results.is_empty() {
+        return Ok(());
     }
     println!("{:<26} {:>6} {:>8} {:>8} {:>8} {:>8}", "task", "docs", "acc", "acc_norm", "bal_acc", "mcc");
     for (name, r) in &results {

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use hashi_core::Reporter;
-use hashi_model::{Llama, causal_lm_loss};
+use hashi_model::Llama;
 use hashi_script::{Script, ScriptOptions};
 use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::input::{InputSpec, read_inputs};
@@ -97,48 +96,19 @@ fn load_strategy(path: &Path, opts: &ScriptOptions, index: Arc<SimilarityIndex>)
     Ok(LuaInit { script, name })
 }
 
-#[derive(Serialize)]
-struct Bpb {
-    lang: String,
-    bits_per_byte: f64,
-    tokens: usize,
-    bytes: usize,
-}
-
-/// Bits per byte of `model` on each text: summed next-token loss (nats) / ln 2 / UTF-8 bytes, over whole
-/// documents (each with `<s>`, cut into windows of the model's length) until `max_tokens` per language.
+/// Bits per byte of `model` on every language's text.
 fn bits_per_byte(
     model: &Llama,
     tok: &Tokenizer,
     texts: &[hashi_tokenizer::input::LangTexts],
     max_tokens: usize,
-) -> Result<Vec<Bpb>> {
-    let window = model.config().max_position_embeddings.min(512);
-    let mut out = Vec::new();
-    for t in texts {
-        let (mut nats, mut tokens, mut bytes) = (0f64, 0usize, 0usize);
-        for doc in &t.docs {
-            if tokens >= max_tokens {
-                break;
-            }
-            let ids = tok.encode(doc, true)?;
-            for chunk in ids.chunks(window).filter(|c| c.len() >= 2) {
-                let x = Tensor::from_vec(chunk.to_vec(), (1, chunk.len()), &Device::Cpu)?;
-                let loss =
-                    causal_lm_loss(&model.forward(&x)?, &x.to_dtype(DType::I64)?)?.to_scalar::<f32>()?;
-                nats += f64::from(loss) * (chunk.len() - 1) as f64;
-                tokens += chunk.len() - 1;
-            }
-            bytes += doc.len();
-        }
-        out.push(Bpb {
-            lang: t.lang.clone(),
-            bits_per_byte: nats / std::f64::consts::LN_2 / bytes.max(1) as f64,
-            tokens,
-            bytes,
-        });
-    }
-    Ok(out)
+) -> Result<Vec<hashi_eval::Bpb>> {
+    texts
+        .iter()
+        .map(|t| {
+            hashi_eval::bits_per_byte(model, tok, &t.lang, &t.docs, max_tokens).map_err(anyhow::Error::msg)
+        })
+        .collect()
 }
 
 pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {

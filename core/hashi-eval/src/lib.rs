@@ -3,11 +3,13 @@
 //! [`metrics`]. Scoring, the remaining tasks, metrics and `hashi eval` are the evaluation issue's
 //! remaining work.
 
+mod bpb;
 pub mod metrics;
 mod pyrandom;
 mod score;
 mod tasks;
 
+pub use bpb::{Bpb, bits_per_byte};
 pub use pyrandom::PyRandom;
 pub use score::{Scored, score_choices};
 pub use tasks::{Dataset, Request, Task};
