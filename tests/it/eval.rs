@@ -146,10 +146,10 @@ fn shared_prefix_scores_equal_full_forward_scores() {
     let choices: Vec<String> =
         ["東京", "大阪府", " yes", "True", "しわ"].iter().map(|s| s.to_string()).collect();
     let scored = hashi_eval::score_choices(&model, &tok, ctx, &choices).expect("scores");
-    let ctx_ids = tok.encode(ctx, false).expect("ids");
     for (c, s) in choices.iter().zip(&scored) {
-        let whole = tok.encode(&format!("{ctx}{c}"), false).expect("ids");
-        let start = whole.iter().zip(&ctx_ids).take_while(|(a, b)| a == b).count().min(ctx_ids.len());
+        let (ctx_ids, cont) = hashi_eval::encode_pair(&tok, ctx, c).expect("pair");
+        let whole: Vec<u32> = ctx_ids.iter().chain(&cont).copied().collect();
+        let start = ctx_ids.len();
         let x = Tensor::from_vec(whole.clone(), (1, whole.len()), &Device::Cpu).expect("x");
         let logits = model.forward(&x).expect("forward").squeeze(0).expect("squeeze");
         let max = logits.max_keepdim(D::Minus1).expect("max");
@@ -198,4 +198,58 @@ fn choice_tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
     assert!(e.contains("unknown task \"jnli-9.9-0.3\""), "{e}");
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jsquad-1.1-0.3", "--data", &data]);
     assert!(e.contains("generation"), "{e}");
+}
+
+#[test]
+fn mnli_and_qnli_log_likelihoods_match_lm_eval() {
+    let dir = scratch_dir("eval-lm-eval");
+    let model_dir = dir.join("model");
+    tiny_model(&model_dir);
+    let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
+    let (m, reqs) = (model_dir.display().to_string(), dir.join("requests.jsonl"));
+    let r = reqs.display().to_string();
+    hashi_ok(&[
+        "eval",
+        "--model",
+        &m,
+        "--tasks",
+        "mnli,qnli",
+        "--shots",
+        "0",
+        "--limit",
+        "12",
+        "--data",
+        &data,
+        "--log-requests",
+        &r,
+    ]);
+    let ours: Vec<serde_json::Value> = std::fs::read_to_string(&reqs)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(ours.len(), 12 * 3 + 12 * 2, "3 MNLI choices and 2 QNLI choices per document");
+    let theirs: Vec<(f64, bool)> =
+        serde_json::from_str(&run_python("lm_eval_loglikelihoods.py", &[&m, &r])).expect("lm-eval output");
+    for (o, (ll, greedy)) in ours.iter().zip(&theirs) {
+        let got = o["loglikelihood"].as_f64().expect("ll");
+        assert!(
+            (got - ll).abs() < 1e-4,
+            "{} {:?}: hashi {got} vs lm-eval {ll}",
+            o["task"],
+            o["continuation"]
+        );
+        assert_eq!(o["is_greedy"].as_bool(), Some(*greedy));
+    }
+    // Same predictions, hence the same accuracy: the argmax over each document's choices.
+    let mut at = 0;
+    for (task, n) in [("mnli", 3), ("qnli", 2)] {
+        for _ in 0..12 {
+            let pick = |f: &dyn Fn(usize) -> f64| (0..n).fold(0, |b, c| if f(c) > f(b) { c } else { b });
+            let ours_pick = pick(&|c| ours[at + c]["loglikelihood"].as_f64().expect("ll"));
+            let theirs_pick = pick(&|c| theirs[at + c].0);
+            assert_eq!(ours_pick, theirs_pick, "{task}: same prediction");
+            at += n;
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub struct EvalArgs {
     /// Results JSON.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write every scored request (context, continuation, log-likelihood) as JSON lines here.
+    #[arg(long)]
+    log_requests: Option<PathBuf>,
 }
 
 fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
@@ -64,6 +67,12 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     let model = Llama::load(&a.model)?;
     let tok = Tokenizer::from_file(&a.model)?;
     let mut results = serde_json::Map::new();
+    let mut log = match &a.log_requests {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
     let (mut versions, mut nshot) = (serde_json::Map::new(), serde_json::Map::new());
     for name in &a.tasks {
         let task = Task::from_name(name).with_context(|| {
@@ -90,6 +99,14 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             let (ctx, _) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
             let choices = task.choices(doc).map_err(err)?;
             let scored = score_choices(&model, &tok, &ctx, &choices).map_err(err)?;
+            if let Some(w) = log.as_mut() {
+                use std::io::Write;
+                for (c, s) in choices.iter().zip(&scored) {
+                    let rec = json!({"task": name, "doc": i, "context": ctx, "continuation": c,
+                                     "loglikelihood": s.loglikelihood, "is_greedy": s.is_greedy});
+                    writeln!(w, "{rec}")?;
+                }
+            }
             let argmax =
                 |f: &dyn Fn(usize) -> f64| (0..choices.len()).fold(0, |b, c| if f(c) > f(b) { c } else { b });
             preds.push(argmax(&|c| scored[c].loglikelihood) as i64);
@@ -115,6 +132,10 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         let version = name.split_once('-').map_or("1.0", |(_, v)| v);
         versions.insert(name.clone(), version.into());
         nshot.insert(name.clone(), a.shots.into());
+    }
+    if let Some(mut w) = log {
+        use std::io::Write;
+        w.flush()?;
     }
     let texts = if a.bpb.is_empty() { vec![] } else { hashi_tokenizer::input::read_inputs(&a.bpb)? };
     let bpb = texts

@@ -11,5 +11,5 @@ mod tasks;
 
 pub use bpb::{Bpb, bits_per_byte};
 pub use pyrandom::PyRandom;
-pub use score::{Scored, score_choices};
+pub use score::{Scored, encode_pair, score_choices};
 pub use tasks::{Dataset, Request, Task};

@@ -1,7 +1,9 @@
-//! Log-likelihood scoring of choices. The context is run once and its KV cache shared by every continuation of
-//! the same question (the upstream harnesses recompute the context per choice). Token split as in EleutherAI's
-//! harness: the whole `context + continuation` is encoded (no special tokens) and the continuation is what
-//! follows the context's own encoding, so a merge across the boundary is scored with the continuation.
+//! Log-likelihood scoring of choices, with EleutherAI lm-evaluation-harness's token semantics (HF backend):
+//! trailing whitespace of the context moves to the front of the continuation; the context is encoded alone,
+//! `context + continuation` is encoded whole, and the continuation tokens are the whole encoding past the
+//! context's length; the model reads `context tokens + continuation tokens`, with the tokenizer's own special
+//! tokens (a leading `<s>` for Llama tokenizers, as lm-eval's default `add_special_tokens` gives). The context is
+//! run once and its KV cache shared by every continuation of the question (the harnesses recompute it per choice).
 
 use candle_core::{D, Device, Tensor};
 use hashi_model::Llama;
@@ -18,6 +20,23 @@ pub struct Scored {
     pub tokens: usize,
 }
 
+/// The token ids lm-evaluation-harness scores for `(context, continuation)`: (context ids, continuation ids).
+pub fn encode_pair(
+    tok: &Tokenizer,
+    context: &str,
+    continuation: &str,
+) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let trimmed = context.trim_end();
+    let (ctx, cont) = (trimmed, format!("{}{continuation}", &context[trimmed.len()..]));
+    let whole = tok.encode(&format!("{ctx}{cont}"), true).map_err(|e| e.to_string())?;
+    let ctx_ids = tok.encode(ctx, true).map_err(|e| e.to_string())?;
+    let cont_ids = whole.get(ctx_ids.len()..).unwrap_or(&[]).to_vec();
+    if cont_ids.is_empty() {
+        return Err(format!("the continuation {continuation:?} adds no token after the context"));
+    }
+    Ok((ctx_ids, cont_ids))
+}
+
 /// Scores every continuation after `context`.
 pub fn score_choices(
     model: &Llama,
@@ -25,54 +44,43 @@ pub fn score_choices(
     context: &str,
     continuations: &[String],
 ) -> Result<Vec<Scored>, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let ctx_ids = tok.encode(context, false).map_err(|e| err(&e))?;
+    let e = |x: &dyn std::fmt::Display| x.to_string();
     let max = model.config().max_position_embeddings;
-    let mut out = Vec::with_capacity(continuations.len());
-    // Context once; each continuation continues a copy of its cache.
+    let pairs = continuations.iter().map(|c| encode_pair(tok, context, c)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(pairs.len());
+    // All pairs share the context encoding: run all of it but its last token once.
+    let ctx_ids = &pairs[0].0;
     let mut base = model.new_cache();
     if ctx_ids.len() > 1 {
         let prefix = &ctx_ids[..ctx_ids.len() - 1];
-        if prefix.len() >= max {
-            return Err(format!(
-                "the context ({} tokens) exceeds the model's {max} positions",
-                ctx_ids.len()
-            ));
-        }
-        let x = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), &Device::Cpu).map_err(|e| err(&e))?;
-        model.forward_cached_all(&x, &mut base).map_err(|e| err(&e))?;
+        let x = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), &Device::Cpu).map_err(|x| e(&x))?;
+        model.forward_cached_all(&x, &mut base).map_err(|x| e(&x))?;
     }
-    for cont in continuations {
-        let whole = tok.encode(&format!("{context}{cont}"), false).map_err(|e| err(&e))?;
-        // The context tokens that the whole encoding shares with the context's own encoding.
-        let shared = whole.iter().zip(&ctx_ids).take_while(|(a, b)| a == b).count();
-        let start = shared.min(ctx_ids.len()).min(whole.len().saturating_sub(1)).max(1);
-        if whole.len() > max {
-            return Err(format!(
-                "context + continuation ({} tokens) exceed the model's {max} positions",
-                whole.len()
-            ));
+    for (ctx, cont) in &pairs {
+        let n = ctx.len() + cont.len();
+        if n > max {
+            return Err(format!("context + continuation ({n} tokens) exceed the model's {max} positions"));
         }
-        // Reuse the cached prefix when the new tokens start after it; otherwise recompute.
-        let cached = base.len();
-        let (mut cache, from) = if start > cached { (base.clone(), cached) } else { (model.new_cache(), 0) };
-        let feed = &whole[from..whole.len() - 1];
-        let x = Tensor::from_vec(feed.to_vec(), (1, feed.len()), &Device::Cpu).map_err(|e| err(&e))?;
+        let from = ctx.len().saturating_sub(1);
+        let mut cache = if ctx.len() > 1 { base.clone() } else { model.new_cache() };
+        let feed: Vec<u32> = ctx[from..].iter().chain(&cont[..cont.len() - 1]).copied().collect();
+        let x = Tensor::from_vec(feed.clone(), (1, feed.len()), &Device::Cpu).map_err(|x| e(&x))?;
         let logits =
-            model.forward_cached_all(&x, &mut cache).map_err(|e| err(&e))?.squeeze(0).map_err(|e| err(&e))?;
-        // Row r of `logits` predicts whole[from + r + 1].
-        let lsm = log_softmax(&logits).map_err(|e| err(&e))?;
+            model.forward_cached_all(&x, &mut cache).map_err(|x| e(&x))?.squeeze(0).map_err(|x| e(&x))?;
+        let lsm = log_softmax(&logits).map_err(|x| e(&x))?;
+        // Row r predicts the token after feed[r]; continuation token i is predicted by row (ctx.len() - 1 - from) + i.
+        let first = ctx.len() - 1 - from;
         let (mut ll, mut greedy) = (0f64, true);
-        for (pos, &target) in whole.iter().enumerate().skip(start) {
-            let row = &lsm[pos - 1 - from];
+        for (i, &target) in cont.iter().enumerate() {
+            let row = &lsm[first + i];
             ll += f64::from(row[target as usize]);
             let best = row
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+                .fold((0, f32::NEG_INFINITY), |b, (j, &v)| if v > b.1 { (j, v) } else { b });
             greedy &= best.0 == target as usize;
         }
-        out.push(Scored { loglikelihood: ll, is_greedy: greedy, tokens: whole.len() - start });
+        out.push(Scored { loglikelihood: ll, is_greedy: greedy, tokens: cont.len() });
     }
     Ok(out)
 }
