@@ -3,7 +3,7 @@
 # bundled public-domain corpus (examples/demo/corpus): an English tokenizer and a small English Llama (random
 # weights: English pretraining is not part of the demo), a bilingual tokenizer and its analysis, the vocabulary
 # transfer with the strategies compared at step 0, shards and a two-phase curriculum, continued pretraining with
-# re-warmup and checkpoints, then the model run, generating, and a timed training step.
+# re-warmup and checkpoints, then the model run, generating, bits per byte, and a timed training step.
 # Everything lands in runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +46,8 @@ trained="$out/train/ckpt/$(cat "$out/train/ckpt/latest")"
 ids=$($hashi tokenizer encode --tokenizer "$trained" --text "橋を渡る。A bridge.")
 $hashi model logits --model "$trained" --ids "$ids" --out "$out/logits.safetensors"
 $hashi generate --model "$trained" --prompt "橋 hashi" --max-new-tokens 24
+$hashi eval --model "$trained" --bpb "ja=$corpus/ja_books.jsonl" --bpb "en=$corpus/en_books.jsonl" --bpb-tokens 4000 \
+    --out "$out/eval.json"
 $hashi bench model --preset bench-a --batch 8 --seq 256 --warmup 1 --steps 2 --rounds 1 \
     --out "$out/bench-a.json" >/dev/null
 echo "demo done: $out (bench-a forward+backward: $(grep -m1 -o '"tokens_per_s": [0-9.]*' "$out/bench-a.json"))"
