@@ -231,6 +231,11 @@ fn schedule_edits_apply_from_the_next_step_and_broken_ones_are_kept_out() {
 #[test]
 fn bad_experiments_and_incomplete_checkpoints() {
     let run = setup("train-bad", 10);
+    let shown = hashi_ok(&["data", "plan", &run.exp()]);
+    assert!(
+        shown.contains("2 phases, 60 batches of 4 x 32 tokens"),
+        "an experiment's plan is shown: {shown}"
+    );
     let exp = run.dir.join("exp.lua");
     let good = std::fs::read_to_string(&exp).expect("exp");
     write(&exp, &good.replace("curriculum = 'plan.lua'", "curriculum = 'missing.lua'"));

@@ -18,11 +18,12 @@ pub enum DataCommand {
 
 #[derive(Args)]
 pub struct PlanArgs {
-    /// The curriculum: a Lua file returning { name=, seq_len=, batch_size=, total_tokens=, phases={...} }.
+    /// An experiment file (its `curriculum` and `shards` are used), or a curriculum: a Lua file returning
+    /// { name=, seq_len=, batch_size=, total_tokens=, phases={...} }.
     curriculum: PathBuf,
-    /// Directory of prepared shards (with manifest.json).
+    /// Directory of prepared shards (with manifest.json); required for a curriculum file.
     #[arg(long)]
-    shards: PathBuf,
+    shards: Option<PathBuf>,
     /// Write the picture (SVG) here.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -104,7 +105,18 @@ pub fn load_plan(curriculum: &std::path::Path, shards: &std::path::Path) -> Resu
 }
 
 fn plan(a: PlanArgs) -> Result<()> {
-    let plan = load_plan(&a.curriculum, &a.shards)?;
+    // An experiment names its curriculum and shards (relative to itself).
+    let script = Script::load(&a.curriculum, &ScriptOptions::default())?;
+    let base = a.curriculum.parent().map(PathBuf::from).unwrap_or_default();
+    let (curriculum, shards) =
+        match (script.field::<Option<String>>("curriculum")?, script.field::<Option<String>>("shards")?) {
+            (Some(c), Some(s)) => (base.join(c), a.shards.clone().unwrap_or_else(|| base.join(s))),
+            _ => (
+                a.curriculum.clone(),
+                a.shards.clone().context("--shards is required with a curriculum file")?,
+            ),
+        };
+    let plan = load_plan(&curriculum, &shards)?;
     if let Some(svg) = &a.svg {
         std::fs::write(svg, hashi_data::figure::plan_svg(&plan))
             .with_context(|| format!("writing {}", svg.display()))?;
