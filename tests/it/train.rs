@@ -120,6 +120,14 @@ impl Run {
         self.dir.join("exp.lua").display().to_string()
     }
 
+    /// Waits (at most a minute) until a running trainer has written `n` metrics lines.
+    fn wait_for(&self, n: usize) {
+        let t0 = std::time::Instant::now();
+        while self.metrics().len() < n && t0.elapsed() < std::time::Duration::from_secs(60) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     fn metrics(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.join("run/metrics.jsonl")).unwrap_or_default();
         // A line being written by a running trainer may be incomplete: only whole lines count.
@@ -180,7 +188,7 @@ fn loss_falls_and_a_killed_run_resumes_bitwise() {
             .expect("spawn");
         let t0 = std::time::Instant::now();
         while killed.metrics().len() < kill_after && t0.elapsed() < std::time::Duration::from_secs(120) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(std::time::Duration::from_millis(5)); // tight: kill close to the mark
         }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -203,15 +211,9 @@ fn schedule_edits_apply_from_the_next_step_and_broken_ones_are_kept_out() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let wait_for = |n: usize| {
-        let t0 = std::time::Instant::now();
-        while run.metrics().len() < n && t0.elapsed() < std::time::Duration::from_secs(60) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
-    wait_for(3);
+    run.wait_for(3);
     write(&run.dir.join("schedule.lua"), "return { lr = function(s, p) return 0.000125 end }\n");
-    wait_for(25);
+    run.wait_for(25);
     write(&run.dir.join("schedule.lua"), "return { lr = function(s, p)\n  return 0.5 +\nend }\n");
     let out = child.wait_with_output().expect("finish");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -244,6 +246,16 @@ fn bad_experiments_and_incomplete_checkpoints() {
     write(&exp, &good.replace("out = 'run'", "out = 'run', learning_rate = 1"));
     let e = hashi_err(&["train", &run.exp()]);
     assert!(e.contains("exp.lua") && e.contains("unknown field `learning_rate`"), "{e}");
+    // A plan larger than the data, with on_exhausted = "error", is refused before any step.
+    let plan = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
+    write(
+        &run.dir.join("big.lua"),
+        &plan.replace("total_tokens = 7680", "total_tokens = 7680000").replace("'repeat'", "'error'"),
+    );
+    write(&exp, &good.replace("curriculum = 'plan.lua'", "curriculum = 'big.lua'"));
+    let e = hashi_err(&["train", &run.exp()]);
+    assert!(e.contains("big.lua") && e.contains("runs out"), "{e}");
+    assert!(!run.dir.join("run/ckpt/latest").exists(), "nothing trained");
     write(&exp, &good);
     hashi_ok(&["train", &run.exp(), "--stop-after", "25"]);
     // A checkpoint directory without DONE (a crash while writing) is skipped with a warning.
@@ -356,16 +368,10 @@ fn curriculum_edits_change_later_phases_only() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let wait_for = |n: usize| {
-        let t0 = std::time::Instant::now();
-        while run.metrics().len() < n && t0.elapsed() < std::time::Duration::from_secs(60) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
-    wait_for(4);
+    run.wait_for(4);
     // Changing the phase in progress is refused.
     write(&run.dir.join("plan.lua"), &original.replacen("en = 0.75, ja = 0.25", "en = 0.5, ja = 0.5", 1));
-    wait_for(12);
+    run.wait_for(12);
     // Changing a later phase is taken from the next step.
     write(&run.dir.join("plan.lua"), &original.replacen("en = 0.25, ja = 0.75", "en = 0.5, ja = 0.5", 1));
     let out = child.wait_with_output().expect("finish");

@@ -5,5 +5,7 @@
 //! drawn (a terminal bar, JSON lines, or nothing), as in `tokenizers`' and `uv`'s reporters.
 
 mod reporter;
+mod util;
 
 pub use reporter::{NoReporter, Reporter};
+pub use util::{Fnv1a, fnv1a, tmp_path, write_atomic};

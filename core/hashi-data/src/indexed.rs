@@ -55,16 +55,10 @@ pub struct IndexedWriter {
     tokens: u64,
 }
 
-fn tmp(path: PathBuf) -> PathBuf {
-    let mut s = path.into_os_string();
-    s.push(".tmp");
-    s.into()
-}
-
 impl IndexedWriter {
     /// Starts `PREFIX.bin` (written under a temporary name until [`IndexedWriter::finish`]).
     pub fn create(prefix: &Path, dtype: TokenDtype) -> Result<Self> {
-        let path = tmp(prefix.with_extension("bin"));
+        let path = hashi_core::tmp_path(&prefix.with_extension("bin"));
         let file = File::create(&path).map_err(|e| DataError::io(&path, e))?;
         Ok(Self {
             bin: BufWriter::with_capacity(4 << 20, file),
@@ -136,9 +130,10 @@ impl IndexedWriter {
         for d in 0..=n as i64 {
             idx.extend_from_slice(&d.to_le_bytes());
         }
-        let tmp_idx = tmp(idx_path.clone());
+        let tmp_idx = hashi_core::tmp_path(&idx_path);
         std::fs::write(&tmp_idx, &idx).map_err(|e| DataError::io(&tmp_idx, e))?;
-        std::fs::rename(tmp(bin_path.clone()), &bin_path).map_err(|e| DataError::io(&bin_path, e))?;
+        std::fs::rename(hashi_core::tmp_path(&bin_path), &bin_path)
+            .map_err(|e| DataError::io(&bin_path, e))?;
         std::fs::rename(&tmp_idx, &idx_path).map_err(|e| DataError::io(&idx_path, e))?;
         Ok((bin_path, idx_path))
     }

@@ -177,9 +177,7 @@ impl Mixer {
         if stale {
             let n = self.data[name].len() as u32;
             let mut order: Vec<u32> = (0..n).collect();
-            let key = name
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            let key = hashi_core::fnv1a(name.as_bytes());
             let mut rng = rand::rngs::StdRng::seed_from_u64(
                 self.plan.decl.seed ^ key ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
             );

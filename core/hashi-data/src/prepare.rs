@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use hashi_core::Reporter;
 use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::input::{Record, is_jsonl, parse_record};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -103,7 +104,7 @@ pub struct PrepareOptions {
 
 fn fnv1a_file(path: &Path) -> Result<(u64, String)> {
     let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = hashi_core::Fnv1a::default();
     let mut buf = vec![0u8; 1 << 20];
     let mut n_total = 0u64;
     loop {
@@ -112,11 +113,9 @@ fn fnv1a_file(path: &Path) -> Result<(u64, String)> {
             break;
         }
         n_total += n as u64;
-        for &b in &buf[..n] {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h.update(&buf[..n]);
     }
-    Ok((n_total, format!("{h:016x}")))
+    Ok((n_total, format!("{:016x}", h.finish())))
 }
 
 fn resolve(decl: &CorpusDecl, base: &Path) -> Result<Vec<PathBuf>> {
@@ -210,38 +209,9 @@ pub fn prepare(
         corpora: entries,
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Input(e.to_string()))?;
-    let tmp = out.join("manifest.json.tmp");
-    std::fs::write(&tmp, text + "\n").map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &manifest_path).map_err(|e| DataError::io(&manifest_path, e))?;
+    hashi_core::write_atomic(&manifest_path, (text + "\n").as_bytes())
+        .map_err(|e| DataError::io(&manifest_path, e))?;
     Ok(manifest)
-}
-
-/// A document read from a file, or why a line was rejected.
-enum Line {
-    Doc(String),
-    Empty,
-    Bad(&'static str, String),
-}
-
-fn parse_line(raw: &[u8], jsonl: bool, field: &str) -> Line {
-    let Ok(text) = std::str::from_utf8(raw) else { return Line::Bad("invalid_utf8", "invalid UTF-8".into()) };
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if !jsonl {
-        return if text.trim().is_empty() { Line::Empty } else { Line::Doc(text.to_string()) };
-    }
-    if text.trim().is_empty() {
-        return Line::Empty;
-    }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(e) => Line::Bad("bad_json", format!("bad JSON: {e}")),
-        Ok(v) => match v.get(field) {
-            Some(serde_json::Value::String(s)) if s.is_empty() => Line::Empty,
-            Some(serde_json::Value::String(s)) => Line::Doc(s.clone()),
-            Some(_) => Line::Bad("missing_field", format!("field {field:?} is not a string")),
-            None => Line::Bad("missing_field", format!("no field {field:?}")),
-        },
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -275,7 +245,7 @@ fn prepare_one(
     };
     for input in inputs {
         let path = &input.path;
-        let jsonl = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json"));
+        let jsonl = is_jsonl(path);
         let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let (mut buf, mut line, mut docs_in_file) = (Vec::new(), 0usize, 0usize);
@@ -288,16 +258,16 @@ fn prepare_one(
             }
             line += 1;
             reporter.advance(n as u64);
-            match parse_line(&buf, jsonl, &decl.field) {
-                Line::Doc(d) => {
+            match parse_record(&buf, jsonl, &decl.field) {
+                Record::Doc(d) => {
                     chunk.push(d);
                     docs_in_file += 1;
                     if chunk.len() == CHUNK_DOCS {
                         flush(&mut chunk, &mut writer, &mut text_bytes)?;
                     }
                 }
-                Line::Empty => *rejected.entry("empty_text".into()).or_insert(0) += 1,
-                Line::Bad(reason, message) => {
+                Record::Empty => *rejected.entry("empty_text".into()).or_insert(0) += 1,
+                Record::Bad(reason, message) => {
                     if !opts.skip_bad {
                         let _ = std::fs::remove_file(prefix.with_extension("bin.tmp"));
                         return Err(DataError::Record { path: path.clone(), line, reason: message });

@@ -78,7 +78,7 @@ impl ParamStore {
             } else if name.ends_with(".bias") {
                 Tensor::zeros(shape.as_slice(), DType::F32, &Device::Cpu)?
             } else {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ fnv1a(name.as_bytes()));
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ hashi_core::fnv1a(name.as_bytes()));
                 let data: Vec<f32> = (0..n).map(|_| normal.sample(&mut rng)).collect();
                 Tensor::from_vec(data, shape.as_slice(), &Device::Cpu)?
             };
@@ -112,9 +112,4 @@ impl ParamStore {
     pub fn num_params(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
     }
-}
-
-/// 64-bit FNV-1a, a stable name hash for per-tensor seeds.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -141,14 +141,12 @@ pub fn save_pretrained(
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| ModelError::Input(e.to_string()))?;
-    write_atomic(path, |tmp| std::fs::write(tmp, format!("{text}\n")))
+    hashi_core::write_atomic(path, format!("{text}\n").as_bytes()).map_err(|e| ModelError::io(path, e))
 }
 
 /// Writes through `f` into `path.tmp`, then renames over `path`.
 fn write_atomic(path: &Path, f: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = hashi_core::tmp_path(path);
     f(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }

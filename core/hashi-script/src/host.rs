@@ -111,7 +111,7 @@ impl Script {
             .set_mode(ChunkMode::Text)
             .eval::<Value>()
             .map_err(lua_err)?;
-        let hash = format!("{:016x}", fnv1a(source.as_bytes()));
+        let hash = format!("{:016x}", hashi_core::fnv1a(source.as_bytes()));
         Ok(Self { lua, path: path.into(), exports, files, used, hash })
     }
 
@@ -280,9 +280,4 @@ fn sandbox(
     )?;
     g.set("hashi", hashi)?;
     Ok(())
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -123,7 +123,5 @@ fn pretty(v: &Value) -> Result<String> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| TokenizerError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TokenizerError::io(path, e))
+    hashi_core::write_atomic(path, bytes).map_err(|e| TokenizerError::io(path, e))
 }

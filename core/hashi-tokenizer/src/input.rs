@@ -112,42 +112,66 @@ pub fn read_inputs(specs: &[InputSpec]) -> Result<Vec<LangTexts>> {
     Ok(out)
 }
 
-/// Appends the documents of one file.
+/// One line of a corpus file, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A document's text.
+    Doc(String),
+    /// A blank line or an empty text (skipped).
+    Empty,
+    /// An unusable line: a short reason (`invalid_utf8`, `bad_json`, `missing_field`) and a message.
+    Bad(&'static str, String),
+}
+
+/// Whether `path` is read as JSON lines (`.jsonl`, `.json`) rather than plain text.
+pub fn is_jsonl(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json"))
+}
+
+/// Parses one raw line (with or without its line ending): a JSON object's `field`, or the plain text.
+pub fn parse_record(raw: &[u8], jsonl: bool, field: &str) -> Record {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Record::Bad("invalid_utf8", "invalid UTF-8".into());
+    };
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Record::Empty;
+    }
+    if !jsonl {
+        return Record::Doc(text.to_string());
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => Record::Bad("bad_json", format!("bad JSON: {e}")),
+        Ok(v) => match v.get(field) {
+            Some(serde_json::Value::String(s)) if s.is_empty() => Record::Empty,
+            Some(serde_json::Value::String(s)) => Record::Doc(s.clone()),
+            Some(_) => Record::Bad("missing_field", format!("field {field:?} is not a string")),
+            None => Record::Bad("missing_field", format!("no field {field:?}")),
+        },
+    }
+}
+
+/// Appends the documents of one file; the first bad line is an error naming the file and line.
 pub fn read_file(path: &Path, field: &str, docs: &mut Vec<String>) -> Result<()> {
-    let is_jsonl = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json"));
+    let jsonl = is_jsonl(path);
     let file = std::fs::File::open(path).map_err(|e| TokenizerError::io(path, e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
-    let mut line = 0;
+    let (mut buf, mut line) = (Vec::new(), 0);
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| TokenizerError::io(path, e))?;
-        if n == 0 {
-            break;
+        if reader.read_until(b'\n', &mut buf).map_err(|e| TokenizerError::io(path, e))? == 0 {
+            return Ok(());
         }
         line += 1;
-        let err = |message: String| TokenizerError::Record { path: path.into(), line, message };
-        let text = std::str::from_utf8(&buf).map_err(|_| err("invalid UTF-8".into()))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        if !is_jsonl {
-            docs.push(text.strip_suffix('\n').unwrap_or(text).to_string());
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| err(format!("bad JSON: {e}")))?;
-        match value.get(field) {
-            Some(serde_json::Value::String(s)) => {
-                if !s.is_empty() {
-                    docs.push(s.clone());
-                }
+        match parse_record(&buf, jsonl, field) {
+            Record::Doc(d) => docs.push(d),
+            Record::Empty => {}
+            Record::Bad(_, message) => {
+                return Err(TokenizerError::Record { path: path.into(), line, message });
             }
-            Some(_) => return Err(err(format!("field {field:?} is not a string"))),
-            None => return Err(err(format!("no field {field:?}"))),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
