@@ -9,6 +9,7 @@ mod eval;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;
+mod plugins;
 mod tokenizer;
 mod train;
 mod transfer;

@@ -55,15 +55,15 @@ fn adamw_matches_torch_over_20_steps() {
 }
 
 /// Shards of the demo corpus with the 8k test tokenizer, and a tiny from-scratch experiment over them.
-struct Run {
-    dir: std::path::PathBuf,
+pub(crate) struct Run {
+    pub(crate) dir: std::path::PathBuf,
 }
 
 fn write(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
-fn setup(name: &str, every: u64) -> Run {
+pub(crate) fn setup(name: &str, every: u64) -> Run {
     let dir = scratch_dir(name);
     let demo = repo_root().join("examples/demo/corpus");
     write(
@@ -116,7 +116,7 @@ fn setup(name: &str, every: u64) -> Run {
 }
 
 impl Run {
-    fn exp(&self) -> String {
+    pub(crate) fn exp(&self) -> String {
         self.dir.join("exp.lua").display().to_string()
     }
 
@@ -128,14 +128,14 @@ impl Run {
         }
     }
 
-    fn metrics(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn metrics(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.join("run/metrics.jsonl")).unwrap_or_default();
         // A line being written by a running trainer may be incomplete: only whole lines count.
         text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// Final weights, optimizer state and metrics without the timing fields.
-    fn outcome(&self) -> (Vec<u8>, Vec<u8>, Vec<serde_json::Value>) {
+    pub(crate) fn outcome(&self) -> (Vec<u8>, Vec<u8>, Vec<serde_json::Value>) {
         let last = self.dir.join("run/ckpt/step_00000060");
         let metrics = self
             .metrics()

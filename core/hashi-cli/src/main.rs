@@ -8,6 +8,7 @@ mod data;
 mod eval;
 mod generate;
 mod model;
+mod plugins;
 mod progress;
 mod tokenizer;
 mod train;
@@ -50,6 +51,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
+    /// Dynamically loaded backends and exporters.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -70,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => eval::run(args, &progress),
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
+        Command::Plugins(cmd) => plugins::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

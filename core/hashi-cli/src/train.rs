@@ -9,7 +9,9 @@ use clap::Args;
 use hashi_core::Reporter;
 use hashi_model::{Llama, LlamaConfig, ParamStore};
 use hashi_script::{HotScript, Reload, Script, ScriptOptions};
-use hashi_train::{AdamWConfig, CpuBackend, LrSchedule, StepInfo, Trainer, TrainerOptions, TrainerState};
+use hashi_train::{
+    AdamWConfig, Backend, CpuBackend, LrSchedule, StepInfo, Trainer, TrainerOptions, TrainerState,
+};
 use serde::Deserialize;
 
 #[derive(Args)]
@@ -26,6 +28,8 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps (the run can be resumed).
     #[arg(long)]
     stop_after: Option<u64>,
+    #[command(flatten)]
+    plugins: crate::plugins::PluginArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,9 +98,12 @@ struct ExperimentDecl {
     /// Tokens per optimizer step; sets the accumulation (a multiple of the plan's batch of tokens).
     #[serde(default)]
     batch_tokens: Option<u64>,
-    /// Compute backend (only the built-in "cpu" until plugins exist).
+    /// Compute backend: the built-in "cpu", or the name of a backend plugin.
     #[serde(default = "cpu")]
     backend: String,
+    /// Options for a plugin backend (a table, passed as JSON next to `optimizer`).
+    #[serde(default)]
+    backend_options: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     checkpoint: Option<CheckpointDecl>,
     #[serde(default)]
@@ -234,8 +241,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     must_exist(&curriculum, "curriculum", &experiment)?;
     must_exist(&schedule_path, "schedule script", &experiment)?;
     let plan = crate::data::load_plan(&curriculum, &shards)?;
-    if exp.backend != "cpu" {
-        bail!("{}: backend {:?} is not available (built in: \"cpu\")", experiment.display(), exp.backend);
+    if exp.backend == "cpu" && !exp.backend_options.is_empty() {
+        bail!("{}: backend_options are for plugin backends; \"cpu\" takes none", experiment.display());
     }
     let accumulation = match exp.batch_tokens {
         None => exp.accumulation,
@@ -260,18 +267,19 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let abs = std::fs::canonicalize(&experiment).unwrap_or_else(|_| experiment.clone());
     std::fs::write(out.join("experiment.json"), serde_json::json!({"experiment": abs}).to_string() + "\n")?;
-    let (model, mut extra_files) = match (&resume_from, &exp.model, &exp.init) {
-        (Some(ckpt), _, _) => (Llama::load(ckpt)?, tokenizer_files(ckpt)),
+    let (source, mut extra_files) = match (&resume_from, &exp.model, &exp.init) {
+        (Some(ckpt), _, _) => (ModelSource::Dir(ckpt.clone()), tokenizer_files(ckpt)),
         (None, Some(m), None) => {
             let dir = rel(&base, m);
             must_exist(&dir, "model", &experiment)?;
-            (Llama::load(&dir)?, tokenizer_files(&dir))
+            let files = tokenizer_files(&dir);
+            (ModelSource::Dir(dir), files)
         }
         (None, None, Some(init)) => {
             let cfg_path = rel(&base, &init.config);
             must_exist(&cfg_path, "init config", &experiment)?;
             let cfg = LlamaConfig::from_file(&cfg_path)?.to_config(&cfg_path)?;
-            (Llama::new(cfg.clone(), ParamStore::random(&cfg, init.seed)?)?, vec![])
+            (ModelSource::Random(cfg, init.seed), vec![])
         }
         _ => bail!(
             "{}: give exactly one of `model` (continued pretraining) or `init` (from scratch)",
@@ -283,10 +291,21 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         must_exist(&dir, "tokenizer", &experiment)?;
         extra_files = tokenizer_files(&dir);
     }
-    let mut backend = CpuBackend::new(model, exp.optimizer.clone());
+    let registry;
+    let mut backend: Box<dyn Backend> = if exp.backend == "cpu" {
+        Box::new(CpuBackend::new(source.load()?, exp.optimizer.clone()))
+    } else {
+        registry = a.plugins.registry()?;
+        let plugin = registry.backend(&exp.backend).with_context(|| experiment.display().to_string())?;
+        let mut options = exp.backend_options.clone();
+        options.insert("optimizer".into(), serde_json::to_value(&exp.optimizer)?);
+        let dir = source.dir(&out)?;
+        let b = plugin.backend(&dir, &serde_json::Value::Object(options).to_string())?;
+        tracing::info!(backend = %b.name(), plugin = %plugin.info().path.display(), "plugin backend");
+        Box::new(b)
+    };
     let state: Option<TrainerState> = match &resume_from {
         Some(ckpt) => {
-            use hashi_train::Backend;
             backend.load_optimizer(ckpt)?;
             let p = ckpt.join("trainer_state.json");
             Some(
@@ -343,7 +362,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     scripts.insert("curriculum".to_string(), hot_plan.script().hash().to_string());
     let mut lua_plan = LuaPlan { hot: hot_plan, manifest };
     let opts = TrainerOptions { script_hashes: scripts, ..opts };
-    let trainer = Trainer::new(&mut backend, &mut schedule, plan, &shards, opts, state, Some(&mut lua_plan))?;
+    let trainer =
+        Trainer::new(&mut *backend, &mut schedule, plan, &shards, opts, state, Some(&mut lua_plan))?;
     let final_state = trainer.run(progress)?;
     write_plots(&out)?;
     println!(
@@ -355,6 +375,44 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         out.join("ckpt").display()
     );
     Ok(())
+}
+
+/// Where the weights to train come from.
+enum ModelSource {
+    /// An HF directory (a source model or a checkpoint).
+    Dir(PathBuf),
+    /// Random initialisation of a config with a seed (training from scratch).
+    Random(hashi_model::Config, u64),
+}
+
+impl ModelSource {
+    /// The model, in memory (built-in backend).
+    fn load(self) -> Result<Llama> {
+        Ok(match self {
+            ModelSource::Dir(d) => Llama::load(&d)?,
+            ModelSource::Random(cfg, seed) => Llama::new(cfg.clone(), ParamStore::random(&cfg, seed)?)?,
+        })
+    }
+
+    /// The model as a directory (plugin backends load weights themselves): a random init is written to
+    /// `out/init` first.
+    fn dir(self, out: &Path) -> Result<PathBuf> {
+        match self {
+            ModelSource::Dir(d) => Ok(d),
+            ModelSource::Random(cfg, seed) => {
+                let dir = out.join("init");
+                let params = ParamStore::random(&cfg, seed)?;
+                hashi_model::save_pretrained(
+                    &cfg,
+                    &params,
+                    &dir,
+                    hashi_model::SaveOptions::default(),
+                    &hashi_core::NoReporter,
+                )?;
+                Ok(dir)
+            }
+        }
+    }
 }
 
 fn tokenizer_files(dir: &Path) -> Vec<PathBuf> {

@@ -21,10 +21,28 @@ pub trait Backend {
     fn apply(&mut self, lr: f64) -> Result<StepStats>;
     /// Drops the accumulated gradients (a skipped step).
     fn discard(&mut self);
+    /// Log-probability of every next token of each sequence (`seq_len − 1` values per sequence), in f32.
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>>;
     /// Writes the weights (HF layout) and the optimizer state into `dir`.
     fn save(&self, dir: &Path) -> Result<()>;
     /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
     fn load_optimizer(&mut self, dir: &Path) -> Result<()>;
+}
+
+/// A micro-batch as a `(batch, seq_len)` tensor, checked.
+fn batch_tensor(sequences: &[Vec<u32>]) -> Result<(Tensor, usize)> {
+    let (b, t) = (sequences.len(), sequences.first().map_or(0, Vec::len));
+    if b == 0 || t < 2 || sequences.iter().any(|s| s.len() != t) {
+        return Err(TrainError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
+    }
+    Ok((Tensor::from_vec(sequences.concat(), (b, t), &Device::Cpu)?, t))
+}
+
+/// `log softmax(row)[at]`, in f64 for the sum.
+fn log_softmax_at(row: &[f32], at: u32) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
+    (f64::from(row[at as usize] - max) - sum.ln()) as f32
 }
 
 /// Training on the CPU with candle and our AdamW.
@@ -54,11 +72,7 @@ impl Backend for CpuBackend {
     }
 
     fn accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64> {
-        let (b, t) = (sequences.len(), sequences.first().map_or(0, Vec::len));
-        if b == 0 || t < 2 || sequences.iter().any(|s| s.len() != t) {
-            return Err(TrainError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
-        }
-        let all = Tensor::from_vec(sequences.concat(), (b, t), &Device::Cpu)?;
+        let (all, t) = batch_tensor(sequences)?;
         let inputs = all.narrow(1, 0, t - 1)?.contiguous()?;
         let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
         let loss = next_token_loss(&self.model.forward(&inputs)?, &targets)?;
@@ -96,6 +110,23 @@ impl Backend for CpuBackend {
     fn discard(&mut self) {
         self.grads = None;
         self.micro = 0;
+    }
+
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let (all, t) = batch_tensor(sequences)?;
+        let vocab = self.model.config().vocab_size;
+        if let Some(&bad) = sequences.iter().flatten().find(|&&id| id as usize >= vocab) {
+            return Err(TrainError::State(format!("token id {bad} is out of range (vocabulary {vocab})")));
+        }
+        let logits = self.model.forward(&all.narrow(1, 0, t - 1)?.contiguous()?)?.to_dtype(DType::F32)?;
+        let logits = logits.to_vec3::<f32>()?;
+        Ok(sequences
+            .iter()
+            .zip(logits)
+            .map(|(seq, rows)| {
+                rows.iter().zip(&seq[1..]).map(|(row, &next)| log_softmax_at(row, next)).collect()
+            })
+            .collect())
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

@@ -9,6 +9,9 @@ pub enum TrainError {
     /// Optimizer or checkpoint state is inconsistent.
     #[error("{0}")]
     State(String),
+    /// A backend (plugin) call failed.
+    #[error("{0}")]
+    Backend(String),
     /// A model error.
     #[error(transparent)]
     Model(#[from] hashi_model::ModelError),

@@ -1,0 +1,310 @@
+//! The host side of hashi's plugin ABI (`hashi-plugin-api`): finds plugin libraries, loads them with
+//! `libloading`, checks the header (magic, ABI version, target) before calling anything else, and wraps a
+//! plugin's backend as a [`hashi_train::Backend`] and its exporter as a function. Loaded libraries stay loaded
+//! for the life of the process (a backend's code must outlive every handle).
+
+#![allow(unsafe_code)] // Loading libraries and calling through the C ABI; each block says why it is sound.
+
+mod backend;
+mod error;
+
+use std::path::{Path, PathBuf};
+
+use hashi_plugin_api::{
+    ABI_MAJOR, ABI_MINOR, BackendVTable, CANARY, ENTRY_SYMBOL, ExportVTable, Header, MAGIC, StrRef,
+};
+
+pub use backend::PluginBackend;
+pub use error::PluginError;
+
+/// What `hashi plugins list` shows of a plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginInfo {
+    /// Name (what experiments and `--backend` use).
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// One line.
+    pub description: String,
+    /// `major.minor` of the ABI it was built for.
+    pub abi: String,
+    /// `rustc --version; target` of its build.
+    pub canary: String,
+    /// Whether it was built by the same compiler as this host (informative: only C types cross).
+    pub same_compiler: bool,
+    /// "backend", "export".
+    pub capabilities: Vec<String>,
+    /// Export targets, when it exports.
+    pub export_targets: Vec<String>,
+    /// The library file.
+    pub path: PathBuf,
+}
+
+/// A loaded, checked plugin.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    info: PluginInfo,
+    backend: Option<&'static BackendVTable>,
+    export: Option<&'static ExportVTable>,
+}
+
+type Entry = extern "C" fn() -> *const Header;
+
+/// Reads a string the plugin owns for the life of the library.
+fn static_str(s: StrRef) -> Option<String> {
+    if s.len == 0 {
+        return Some(String::new());
+    }
+    if s.ptr.is_null() {
+        return None;
+    }
+    // SAFETY: header strings point to `len` bytes of the plugin's static data (the library is never unloaded).
+    let bytes = unsafe { std::slice::from_raw_parts(s.ptr, s.len) };
+    std::str::from_utf8(bytes).ok().map(str::to_string)
+}
+
+fn target_of(canary: &str) -> &str {
+    canary.rsplit("; ").next().unwrap_or(canary)
+}
+
+impl Plugin {
+    /// Loads the library at `path` and checks its header.
+    pub fn load(path: &Path) -> Result<Plugin, PluginError> {
+        let refused = |message: String| PluginError::Refused { path: path.to_path_buf(), message };
+        // SAFETY: loading runs the library's initialisers; a hashi plugin has none beyond Rust's own. This is the
+        // trust a user gives a plugin by naming or installing it.
+        let lib = unsafe { libloading::Library::new(path) }
+            .map_err(|e| PluginError::Load { path: path.to_path_buf(), message: e.to_string() })?;
+        let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+        let symbol = format!("{ENTRY_SYMBOL}\0");
+        // SAFETY: the symbol's type is fixed by the ABI (`extern "C" fn() -> *const Header`).
+        let entry: Entry = match unsafe { lib.get::<Entry>(symbol.as_bytes()) } {
+            Ok(f) => *f,
+            Err(_) => return Err(PluginError::NoEntry { path: path.to_path_buf() }),
+        };
+        let header = entry();
+        if header.is_null() {
+            return Err(refused("the entry point returned no header".into()));
+        }
+        // SAFETY: non-null; the fields up to `size` are the ABI's stable prefix, read before anything else.
+        let h: &'static Header = unsafe { &*header };
+        if h.magic != MAGIC {
+            return Err(refused("bad magic: not a hashi plugin header".into()));
+        }
+        if h.abi_major != ABI_MAJOR {
+            return Err(refused(format!(
+                "built for plugin ABI {}.{}, this hashi speaks {ABI_MAJOR}.{ABI_MINOR}: rebuild the plugin against \
+                 hashi-plugin-api {ABI_MAJOR}.x",
+                h.abi_major, h.abi_minor
+            )));
+        }
+        if (h.size as usize) < std::mem::size_of::<Header>() {
+            return Err(refused(format!(
+                "header of {} bytes, ABI {ABI_MAJOR}.0 has {}",
+                h.size,
+                size_of::<Header>()
+            )));
+        }
+        let canary = static_str(h.canary).ok_or_else(|| refused("unreadable canary".into()))?;
+        if target_of(&canary) != target_of(CANARY) {
+            return Err(refused(format!(
+                "built for target {}, this hashi runs on {}",
+                target_of(&canary),
+                target_of(CANARY)
+            )));
+        }
+        let field =
+            |s: StrRef, what: &str| static_str(s).ok_or_else(|| refused(format!("unreadable {what}")));
+        let name = field(h.name, "name")?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(refused(format!("invalid plugin name {name:?} (letters, digits, - and _)")));
+        }
+        // SAFETY: non-null vtable pointers point to the plugin's statics.
+        let backend = unsafe { h.backend.as_ref() };
+        // SAFETY: as above.
+        let export = unsafe { h.export.as_ref() };
+        if backend.is_none() && export.is_none() {
+            return Err(refused("the plugin offers no capability".into()));
+        }
+        if let Some(vt) = backend {
+            check_backend(vt).map_err(refused)?;
+        }
+        let mut export_targets = vec![];
+        if let Some(vt) = export {
+            if (vt.size as usize) < size_of::<ExportVTable>() || vt.export.is_none() {
+                return Err(refused("incomplete export vtable".into()));
+            }
+            let targets = field(vt.targets, "export targets")?;
+            export_targets =
+                targets.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+        }
+        let capabilities = [("backend", backend.is_some()), ("export", export.is_some())]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        let info = PluginInfo {
+            name,
+            version: field(h.version, "version")?,
+            description: field(h.description, "description")?,
+            abi: format!("{}.{}", h.abi_major, h.abi_minor),
+            same_compiler: canary == CANARY,
+            canary,
+            capabilities,
+            export_targets,
+            path: path.to_path_buf(),
+        };
+        if !info.same_compiler {
+            tracing::debug!(plugin = %info.name, canary = %info.canary, "built by another compiler");
+        }
+        Ok(Plugin { info, backend, export })
+    }
+
+    /// Name, version, capabilities.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// A backend instance for the HF model in `model_dir` with JSON `options`.
+    pub fn backend(&self, model_dir: &Path, options: &str) -> Result<PluginBackend, PluginError> {
+        let vt = self.backend.ok_or_else(|| PluginError::Capability {
+            plugin: self.info.name.clone(),
+            what: "a backend".into(),
+        })?;
+        PluginBackend::create(self.info.name.clone(), vt, model_dir, options)
+    }
+
+    /// Runs the exporter for `target`; returns its JSON summary.
+    pub fn export(&self, target: &str, request: &str, out_dir: &Path) -> Result<String, PluginError> {
+        let vt = self.export.ok_or_else(|| PluginError::Capability {
+            plugin: self.info.name.clone(),
+            what: "an exporter".into(),
+        })?;
+        backend::call_export(&self.info.name, vt, target, request, out_dir)
+    }
+}
+
+fn check_backend(vt: &BackendVTable) -> Result<(), String> {
+    if (vt.size as usize) < size_of::<BackendVTable>() {
+        return Err(format!(
+            "backend vtable of {} bytes, ABI {ABI_MAJOR}.0 has {}",
+            vt.size,
+            size_of::<BackendVTable>()
+        ));
+    }
+    let entries = [
+        ("create", vt.create.is_some()),
+        ("destroy", vt.destroy.is_some()),
+        ("describe", vt.describe.is_some()),
+        ("accumulate", vt.accumulate.is_some()),
+        ("apply", vt.apply.is_some()),
+        ("discard", vt.discard.is_some()),
+        ("logprobs", vt.logprobs.is_some()),
+        ("save", vt.save.is_some()),
+        ("load_state", vt.load_state.is_some()),
+    ];
+    let missing: Vec<&str> = entries.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    if missing.is_empty() { Ok(()) } else { Err(format!("backend vtable lacks {}", missing.join(", "))) }
+}
+
+/// Where plugins are looked for: `$HASHI_PLUGIN_PATH` (a path list), then `plugins/` beside the `hashi`
+/// executable, then the executable's own folder (where `cargo build` puts the workspace's plugins).
+pub fn default_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("HASHI_PLUGIN_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.join("plugins"));
+        dirs.push(exe_dir);
+    }
+    dirs
+}
+
+/// Files in `dir` named like a plugin library: `libhashi_plugin_*.so` (`.dylib`, or `hashi_plugin_*.dll`).
+pub fn library_files(dir: &Path) -> Vec<PathBuf> {
+    let (prefix, suffix) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("{prefix}hashi_plugin_")) && n.ends_with(suffix) && p.is_file()
+            })
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The plugins a command can use: those named explicitly (any failure is an error) and those found in the
+/// plugin folders (failures are kept and reported, the others stay usable).
+#[derive(Debug, Default)]
+pub struct Registry {
+    plugins: Vec<Plugin>,
+    refused: Vec<PluginError>,
+}
+
+impl Registry {
+    /// Loads `explicit` libraries, then discovers the rest in `dirs` (first name wins).
+    pub fn discover(explicit: &[PathBuf], dirs: &[PathBuf]) -> Result<Registry, PluginError> {
+        let mut reg = Registry::default();
+        for p in explicit {
+            reg.add(Plugin::load(p)?);
+        }
+        for dir in dirs {
+            for p in library_files(dir) {
+                if reg.plugins.iter().any(|q| q.info.path == p) {
+                    continue;
+                }
+                match Plugin::load(&p) {
+                    Ok(plugin) => reg.add(plugin),
+                    Err(e) => reg.refused.push(e),
+                }
+            }
+        }
+        Ok(reg)
+    }
+
+    fn add(&mut self, plugin: Plugin) {
+        if let Some(first) = self.plugins.iter().find(|p| p.info.name == plugin.info.name) {
+            tracing::debug!(name = %plugin.info.name, kept = %first.info.path.display(),
+                ignored = %plugin.info.path.display(), "duplicate plugin name");
+            return;
+        }
+        self.plugins.push(plugin);
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// Libraries that were found but refused.
+    pub fn refused(&self) -> &[PluginError] {
+        &self.refused
+    }
+
+    /// The plugin named `name` offering a backend.
+    pub fn backend(&self, name: &str) -> Result<&Plugin, PluginError> {
+        self.plugins
+            .iter()
+            .find(|p| p.info.name == name && p.backend.is_some())
+            .ok_or_else(|| self.not_found(format!("backend {name:?}")))
+    }
+
+    /// The plugin exporting to `target`.
+    pub fn exporter(&self, target: &str) -> Result<&Plugin, PluginError> {
+        self.plugins
+            .iter()
+            .find(|p| p.info.export_targets.iter().any(|t| t == target))
+            .ok_or_else(|| self.not_found(format!("export target {target:?}")))
+    }
+
+    fn not_found(&self, what: String) -> PluginError {
+        let known: Vec<String> = self.plugins.iter().map(|p| p.info.name.clone()).collect();
+        let refused: Vec<String> = self.refused.iter().map(|e| e.to_string()).collect();
+        PluginError::NotFound { what, known, refused }
+    }
+}
