@@ -19,6 +19,7 @@ use hashi_model::{Config, Llama, LlamaConfig, causal_lm_loss};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+mod backend;
 mod data;
 mod tokenizer;
 mod transfer;
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     Tokenizer(tokenizer::TokenizerBenchArgs),
     /// `data prepare` throughput vs Python tokenizers, and the mixer's cost per batch.
     Data(data::DataBenchArgs),
+    /// Training steps through a backend plugin (e.g. the GPU one) vs PyTorch eager and torch.compile.
+    Backend(backend::BackendBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
     Transfer(transfer::TransferBenchArgs),
 }
@@ -77,6 +80,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Tokenizer(a) => tokenizer::run(a, progress),
         BenchCommand::Transfer(a) => transfer::run(a, progress),
         BenchCommand::Data(a) => data::run(a, progress),
+        BenchCommand::Backend(a) => backend::run(a, progress),
     }
 }
 
