@@ -11,7 +11,7 @@ use crate::common::*;
 use crate::train::setup;
 
 /// The example plugin and the test plugins of this build profile, built once per test process.
-fn libs() -> &'static Path {
+pub(crate) fn libs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = hashi_bin().parent().expect("profile dir").to_path_buf();
@@ -20,6 +20,7 @@ fn libs() -> &'static Path {
         cmd.args(["build", "--quiet"]).current_dir(repo_root());
         for p in [
             "hashi-plugin-example",
+            "hashi-plugin-export",
             "hashi-plugin-test-faulty",
             "hashi-plugin-test-bad-abi",
             "hashi-plugin-test-no-entry",
@@ -34,7 +35,7 @@ fn libs() -> &'static Path {
     })
 }
 
-fn lib(name: &str) -> PathBuf {
+pub(crate) fn lib(name: &str) -> PathBuf {
     libs().join(format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
 }
 

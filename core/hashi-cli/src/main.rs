@@ -6,6 +6,7 @@ mod alloc;
 mod bench;
 mod data;
 mod eval;
+mod export;
 mod generate;
 mod model;
 mod plugins;
@@ -51,6 +52,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Continue a prompt with a model and its tokenizer.json.
     Generate(generate::GenerateArgs),
+    /// Export an experiment to a cluster engine (Megatron-LM, Neuron) through an export plugin.
+    Export(export::ExportArgs),
     /// Dynamically loaded backends and exporters.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -75,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => generate::run(args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

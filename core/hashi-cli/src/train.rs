@@ -34,22 +34,22 @@ pub struct TrainArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InitDecl {
-    config: String,
+pub(crate) struct InitDecl {
+    pub(crate) config: String,
     #[serde(default)]
-    seed: u64,
+    pub(crate) seed: u64,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ScheduleDecl {
-    script: String,
-    params: serde_json::Map<String, serde_json::Value>,
+pub(crate) struct ScheduleDecl {
+    pub(crate) script: String,
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CheckpointDecl {
+pub(crate) struct CheckpointDecl {
     #[serde(default)]
     every: u64,
     #[serde(default = "default_keep")]
@@ -62,7 +62,7 @@ fn default_keep() -> usize {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StopDecl {
+pub(crate) struct StopDecl {
     #[serde(default = "default_spike")]
     spike: f64,
     #[serde(default = "default_bad")]
@@ -79,36 +79,58 @@ fn default_bad() -> usize {
 /// What an experiment file returns (paths relative to it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExperimentDecl {
-    name: String,
+pub(crate) struct ExperimentDecl {
+    pub(crate) name: String,
     #[serde(default)]
-    model: Option<String>,
+    pub(crate) model: Option<String>,
     #[serde(default)]
-    init: Option<InitDecl>,
+    pub(crate) init: Option<InitDecl>,
     /// Tokenizer directory whose files go into every checkpoint (default: the model's own).
     #[serde(default)]
-    tokenizer: Option<String>,
-    shards: String,
-    curriculum: String,
-    schedule: ScheduleDecl,
+    pub(crate) tokenizer: Option<String>,
+    pub(crate) shards: String,
+    pub(crate) curriculum: String,
+    pub(crate) schedule: ScheduleDecl,
     #[serde(default)]
-    optimizer: AdamWConfig,
+    pub(crate) optimizer: AdamWConfig,
     #[serde(default = "one")]
-    accumulation: usize,
+    pub(crate) accumulation: usize,
     /// Tokens per optimizer step; sets the accumulation (a multiple of the plan's batch of tokens).
     #[serde(default)]
-    batch_tokens: Option<u64>,
+    pub(crate) batch_tokens: Option<u64>,
     /// Compute backend: the built-in "cpu", or the name of a backend plugin.
     #[serde(default = "cpu")]
-    backend: String,
+    pub(crate) backend: String,
     /// Options for a plugin backend (a table, passed as JSON next to `optimizer`).
     #[serde(default)]
-    backend_options: serde_json::Map<String, serde_json::Value>,
+    pub(crate) backend_options: serde_json::Map<String, serde_json::Value>,
+    /// Cluster layout for `hashi export` (nodes, devices, parallelism); ignored by `hashi train`.
     #[serde(default)]
-    checkpoint: Option<CheckpointDecl>,
+    pub(crate) cluster: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
-    stop: Option<StopDecl>,
-    out: String,
+    pub(crate) checkpoint: Option<CheckpointDecl>,
+    #[serde(default)]
+    pub(crate) stop: Option<StopDecl>,
+    pub(crate) out: String,
+}
+
+impl ExperimentDecl {
+    /// Micro-batches per optimizer step: `accumulation`, or `batch_tokens` over the plan's batch.
+    pub(crate) fn accumulation_for(
+        &self,
+        plan: &hashi_data::ResolvedPlan,
+        experiment: &Path,
+    ) -> Result<usize> {
+        Ok(match self.batch_tokens {
+            None => self.accumulation,
+            Some(t) if t > 0 && t % plan.tokens_per_batch() == 0 => (t / plan.tokens_per_batch()) as usize,
+            Some(t) => bail!(
+                "{}: batch_tokens {t} is not a multiple of the plan's batch ({} tokens)",
+                experiment.display(),
+                plan.tokens_per_batch()
+            ),
+        })
+    }
 }
 
 fn one() -> usize {
@@ -202,12 +224,12 @@ fn schedule_loader(params: serde_json::Map<String, serde_json::Value>) -> hashi_
     })
 }
 
-fn rel(base: &Path, p: &str) -> PathBuf {
+pub(crate) fn rel(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
-fn must_exist(p: &Path, what: &str, experiment: &Path) -> Result<()> {
+pub(crate) fn must_exist(p: &Path, what: &str, experiment: &Path) -> Result<()> {
     if !p.exists() {
         bail!("{}: {what} {} does not exist", experiment.display(), p.display());
     }
@@ -244,15 +266,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     if exp.backend == "cpu" && !exp.backend_options.is_empty() {
         bail!("{}: backend_options are for plugin backends; \"cpu\" takes none", experiment.display());
     }
-    let accumulation = match exp.batch_tokens {
-        None => exp.accumulation,
-        Some(t) if t > 0 && t % plan.tokens_per_batch() == 0 => (t / plan.tokens_per_batch()) as usize,
-        Some(t) => bail!(
-            "{}: batch_tokens {t} is not a multiple of the plan's batch ({} tokens)",
-            experiment.display(),
-            plan.tokens_per_batch()
-        ),
-    };
+    let accumulation = exp.accumulation_for(&plan, &experiment)?;
     let resume_from = if resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
             .with_context(|| format!("{}: no complete checkpoint to resume from", out.display()))?;

@@ -4,6 +4,7 @@
 
 mod adamw;
 mod backend;
+pub mod engine;
 mod error;
 pub mod plot;
 mod trainer;

@@ -172,8 +172,18 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
         let fresh = plugin.backend(&model_dir, &a.options)?.logprobs(&rows)?;
         let mut cpu = hashi_train::CpuBackend::new(hashi_model::Llama::load(&model_dir)?, Default::default());
         let want = cpu.logprobs(&rows)?;
-        let diff = fresh.iter().flatten().zip(want.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        let mean = fresh.iter().flatten().zip(want.iter().flatten()).map(|(x, y)| f64::from((x - y).abs())).sum::<f64>()
+        let diff = fresh
+            .iter()
+            .flatten()
+            .zip(want.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        let mean = fresh
+            .iter()
+            .flatten()
+            .zip(want.iter().flatten())
+            .map(|(x, y)| f64::from((x - y).abs()))
+            .sum::<f64>()
             / (2 * a.seq) as f64;
         result["logprobs_vs_cpu"] = json!({"max_abs_diff": diff, "mean_abs_diff": mean, "tokens": 2 * a.seq});
     }

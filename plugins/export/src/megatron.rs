@@ -1,0 +1,230 @@
+//! Megatron-LM (flags of `core_r0.16`): `common.sh` (cluster, model, optimizer, batch), one launch script per
+//! phase (data blend, iterations, LR), the HF → Megatron checkpoint conversion, `run_all.sh`, and `jobs.json`
+//! (every job's arguments, machine-readable).
+//!
+//! Each phase is a job started with `--finetune` from the previous job's checkpoint: that resets Megatron's
+//! iteration counter, which its LR scheduler counts from, so the phase's warmup runs again (Megatron has no
+//! other way to re-warm mid-run). `--finetune` also starts Adam's moments afresh at each phase — hashi's own
+//! trainer keeps them; this is the one known difference, stated in the generated README.
+
+use std::path::Path;
+
+use crate::request::{Dims, Request};
+use crate::{Job, executable, sh, write};
+
+/// Largest power of two ≤ 128 that makes the padded vocabulary equal the real one.
+fn vocab_divisor(vocab: u64, tp: u64) -> u64 {
+    (0..=7).rev().map(|e| 1u64 << e).find(|d| vocab.is_multiple_of(d * tp)).unwrap_or(1)
+}
+
+/// A Llama-2 size name for the checkpoint converter's `--model-size`, when the dims are one.
+fn llama2_size(d: &Dims) -> Option<&'static str> {
+    match (d.layers, d.hidden, d.heads, d.kv_heads) {
+        (32, 4096, 32, 32) => Some("llama2-7B"),
+        (40, 5120, 40, 40) => Some("llama2-13B"),
+        (80, 8192, 64, 8) => Some("llama2-70B"),
+        _ => None,
+    }
+}
+
+fn model_args(r: &Request, d: &Dims) -> Vec<String> {
+    let mut a: Vec<String> = vec![];
+    let mut f = |k: &str, v: String| {
+        a.push(k.into());
+        if !v.is_empty() {
+            a.push(v);
+        }
+    };
+    f("--num-layers", d.layers.to_string());
+    f("--hidden-size", d.hidden.to_string());
+    f("--ffn-hidden-size", d.ffn.to_string());
+    f("--num-attention-heads", d.heads.to_string());
+    if d.kv_heads != d.heads {
+        f("--group-query-attention", String::new());
+        f("--num-query-groups", d.kv_heads.to_string());
+    }
+    f("--seq-length", r.seq_len.to_string());
+    f("--max-position-embeddings", d.max_pos.max(r.seq_len).to_string());
+    f("--position-embedding-type", "rope".into());
+    f("--rotary-base", format!("{}", d.theta));
+    f("--normalization", "RMSNorm".into());
+    f("--norm-epsilon", format!("{:e}", d.eps));
+    f("--swiglu", String::new());
+    f("--disable-bias-linear", String::new());
+    if !d.tied {
+        f("--untie-embeddings-and-output-weights", String::new());
+    }
+    f("--attention-dropout", "0".into());
+    f("--hidden-dropout", "0".into());
+    f("--init-method-std", format!("{}", d.init_std));
+    f("--bf16", String::new());
+    f("--make-vocab-size-divisible-by", vocab_divisor(d.vocab, r.cluster.tensor_parallel).to_string());
+    a
+}
+
+fn training_args(r: &Request) -> Vec<String> {
+    let o = &r.optimizer;
+    let c = &r.cluster;
+    [
+        ("--tensor-model-parallel-size", c.tensor_parallel.to_string()),
+        ("--pipeline-model-parallel-size", c.pipeline_parallel.to_string()),
+        ("--micro-batch-size", c.micro_batch_size.to_string()),
+        ("--global-batch-size", r.global_batch_sequences.to_string()),
+        ("--optimizer", "adam".into()),
+        ("--adam-beta1", format!("{}", o.beta1)),
+        ("--adam-beta2", format!("{}", o.beta2)),
+        ("--adam-eps", format!("{:e}", o.eps)),
+        ("--weight-decay", format!("{}", o.weight_decay)),
+        ("--clip-grad", format!("{}", o.clip)),
+        ("--split", "100,0,0".into()),
+        ("--eval-iters", "0".into()),
+        ("--log-interval", "10".into()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .chain(["--use-distributed-optimizer".to_string()])
+    .collect()
+}
+
+fn job_args(j: &Job) -> Vec<String> {
+    let s = &j.schedule;
+    let mut a = vec!["--data-path".to_string()];
+    for (w, prefix, _) in &j.blend {
+        a.push(format!("{w:.12}"));
+        a.push(prefix.clone());
+    }
+    for (k, v) in [
+        ("--train-iters", j.steps.to_string()),
+        ("--lr", format!("{:e}", s.max_lr)),
+        ("--min-lr", format!("{:e}", s.min_lr)),
+        ("--lr-warmup-init", format!("{:e}", s.warmup_init)),
+        ("--lr-warmup-iters", s.warmup_steps.to_string()),
+        ("--lr-decay-iters", s.decay_steps.to_string()),
+        ("--lr-decay-style", s.style.clone()),
+        ("--save-interval", j.steps.to_string()),
+    ] {
+        a.push(k.into());
+        a.push(v);
+    }
+    a
+}
+
+/// Writes every file; returns their names.
+pub fn write_all(r: &Request, jobs: &[Job], out: &Path) -> Result<Vec<String>, String> {
+    let d = r.model.dims()?;
+    let dir = out.join("megatron");
+    let c = &r.cluster;
+    let tokenizer =
+        r.tokenizer.clone().ok_or("no tokenizer directory to give Megatron's HuggingFaceTokenizer")?;
+    let quote = |v: &[String]| v.iter().map(|x| sh(x)).collect::<Vec<_>>().join(" ");
+    let mut files = vec![];
+    let common = format!(
+        "# Generated by `hashi export --backend megatron` for experiment {exp:?}. Flags of Megatron-LM core_r0.16.\n\
+         # Set MEGATRON_LM to a checkout; WORK (default ./work) holds the checkpoints of every phase.\n\
+         : \"${{MEGATRON_LM:?set MEGATRON_LM to a Megatron-LM checkout}}\"\n\
+         : \"${{WORK:=$PWD/work}}\"\n\
+         NNODES=${{NNODES:-{nodes}}}\nGPUS_PER_NODE=${{GPUS_PER_NODE:-{devs}}}\n\
+         DISTRIBUTED=(--nproc_per_node \"$GPUS_PER_NODE\" --nnodes \"$NNODES\" --node_rank \"${{NODE_RANK:-0}}\" \
+         --master_addr \"${{MASTER_ADDR:-localhost}}\" --master_port \"${{MASTER_PORT:-6000}}\")\n\
+         TOKENIZER=(--tokenizer-type HuggingFaceTokenizer --tokenizer-model {tok})\n\
+         MODEL=({model})\nTRAINING=({training})\n",
+        exp = r.experiment,
+        nodes = c.nodes,
+        devs = c.devices_per_node,
+        tok = sh(&tokenizer),
+        model = quote(&model_args(r, &d)),
+        training = quote(&training_args(r)),
+    );
+    write(&dir.join("common.sh"), &common)?;
+    files.push("megatron/common.sh".to_string());
+    let first_load = match &r.model.dir {
+        Some(hf) => {
+            let size = llama2_size(&d).map_or_else(
+                || "${MODEL_SIZE:?set MODEL_SIZE to the converter's closest --model-size}".to_string(),
+                String::from,
+            );
+            let convert = format!(
+                "#!/usr/bin/env bash\n# HF → Megatron (torch_dist) checkpoint of the source model, split for TP={tp} PP={pp}.\n\
+                 set -euo pipefail\nsource \"$(dirname \"$0\")/common.sh\"\n\
+                 python \"$MEGATRON_LM/tools/checkpoint/convert.py\" --model-type GPT --loader llama_mistral \
+                 --saver core --checkpoint-type hf --model-size \"{size}\" --load-dir {hf} \
+                 --save-dir \"$WORK/source\" --tokenizer-model {tok} --target-tensor-parallel-size {tp} \
+                 --target-pipeline-parallel-size {pp} --bf16\n",
+                tp = c.tensor_parallel,
+                pp = c.pipeline_parallel,
+                hf = sh(hf),
+                tok = sh(&tokenizer),
+            );
+            let p = dir.join("convert_checkpoint.sh");
+            write(&p, &convert)?;
+            executable(&p)?;
+            files.push("megatron/convert_checkpoint.sh".into());
+            Some("$WORK/source".to_string())
+        }
+        None => None,
+    };
+    let mut run_all = String::from(
+        "#!/usr/bin/env bash\n# Every phase in order, each a Megatron job.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\n",
+    );
+    if first_load.is_some() {
+        run_all.push_str("./convert_checkpoint.sh\n");
+    }
+    let mut jobs_json = vec![];
+    for j in jobs {
+        let load =
+            if j.index == 0 { first_load.clone() } else { Some(format!("$WORK/{}", jobs[j.index - 1].stem)) };
+        let args = job_args(j);
+        let resume = load.as_ref().map(|l| format!(" \\\n  --load \"{l}\" --finetune")).unwrap_or_default();
+        let script = format!(
+            "#!/usr/bin/env bash\n# Phase {i} {name:?}: {steps} iterations, {tokens} tokens; LR re-warmup from the job's start.\n\
+             set -euo pipefail\nsource \"$(dirname \"$0\")/common.sh\"\n\
+             torchrun \"${{DISTRIBUTED[@]}}\" \"$MEGATRON_LM/pretrain_gpt.py\" \"${{MODEL[@]}}\" \"${{TOKENIZER[@]}}\" \
+             \"${{TRAINING[@]}}\" \\\n  {args} \\\n  --save \"$WORK/{stem}\"{resume}\n",
+            i = j.index,
+            name = j.name,
+            steps = j.steps,
+            tokens = j.tokens,
+            args = quote(&args),
+            stem = j.stem,
+        );
+        let p = dir.join(format!("{}.sh", j.stem));
+        write(&p, &script)?;
+        executable(&p)?;
+        files.push(format!("megatron/{}.sh", j.stem));
+        run_all.push_str(&format!("./{}.sh\n", j.stem));
+        jobs_json.push(serde_json::json!({
+            "job": j.stem, "phase": j.name, "iterations": j.steps, "tokens": j.tokens,
+            "args": args, "load": load, "finetune": load.is_some(),
+        }));
+    }
+    let p = dir.join("run_all.sh");
+    write(&p, &run_all)?;
+    executable(&p)?;
+    files.push("megatron/run_all.sh".into());
+    let all = serde_json::json!({
+        "engine": "Megatron-LM core_r0.16",
+        "common": {"model": model_args(r, &d), "training": training_args(r)},
+        "jobs": jobs_json,
+    });
+    write(&dir.join("jobs.json"), &(serde_json::to_string_pretty(&all).map_err(|e| e.to_string())? + "\n"))?;
+    files.push("megatron/jobs.json".into());
+    let readme = format!(
+        "# {exp}: Megatron-LM jobs\n\n{table}\n\
+         Run `MEGATRON_LM=/path/to/Megatron-LM ./run_all.sh` on every node (set NNODES, NODE_RANK, MASTER_ADDR).\n\
+         Data: the `.bin/.idx` shards hashi prepared (Megatron's own format), blended per phase with the plan's \
+         shares. One job per phase; each starts from the previous phase's checkpoint with `--finetune`, which \
+         resets the iteration counter so that Megatron's scheduler warms up again — and also restarts Adam's \
+         moments, which hashi's own trainer keeps across phases.\n\
+         {convert}",
+        exp = r.experiment,
+        table = crate::table(r, jobs, "megatron"),
+        convert = if r.model.dir.is_some() {
+            "The source model is converted first (`convert_checkpoint.sh`, Megatron-LM's `tools/checkpoint`).\n"
+        } else {
+            "From scratch: the first job starts from random weights.\n"
+        },
+    );
+    write(&dir.join("README.md"), &readme)?;
+    files.push("megatron/README.md".into());
+    Ok(files)
+}
