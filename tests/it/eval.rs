@@ -253,3 +253,60 @@ fn mnli_and_qnli_log_likelihoods_match_lm_eval() {
         }
     }
 }
+
+/// The dictionary directory of the `unidic-lite` package in the Python peer environment (the dictionary the
+/// upstream scorer uses through fugashi).
+fn unidic_dir() -> std::path::PathBuf {
+    let out = std::process::Command::new(python())
+        .args(["-c", "import unidic_lite; print(unidic_lite.DICDIR)"])
+        .output()
+        .expect("python starts");
+    assert!(
+        out.status.success(),
+        "unidic-lite is not installed in the peer environment (tests/requirements.txt)"
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn qa_exact_match_and_f1_equal_the_upstream_scorer_on_every_golden_pair() {
+    use hashi_eval::qa;
+    let mecab = qa::Mecab::open(&unidic_dir()).expect("unidic-lite dictionary");
+    let rows = shared_jsonl("golden/jp-harness/scores.jsonl");
+    assert_eq!(rows.len(), 1090);
+    let mut bad = vec![];
+    for r in &rows {
+        let pred = r["prediction"].as_str().expect("prediction");
+        let golds: Vec<String> = r["answers"]
+            .as_array()
+            .expect("answers")
+            .iter()
+            .map(|a| a.as_str().expect("str").to_string())
+            .collect();
+        let norm = qa::normalize_answer(pred);
+        let tokens = qa::f1_tokens(&mecab, pred);
+        let (em, f1) = qa::score(&mecab, pred, &golds);
+        let want_tokens: Vec<String> = r["prediction_tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .map(|t| t.as_str().expect("str").to_string())
+            .collect();
+        let ok = norm == r["normalized_prediction"].as_str().expect("norm")
+            && tokens == want_tokens
+            && (em * 100.0 - r["exact_match"].as_f64().expect("em")).abs() < 1e-9
+            && (f1 * 100.0 - r["f1"].as_f64().expect("f1")).abs() < 1e-9;
+        if !ok {
+            bad.push(format!(
+                "{} {}: {pred:?} -> {norm:?} {tokens:?} em {em} f1 {f1}; upstream {:?} {want_tokens:?} {} {}",
+                r["task"], r["kind"], r["normalized_prediction"], r["exact_match"], r["f1"]
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of 1090 pairs differ, e.g.:\n{}",
+        bad.len(),
+        bad[..bad.len().min(8)].join("\n")
+    );
+}

@@ -6,6 +6,7 @@
 mod bpb;
 pub mod metrics;
 mod pyrandom;
+pub mod qa;
 mod score;
 mod tasks;
 

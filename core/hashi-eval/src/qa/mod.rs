@@ -1,0 +1,56 @@
+//! Extractive-QA scoring of the upstream Japanese harness (`lm_eval/jasquad/evaluate.py`): exact match after
+//! [`normalize_answer`], and token F1 over MeCab words (UniDic) of the normalised strings without punctuation
+//! tokens, each the maximum over the gold answers.
+
+mod emoji_table;
+pub mod mecab;
+mod normalize;
+
+use std::collections::HashMap;
+
+pub use mecab::Mecab;
+pub use normalize::{neologdn, normalize_answer, remove_emoji, white_space_fix};
+
+/// Punctuation tokens dropped before F1 (upstream `remove_punc`: these characters and `string.punctuation`).
+const PUNCT: &str = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏.!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+fn is_punct_token(t: &str) -> bool {
+    let mut it = t.chars();
+    matches!((it.next(), it.next()), (Some(c), None) if PUNCT.contains(c))
+}
+
+/// Exact match of one prediction against one gold answer.
+pub fn exact_match(prediction: &str, gold: &str) -> bool {
+    normalize_answer(prediction) == normalize_answer(gold)
+}
+
+/// The words F1 counts: MeCab words of the normalised string, punctuation removed.
+pub fn f1_tokens(mecab: &Mecab, s: &str) -> Vec<String> {
+    mecab.wakati(&normalize_answer(s)).into_iter().filter(|t| !is_punct_token(t)).collect()
+}
+
+/// Token F1 of one prediction against one gold answer (0..=1).
+pub fn f1(mecab: &Mecab, prediction: &str, gold: &str) -> f64 {
+    let (p, g) = (f1_tokens(mecab, prediction), f1_tokens(mecab, gold));
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for t in &p {
+        counts.entry(t).or_default().0 += 1;
+    }
+    for t in &g {
+        counts.entry(t).or_default().1 += 1;
+    }
+    let same: usize = counts.values().map(|&(a, b)| a.min(b)).sum();
+    if same == 0 {
+        return 0.0;
+    }
+    let precision = same as f64 / p.len() as f64;
+    let recall = same as f64 / g.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// EM (0 or 1) and F1 of a prediction: the best over the gold answers.
+pub fn score(mecab: &Mecab, prediction: &str, golds: &[String]) -> (f64, f64) {
+    let em = golds.iter().any(|g| exact_match(prediction, g));
+    let f = golds.iter().map(|g| f1(mecab, prediction, g)).fold(0.0, f64::max);
+    (if em { 1.0 } else { 0.0 }, f)
+}
