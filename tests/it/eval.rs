@@ -166,7 +166,7 @@ fn shared_prefix_scores_equal_full_forward_scores() {
 }
 
 #[test]
-fn choice_tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
+fn tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
     let dir = scratch_dir("eval-cli");
     let model_dir = dir.join("model");
     tiny_model(&model_dir);
@@ -196,8 +196,65 @@ fn choice_tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
     assert!(v > 0.5 && v < 20.0, "a random model's bits per byte: {v}");
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jnli-9.9-0.3", "--data", &data]);
     assert!(e.contains("unknown task \"jnli-9.9-0.3\""), "{e}");
-    let e = hashi_err(&["eval", "--model", &m, "--tasks", "jsquad-1.1-0.3", "--data", &data]);
-    assert!(e.contains("generation"), "{e}");
+    // Generation tasks: JSQuAD/JaQuAD (EM/F1 over MeCab words) and MGSM (extracted number).
+    let dic = unidic_dir().display().to_string();
+    let gen_tasks = "jsquad-1.1-0.3,jsquad-1.2-0.3,jaquad-0.1-0.1,mgsm-1.0-0.3";
+    let log = dir.join("requests.jsonl");
+    let shown = hashi_ok(&[
+        "eval",
+        "--model",
+        &m,
+        "--tasks",
+        gen_tasks,
+        "--limit",
+        "3",
+        "--data",
+        &data,
+        "--out",
+        &o,
+        "--mecab-dict",
+        &dic,
+        "--max-gen-toks",
+        "24",
+        "--log-requests",
+        &log.display().to_string(),
+    ]);
+    assert!(shown.contains("jsquad-1.1-0.3") && shown.contains("f1 "), "{shown}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+    for t in ["jsquad-1.1-0.3", "jsquad-1.2-0.3", "jaquad-0.1-0.1"] {
+        for k in ["exact_match", "f1"] {
+            let v = r["results"][t][k].as_f64().expect("metric");
+            assert!((0.0..=100.0).contains(&v), "{t} {k}: {v}");
+        }
+        assert_eq!(r["results"][t]["docs"], 3);
+    }
+    let acc = r["results"]["mgsm-1.0-0.3"]["acc"].as_f64().expect("acc");
+    assert!((0.0..=1.0).contains(&acc));
+    // Each logged generation is re-scored here with the library's scorer: the recorded metrics are its own.
+    let mecab = hashi_eval::qa::Mecab::open(&unidic_dir()).expect("dictionary");
+    let logged = std::fs::read_to_string(&log).expect("log");
+    let mut qa_rows = 0;
+    for line in logged.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert!(
+            v["context"].as_str().expect("context").ends_with("### 応答:\n") || v["task"] == "jaquad-0.1-0.1"
+        );
+        if let Some(f1) = v["f1"].as_f64() {
+            let golds: Vec<String> = v["golds"]
+                .as_array()
+                .expect("golds")
+                .iter()
+                .map(|g| g.as_str().expect("s").to_string())
+                .collect();
+            let (_, want) = hashi_eval::qa::score(&mecab, v["generation"].as_str().expect("gen"), &golds);
+            assert!((f1 - 100.0 * want).abs() < 1e-9);
+            qa_rows += 1;
+        }
+    }
+    assert_eq!(qa_rows, 9);
+    let e = hashi_err(&["eval", "--model", &m, "--tasks", "jsquad-1.1-0.3", "--data", &data, "--limit", "1"]);
+    assert!(e.contains("needs a MeCab dictionary") && e.contains("unidic-lite"), "{e}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! `hashi eval`: few-shot evaluation of the choice tasks (Japanese harness prompts, byte-identical to upstream;
-//! EleutherAI's MNLI/QNLI), results in the lm-evaluation-harness layout.
+//! `hashi eval`: few-shot evaluation (Japanese harness prompts, byte-identical to upstream; EleutherAI's
+//! MNLI/QNLI): log-likelihood choice tasks and greedy-generation tasks (JSQuAD, JaQuAD with EM/F1 over MeCab
+//! words; MGSM), results in the lm-evaluation-harness layout.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use hashi_core::Reporter;
 use hashi_eval::metrics::{balanced_accuracy, macro_f1, mcc};
@@ -41,6 +42,13 @@ pub struct EvalArgs {
     /// Write every scored request (context, continuation, log-likelihood) as JSON lines here.
     #[arg(long)]
     log_requests: Option<PathBuf>,
+    /// MeCab dictionary for QA F1 (a compiled UniDic folder, as the upstream scorer's unidic-lite:
+    /// `python -c "import unidic_lite; print(unidic_lite.DICDIR)"`).
+    #[arg(long, env = "HASHI_MECAB_DIC")]
+    mecab_dict: Option<PathBuf>,
+    /// New tokens at most for MGSM (lm-eval's max_gen_toks).
+    #[arg(long, default_value_t = 256)]
+    max_gen_toks: usize,
 }
 
 fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
@@ -74,16 +82,12 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         None => None,
     };
     let (mut versions, mut nshot) = (serde_json::Map::new(), serde_json::Map::new());
+    let mut mecab: Option<hashi_eval::qa::Mecab> = None;
     for name in &a.tasks {
         let task = Task::from_name(name).with_context(|| {
             let known: Vec<&str> = Task::ALL.iter().map(|(n, _)| *n).collect();
             format!("unknown task {name:?} (known: {})", known.join(", "))
         })?;
-        if task.request() != Request::Choices {
-            bail!(
-                "task {name} is scored by generation, which `hashi eval` does not run yet (choice tasks only)"
-            );
-        }
         let (dir, split) = task.data();
         let eval = read_jsonl(&a.data.join(dir).join(format!("{split}.jsonl")))?;
         let train = read_jsonl(&a.data.join(dir).join("train.jsonl"))?;
@@ -92,6 +96,16 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         rnd.shuffle(&mut order);
         order.truncate(a.limit.unwrap_or(order.len()));
         progress.start(name, Some(order.len() as u64), "docs");
+        if let Request::Generate { until } = task.request() {
+            let ctx = GenContext { model: &model, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
+            let r = run_generation(&a, name, task, &until, &eval, &train, &order, &mut rnd, ctx)?;
+            progress.finish();
+            results.insert(name.clone(), r);
+            let version = name.split_once('-').map_or("1.0", |(_, v)| v);
+            versions.insert(name.clone(), version.into());
+            nshot.insert(name.clone(), a.shots.into());
+            continue;
+        }
         let (mut golds, mut preds, mut preds_norm) = (vec![], vec![], vec![]);
         for &i in &order {
             let doc = &eval[i];
@@ -166,17 +180,102 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     if results.is_empty() {
         return Ok(());
     }
-    println!("{:<26} {:>6} {:>8} {:>8} {:>8} {:>8}", "task", "docs", "acc", "acc_norm", "bal_acc", "mcc");
+    println!("{:<26} {:>6}  metrics", "task", "docs");
     for (name, r) in &results {
-        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-        println!(
-            "{name:<26} {:>6} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-            r["docs"],
-            f("acc"),
-            f("acc_norm"),
-            f("balanced_acc"),
-            f("mcc")
-        );
+        let shown: Vec<String> = ["acc", "acc_norm", "balanced_acc", "mcc", "exact_match", "f1"]
+            .iter()
+            .filter_map(|k| r[*k].as_f64().map(|v| format!("{k} {v:.4}")))
+            .collect();
+        println!("{name:<26} {:>6}  {}", r["docs"], shown.join(", "));
     }
     Ok(())
+}
+
+/// What a generation task needs besides its data.
+struct GenContext<'a> {
+    model: &'a Llama,
+    tok: &'a Tokenizer,
+    mecab: &'a mut Option<hashi_eval::qa::Mecab>,
+    log: &'a mut Option<std::io::BufWriter<std::fs::File>>,
+    progress: &'a dyn Reporter,
+}
+
+/// JSQuAD/JaQuAD (EM and F1 over MeCab words, ×100 as upstream) and MGSM (accuracy of the extracted number).
+#[allow(clippy::too_many_arguments)]
+fn run_generation(
+    a: &EvalArgs,
+    name: &str,
+    task: Task,
+    until: &[&str],
+    eval: &[Value],
+    train: &[Value],
+    order: &[usize],
+    rnd: &mut PyRandom,
+    c: GenContext<'_>,
+) -> Result<Value> {
+    let mgsm = matches!(task.dataset, hashi_eval::Dataset::Mgsm);
+    if !mgsm && c.mecab.is_none() {
+        let dir = a.mecab_dict.as_ref().with_context(|| {
+            format!(
+                "{name} needs a MeCab dictionary for its F1: pip install unidic-lite, then pass --mecab-dict \
+                 \"$(python -c 'import unidic_lite; print(unidic_lite.DICDIR)')\" (or set HASHI_MECAB_DIC)"
+            )
+        })?;
+        *c.mecab = Some(hashi_eval::qa::Mecab::open(dir)?);
+    }
+    let max_len = c.model.config().max_position_embeddings;
+    let (mut em, mut f1, mut acc) = (vec![], vec![], vec![]);
+    let (mut truncated, mut dropped) = (0usize, 0usize);
+    for &i in order {
+        let doc = &eval[i];
+        let err = |e: String| anyhow::anyhow!("{name}: document {i}: {e}");
+        let (ctx, _) = task.fewshot_context(doc, train, a.shots, rnd).map_err(err)?;
+        let golds = task.answers(doc).map_err(err)?;
+        let (ctx, max_tokens) = if mgsm {
+            let room = max_len.saturating_sub(a.max_gen_toks);
+            let (ctx, d) = hashi_eval::fit_mgsm_context(c.tok, &ctx, room).map_err(err)?;
+            dropped += d;
+            (ctx, a.max_gen_toks)
+        } else {
+            // Upstream's DYNAMIC_MAX_LENGTH: at most as many tokens as the longest gold answer.
+            let longest = golds
+                .iter()
+                .map(|g| c.tok.encode(g, false).map(|v| v.len()))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .into_iter()
+                .max()
+                .unwrap_or(1);
+            (ctx, longest.max(1))
+        };
+        let g = hashi_eval::greedy_until(c.model, c.tok, &ctx, until, max_tokens).map_err(err)?;
+        truncated += usize::from(g.truncated);
+        let mut rec = json!({"task": name, "doc": i, "context": ctx, "generation": g.text, "golds": golds});
+        if mgsm {
+            let want: f64 = golds[0].parse().map_err(|_| err(format!("answer_number {:?}", golds[0])))?;
+            let got = hashi_eval::mgsm_answer(&g.text);
+            acc.push(f64::from(u8::from(got == Some(want))));
+            rec["extracted"] = json!(got);
+        } else {
+            let mecab = c.mecab.as_ref().context("MeCab dictionary")?;
+            let (e, f) = hashi_eval::qa::score(mecab, &g.text, &golds);
+            em.push(100.0 * e);
+            f1.push(100.0 * f);
+            rec["exact_match"] = json!(100.0 * e);
+            rec["f1"] = json!(100.0 * f);
+        }
+        if let Some(w) = c.log.as_mut() {
+            use std::io::Write;
+            writeln!(w, "{rec}")?;
+        }
+        c.progress.advance(1);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(if mgsm {
+        json!({"acc": mean(&acc), "acc_stderr": stderr_of_mean(&acc), "docs": acc.len(),
+               "shots_dropped_to_fit": dropped, "truncated_contexts": truncated})
+    } else {
+        json!({"exact_match": mean(&em), "exact_match_stderr": stderr_of_mean(&em), "f1": mean(&f1),
+               "f1_stderr": stderr_of_mean(&f1), "docs": em.len(), "truncated_contexts": truncated,
+               "max_tokens": "longest gold answer (upstream DYNAMIC_MAX_LENGTH)"})
+    })
 }

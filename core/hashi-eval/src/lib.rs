@@ -4,6 +4,7 @@
 //! remaining work.
 
 mod bpb;
+mod generate;
 pub mod metrics;
 mod pyrandom;
 pub mod qa;
@@ -11,6 +12,7 @@ mod score;
 mod tasks;
 
 pub use bpb::{Bpb, bits_per_byte};
+pub use generate::{Generation, fit_mgsm_context, greedy_until, mgsm_answer};
 pub use pyrandom::PyRandom;
 pub use score::{Scored, encode_pair, score_choices};
 pub use tasks::{Dataset, Request, Task};
