@@ -367,3 +367,90 @@ fn qa_exact_match_and_f1_equal_the_upstream_scorer_on_every_golden_pair() {
         bad[..bad.len().min(8)].join("\n")
     );
 }
+
+#[test]
+fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
+    use hashi_eval::{PyRandom, Task};
+    let fixtures = repo_root().join("tests/fixtures/eval");
+    let read = |p: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(fixtures.join(p))
+            .expect("fixture")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let (train, val) = (read("jaqket_v2/train.jsonl"), read("jaqket_v2/validation.jsonl"));
+    // A few-shot example is its first answer-bearing passage + question + first answer; an example without one
+    // uses upstream's fallback passage and question, but keeps its own answer (upstream behaves so).
+    let t = Task::from_name("jaqket_v2-0.2-0.1").expect("task");
+    assert_eq!(
+        t.example_text(&train[1]).expect("text"),
+        "[題名]:坊っちゃん\n[問題]:『坊っちゃん』は夏目漱石の小説である。\n[質問]:「坊っちゃん」を書いた作家は誰でしょう?\n[答え]:"
+    );
+    let fallback = t.example_text(&train[2]).expect("text");
+    assert!(
+        fallback.starts_with("[題名]:大長編ドラえもん\n") && fallback.contains("スネ夫の苗字は何でしょう?")
+    );
+    assert_eq!(t.target(&train[2]).expect("target"), "キジ");
+    // The evaluated document shows its top five passages; list-of-passages rows read like columnar ones.
+    let text = t.text(&val[0]).expect("text");
+    assert_eq!(text.matches("[題名]:").count(), 5, "{text}");
+    assert!(text.ends_with("[質問]:沖縄県の県庁所在地はどこでしょう?\n[答え]:"));
+    assert_eq!(
+        Task::from_name("jaqket_v2-0.2-0.3").expect("t").text(&val[2]).expect("text").matches('\n').count(),
+        12
+    );
+    let mut rnd = PyRandom::new(42);
+    let (ctx, idx) = t.fewshot_context(&val[0], &train, 2, &mut rnd).expect("ctx");
+    assert!(ctx.starts_with("[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n"));
+    assert_eq!(idx.len(), 2);
+    let marc = Task::from_name("marc_ja-1.1-0.3").expect("task");
+    let mv = read("marc_ja/validation.jsonl");
+    assert_eq!(
+        marc.text(&mv[0]).expect("text"),
+        "### 指示:\n以下の製品レビューを、ポジティブまたはネガティブの感情クラスのいずれかに分類してください。\n\n### 入力:\n軽くて持ち運びに便利です。満足しています。\n\n### 応答:\n"
+    );
+    assert_eq!(marc.gold(&mv[3]).expect("string label"), 1);
+    assert_eq!(Task::from_name("marc_ja-1.1-0.2").expect("t").target(&mv[4]).expect("target"), "positive");
+
+    // End to end through the CLI on the fixtures.
+    let dir = scratch_dir("eval-fixtures");
+    let model_dir = dir.join("model");
+    tiny_model(&model_dir);
+    let out = dir.join("results.json");
+    let tasks = "marc_ja-1.1-0.2,marc_ja-1.1-0.3,jaqket_v2-0.2-0.1,jaqket_v2-0.2-0.2,jaqket_v2-0.2-0.3";
+    hashi_ok(&[
+        "eval",
+        "--model",
+        &model_dir.display().to_string(),
+        "--tasks",
+        tasks,
+        "--shots",
+        "3",
+        "--data",
+        &fixtures.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--mecab-dict",
+        &unidic_dir().display().to_string(),
+    ]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+    for t in ["marc_ja-1.1-0.2", "marc_ja-1.1-0.3"] {
+        assert_eq!(r["results"][t]["docs"], 5);
+        let b = r["results"][t]["balanced_acc"].as_f64().expect("balanced_acc");
+        assert!((0.0..=1.0).contains(&b));
+    }
+    for t in ["jaqket_v2-0.2-0.1", "jaqket_v2-0.2-0.2", "jaqket_v2-0.2-0.3"] {
+        assert_eq!(r["results"][t]["docs"], 3);
+        assert!((0.0..=100.0).contains(&r["results"][t]["f1"].as_f64().expect("f1")));
+    }
+
+    // Upstream's fitting rule: pieces after the description are dropped until the prompt fits.
+    let tok = hashi_tokenizer::Tokenizer::from_file(&model_dir).expect("tokenizer");
+    let long = format!("説明\n\n{}\n\n{}\n\n質問", "例".repeat(200), "例".repeat(200));
+    let (fit, dropped) = hashi_eval::fit_by_separator(&tok, &long, 60, "\n\n").expect("fits");
+    assert_eq!((fit.as_str(), dropped), ("説明\n\n質問", 2));
+    let e = hashi_eval::fit_by_separator(&tok, &long, 2, "\n\n").expect_err("cannot fit");
+    assert!(e.contains("does not fit"), "{e}");
+}

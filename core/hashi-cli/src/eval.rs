@@ -245,7 +245,15 @@ fn run_generation(
                 .into_iter()
                 .max()
                 .unwrap_or(1);
-            (ctx, longest.max(1))
+            let longest = longest.max(1);
+            if matches!(task.dataset, hashi_eval::Dataset::JaqketV2) {
+                let room = max_len.saturating_sub(longest);
+                let (ctx, d) = hashi_eval::fit_by_separator(c.tok, &ctx, room, "\n\n").map_err(err)?;
+                dropped += d;
+                (ctx, longest)
+            } else {
+                (ctx, longest)
+            }
         };
         let g = hashi_eval::greedy_until(c.model, c.tok, &ctx, until, max_tokens).map_err(err)?;
         truncated += usize::from(g.truncated);
@@ -276,6 +284,7 @@ fn run_generation(
     } else {
         json!({"exact_match": mean(&em), "exact_match_stderr": stderr_of_mean(&em), "f1": mean(&f1),
                "f1_stderr": stderr_of_mean(&f1), "docs": em.len(), "truncated_contexts": truncated,
+               "pieces_dropped_to_fit": dropped,
                "max_tokens": "longest gold answer (upstream DYNAMIC_MAX_LENGTH)"})
     })
 }

@@ -12,7 +12,7 @@ mod score;
 mod tasks;
 
 pub use bpb::{Bpb, bits_per_byte};
-pub use generate::{Generation, fit_mgsm_context, greedy_until, mgsm_answer};
+pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
 pub use pyrandom::PyRandom;
 pub use score::{Scored, encode_pair, score_choices};
 pub use tasks::{Dataset, Request, Task};

@@ -2,8 +2,8 @@
 //! few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or `_stratified_fewshot_examples`).
 //! Variants: JCommonsenseQA 1.1 (0.1, 0.3), JNLI 1.3 (0.2, 0.3), JSQuAD 1.1 (0.1, 0.3) and 1.2 (0.3), JaQuAD 0.1
 //! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3); and EleutherAI's MNLI and QNLI (their few-shot sampler is not
-//! reproduced: examples are drawn with the Japanese harness's rule). Not yet: MARC-ja, JaQKET v2, the other
-//! prompt versions.
+//! reproduced: examples are drawn with the Japanese harness's rule); MARC-ja 1.1 (0.2, 0.3) and JaQKET v2 0.2
+//! (0.1–0.3) as in the harness's `marc_ja.py` / `jaqket_v2.py`. Not yet: prompt versions 0.4–0.6.
 
 use serde_json::Value;
 
@@ -14,6 +14,51 @@ const ALPACA: &str = "以下は、タスクを説明する指示と、文脈の�
 const QA01_DESCRIPTION: &str = "[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n";
 const JNLI_LABELS: [(&str, &str); 3] =
     [("entailment", "含意"), ("contradiction", "矛盾"), ("neutral", "中立")];
+
+/// JaQKET v2's passages per question (upstream `TOP_K_LIMIT`).
+const JAQKET_TOP_K: usize = 5;
+/// Upstream's `_FALLBACK_DOC` (question, title, text) for few-shot examples without an answer-bearing passage.
+const JAQKET_FALLBACK: (&str, &str, &str) = (
+    "人気漫画『ドラえもん』の登場人物で、ジャイアンの苗字は剛田ですが、スネ夫の苗字は何でしょう?",
+    "大長編ドラえもん",
+    "通常の『ドラえもん』が掲載1回毎の完結を基本としているのに対し、『大長編』は映画1作の原作となる1つの長編が数回に分けて連載され、ドラえもん・野比のび太・源静香・剛田武(ジャイアン)・骨川スネ夫の5人が編毎に異なる様々な冒険に立ち向かう様が描かれる。単行本も『ドラえもん』から独立した『大長編ドラえもん』として発行されている。",
+);
+
+/// JaQKET passages `(title, text, has_answer)`: HF's columnar `ctxs` (`{"title": [...], "text": [...],
+/// "has_answer": [...]}`) or the original JSON's list of objects.
+fn jaqket_contexts(doc: &Value) -> Result<Vec<(String, String, bool)>, String> {
+    let ctxs = doc.get("ctxs").ok_or("document has no ctxs")?;
+    let bad = || "ctxs: expected {title, text, has_answer} lists or a list of passages".to_string();
+    match ctxs {
+        Value::Array(items) => items
+            .iter()
+            .map(|c| {
+                let s = |k: &str| c.get(k).and_then(Value::as_str).map(String::from).ok_or_else(bad);
+                Ok((s("title")?, s("text")?, c.get("has_answer").and_then(Value::as_bool).unwrap_or(false)))
+            })
+            .collect(),
+        Value::Object(m) => {
+            let list = |k: &str| m.get(k).and_then(Value::as_array).ok_or_else(bad);
+            let (titles, texts, has) = (list("title")?, list("text")?, list("has_answer")?);
+            if titles.len() != texts.len() || texts.len() != has.len() {
+                return Err("ctxs: title, text and has_answer differ in length".into());
+            }
+            titles
+                .iter()
+                .zip(texts)
+                .zip(has)
+                .map(|((t, x), h)| {
+                    Ok((
+                        t.as_str().ok_or_else(bad)?.to_string(),
+                        x.as_str().ok_or_else(bad)?.to_string(),
+                        h.as_bool().ok_or_else(bad)?,
+                    ))
+                })
+                .collect()
+        }
+        _ => Err(bad()),
+    }
+}
 
 /// The dataset behind a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +78,10 @@ pub enum Dataset {
     JCola,
     /// MGSM (Japanese).
     Mgsm,
+    /// JGLUE MARC-ja (product review sentiment).
+    MarcJa,
+    /// JaQKET v2 (quiz QA over the top-5 retrieved Wikipedia passages).
+    JaqketV2,
     /// GLUE MNLI (EleutherAI harness format).
     Mnli,
     /// GLUE QNLI (EleutherAI harness format).
@@ -62,7 +111,7 @@ pub struct Task {
 
 impl Task {
     /// Every supported variant, by upstream name.
-    pub const ALL: [(&'static str, Task); 13] = [
+    pub const ALL: [(&'static str, Task); 18] = [
         ("jcommonsenseqa-1.1-0.1", Task { dataset: Dataset::JCommonsenseQa, prompt: 1 }),
         ("jcommonsenseqa-1.1-0.3", Task { dataset: Dataset::JCommonsenseQa, prompt: 3 }),
         ("jnli-1.3-0.2", Task { dataset: Dataset::Jnli, prompt: 2 }),
@@ -74,6 +123,11 @@ impl Task {
         ("jaquad-0.1-0.3", Task { dataset: Dataset::JaQuad, prompt: 3 }),
         ("jcola-0.2-0.3", Task { dataset: Dataset::JCola, prompt: 3 }),
         ("mgsm-1.0-0.3", Task { dataset: Dataset::Mgsm, prompt: 3 }),
+        ("marc_ja-1.1-0.2", Task { dataset: Dataset::MarcJa, prompt: 2 }),
+        ("marc_ja-1.1-0.3", Task { dataset: Dataset::MarcJa, prompt: 3 }),
+        ("jaqket_v2-0.2-0.1", Task { dataset: Dataset::JaqketV2, prompt: 1 }),
+        ("jaqket_v2-0.2-0.2", Task { dataset: Dataset::JaqketV2, prompt: 2 }),
+        ("jaqket_v2-0.2-0.3", Task { dataset: Dataset::JaqketV2, prompt: 3 }),
         ("mnli", Task { dataset: Dataset::Mnli, prompt: 0 }),
         ("qnli", Task { dataset: Dataset::Qnli, prompt: 0 }),
     ];
@@ -97,6 +151,8 @@ impl Task {
             Dataset::JaQuad => ("jaquad", "validation"),
             Dataset::JCola => ("jcola", "validation"),
             Dataset::Mgsm => ("mgsm_ja", "test"),
+            Dataset::MarcJa => ("marc_ja", "validation"),
+            Dataset::JaqketV2 => ("jaqket_v2", "validation"),
             Dataset::Mnli => ("mnli", "validation"),
             Dataset::Qnli => ("qnli", "validation"),
         }
@@ -105,10 +161,15 @@ impl Task {
     /// How it is scored.
     pub fn request(self) -> Request {
         match self.dataset {
-            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola | Dataset::Mnli | Dataset::Qnli => {
-                Request::Choices
+            Dataset::JCommonsenseQa
+            | Dataset::Jnli
+            | Dataset::JCola
+            | Dataset::Mnli
+            | Dataset::Qnli
+            | Dataset::MarcJa => Request::Choices,
+            Dataset::JSquad { .. } | Dataset::JaQuad | Dataset::JaqketV2 => {
+                Request::Generate { until: vec!["\n"] }
             }
-            Dataset::JSquad { .. } | Dataset::JaQuad => Request::Generate { until: vec!["\n"] },
             Dataset::Mgsm => Request::Generate { until: vec!["</s>", "\n"] },
         }
     }
@@ -123,6 +184,12 @@ impl Task {
             (Dataset::Mnli | Dataset::Qnli, _) => "",
             (_, 3) => ALPACA,
             (Dataset::JCommonsenseQa, _) => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n",
+            (Dataset::MarcJa, _) => {
+                "製品レビューをnegativeかpositiveのいずれかのセンチメントに分類してください。出力は小文字化してください。 \n\n"
+            }
+            (Dataset::JaqketV2, 2) => {
+                "質問に対する回答を文章から一言で抽出してください。回答は名詞で答えてください。\n\n"
+            }
             (Dataset::Jnli, _) => {
                 "前提と仮説の関係を含意、矛盾、中立の中から回答してください。\n\n制約:\n\
                  - 前提から仮説が、論理的知識や常識的知識を用いて導出可能である場合は含意と出力\n\
@@ -146,6 +213,8 @@ impl Task {
             Dataset::JCola => Ok(vec![" はい".into(), " いいえ".into()]),
             Dataset::Mnli => Ok(vec![" True".into(), " Neither".into(), " False".into()]),
             Dataset::Qnli => Ok(vec![" yes".into(), " no".into()]),
+            Dataset::MarcJa if self.prompt == 2 => Ok(vec!["positive".into(), "negative".into()]),
+            Dataset::MarcJa => Ok(vec!["ポジティブ".into(), "ネガティブ".into()]),
             _ => Err(format!("{} is not a choice task", self.name())),
         }
     }
@@ -175,6 +244,15 @@ impl Task {
                 };
                 labels.iter().position(|x| *x == l).ok_or_else(|| format!("unknown label {l:?}"))
             }
+            // shunk031/JGLUE's ClassLabel order (positive = 0), or JGLUE's original strings.
+            Dataset::MarcJa => match label {
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|l| l < 2) => {
+                    Ok(n.as_u64().unwrap_or(0) as usize)
+                }
+                Some(Value::String(s)) if s == "positive" => Ok(0),
+                Some(Value::String(s)) if s == "negative" => Ok(1),
+                _ => Err("document has no label 0/1 or positive/negative".into()),
+            },
             // label 1 = acceptable = " はい" (choice 0).
             Dataset::JCola => match label.and_then(Value::as_u64) {
                 Some(1) => Ok(0),
@@ -188,7 +266,7 @@ impl Task {
     /// Gold answers (generation tasks).
     pub fn answers(self, doc: &Value) -> Result<Vec<String>, String> {
         match self.dataset {
-            Dataset::JSquad { .. } | Dataset::JaQuad => doc
+            Dataset::JSquad { .. } | Dataset::JaQuad | Dataset::JaqketV2 => doc
                 .get("answers")
                 .and_then(|a| a.get("text"))
                 .and_then(Value::as_array)
@@ -205,10 +283,13 @@ impl Task {
     /// `doc_to_target`.
     pub fn target(self, doc: &Value) -> Result<String, String> {
         match self.dataset {
-            Dataset::JCommonsenseQa | Dataset::Jnli | Dataset::JCola | Dataset::Mnli | Dataset::Qnli => {
-                Ok(self.choices(doc)?[self.gold(doc)?].clone())
-            }
-            Dataset::JSquad { .. } | Dataset::JaQuad => {
+            Dataset::JCommonsenseQa
+            | Dataset::Jnli
+            | Dataset::JCola
+            | Dataset::Mnli
+            | Dataset::Qnli
+            | Dataset::MarcJa => Ok(self.choices(doc)?[self.gold(doc)?].clone()),
+            Dataset::JSquad { .. } | Dataset::JaQuad | Dataset::JaqketV2 => {
                 self.answers(doc)?.into_iter().next().ok_or_else(|| "document has no answer".into())
             }
             Dataset::Mgsm => {
@@ -276,6 +357,16 @@ impl Task {
                 f("question")?,
                 f("sentence")?
             ),
+            (Dataset::MarcJa, 2) => format!("製品レビュー:{}\nセンチメント:", f("sentence")?),
+            (Dataset::MarcJa, _) => format!(
+                "### 指示:\n以下の製品レビューを、ポジティブまたはネガティブの感情クラスのいずれかに分類してください。\n\n### 入力:\n{}\n\n### 応答:\n",
+                f("sentence")?
+            ),
+            (Dataset::JaqketV2, _) => {
+                let ctxs = jaqket_contexts(doc)?;
+                let top: Vec<&(String, String, bool)> = ctxs.iter().take(JAQKET_TOP_K).collect();
+                self.jaqket_prompt(f("question")?, &top)
+            }
             (Dataset::Mgsm, _) => {
                 let q = f("question")?;
                 format!(
@@ -284,6 +375,44 @@ impl Task {
                 )
             }
         })
+    }
+
+    /// A few-shot example's prompt: `doc_to_text`, except JaQKET's `doc_to_answering_text` (only the first
+    /// answer-bearing passage; upstream's fallback document when none has the answer).
+    pub fn example_text(self, doc: &Value) -> Result<String, String> {
+        if self.dataset != Dataset::JaqketV2 {
+            return self.text(doc);
+        }
+        let ctxs = jaqket_contexts(doc)?;
+        Ok(match ctxs.iter().find(|c| c.2) {
+            Some(c) => self.jaqket_prompt(Self::str_field(doc, "question")?, &[c]),
+            None => {
+                let fallback = (JAQKET_FALLBACK.1.to_string(), JAQKET_FALLBACK.2.to_string(), true);
+                self.jaqket_prompt(JAQKET_FALLBACK.0, &[&fallback])
+            }
+        })
+    }
+
+    /// JaQKET's prompt over passages `(title, text, has_answer)`.
+    fn jaqket_prompt(self, question: &str, ctxs: &[&(String, String, bool)]) -> String {
+        match self.prompt {
+            1 => {
+                let cands: Vec<String> =
+                    ctxs.iter().map(|(t, x, _)| format!("[題名]:{t}\n[問題]:{x}")).collect();
+                format!("{}\n[質問]:{question}\n[答え]:", cands.join("\n"))
+            }
+            2 => {
+                let texts: Vec<&str> = ctxs.iter().map(|(_, x, _)| x.as_str()).collect();
+                format!("文章:{}\n質問:{question}\n回答:", texts.join("\n"))
+            }
+            _ => {
+                let texts: Vec<&str> = ctxs.iter().map(|(_, x, _)| x.as_str()).collect();
+                format!(
+                    "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{}\n質問：{question}\n\n### 応答:\n",
+                    texts.join("\n")
+                )
+            }
+        }
     }
 
     /// Indices into `train` of the few-shot examples for one document, drawing from `rnd` as upstream does.
@@ -334,7 +463,7 @@ impl Task {
         let idx = self.fewshot_indices(train, k, rnd)?;
         let mut ctx = self.description().to_string();
         for &i in &idx {
-            ctx.push_str(&self.text(&train[i])?);
+            ctx.push_str(&self.example_text(&train[i])?);
             ctx.push_str(&self.target(&train[i])?);
             ctx.push_str("\n\n");
         }
