@@ -96,6 +96,9 @@ fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
         // Keep the user's config (unknown keys included); only the dtype follows what was written.
         hf.extra.remove("dtype");
         hf.extra.insert("torch_dtype".into(), a.dtype.torch_name().into());
+        // What transformers needs to load it as a Llama, when the given config leaves it out.
+        hf.extra.entry("model_type").or_insert_with(|| "llama".into());
+        hf.extra.entry("architectures").or_insert_with(|| serde_json::json!(["LlamaForCausalLM"]));
         let path = a.out.join("config.json");
         std::fs::write(&path, serde_json::to_string_pretty(hf)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 mod backend;
 mod data;
+mod eval;
 mod tokenizer;
 mod transfer;
 
@@ -34,6 +35,8 @@ pub enum BenchCommand {
     Tokenizer(tokenizer::TokenizerBenchArgs),
     /// `data prepare` throughput vs Python tokenizers, and the mixer's cost per batch.
     Data(data::DataBenchArgs),
+    /// `hashi eval` (log-likelihood tasks) vs lm-evaluation-harness's HF backend on the same requests.
+    Eval(eval::EvalBenchArgs),
     /// Training steps through a backend plugin (e.g. the GPU one) vs PyTorch eager and torch.compile.
     Backend(backend::BackendBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
@@ -81,6 +84,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Transfer(a) => transfer::run(a, progress),
         BenchCommand::Data(a) => data::run(a, progress),
         BenchCommand::Backend(a) => backend::run(a, progress),
+        BenchCommand::Eval(a) => eval::run(a, progress),
     }
 }
 

@@ -243,7 +243,7 @@ impl Mecab {
         } else {
             (0, 1)
         };
-        (self.chars.get(code as usize).copied().unwrap_or(self.chars[0]), n)
+        (self.chars.get(code as usize).copied().unwrap_or(CharInfo(0)), n)
     }
 
     /// `seekToOtherType`: from `p`, skips characters of `c`'s kind (each becoming the next `c`); returns the
