@@ -454,3 +454,55 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
     let e = hashi_eval::fit_by_separator(&tok, &long, 2, "\n\n").expect_err("cannot fit");
     assert!(e.contains("does not fit"), "{e}");
 }
+
+#[test]
+fn prompts_longer_than_the_model_are_refused_or_cut_and_counted() {
+    let dir = scratch_dir("eval-short");
+    let mut cfg = hashi_model::Config::tiny_test();
+    cfg.vocab_size = 8000;
+    cfg.max_position_embeddings = 64;
+    let model = hashi_model::Llama::random(cfg.clone(), 5).expect("model");
+    hashi_model::save_pretrained(&cfg, model.params(), &dir, Default::default(), &hashi_core::NoReporter)
+        .expect("save");
+    std::fs::copy(crate::tokenizer::trained().join("tokenizer.json"), dir.join("tokenizer.json"))
+        .expect("tok");
+    let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
+    let m = dir.display().to_string();
+    let e = hashi_err(&["eval", "--model", &m, "--tasks", "jnli-1.3-0.3", "--limit", "2", "--data", &data]);
+    assert!(e.contains("jnli-1.3-0.3: document") && e.contains("exceed the model's 64 positions"), "{e}");
+    let out = dir.join("r.json");
+    let shown = hashi_ok(&[
+        "eval",
+        "--model",
+        &m,
+        "--tasks",
+        "jsquad-1.1-0.3",
+        "--limit",
+        "2",
+        "--data",
+        &data,
+        "--mecab-dict",
+        &unidic_dir().display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(shown.contains("2 prompts cut from the left"), "{shown}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("r")).expect("json");
+    assert_eq!(r["results"]["jsquad-1.1-0.3"]["truncated_contexts"], 2);
+    // MGSM drops few-shot examples first and refuses when even the 0-shot prompt cannot fit.
+    let e = hashi_err(&[
+        "eval",
+        "--model",
+        &m,
+        "--tasks",
+        "mgsm-1.0-0.3",
+        "--limit",
+        "1",
+        "--data",
+        &data,
+        "--max-gen-toks",
+        "8",
+    ]);
+    assert!(e.contains("mgsm-1.0-0.3: document") && e.contains("0-shot prompt does not fit"), "{e}");
+}

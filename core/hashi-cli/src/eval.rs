@@ -187,6 +187,14 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             .filter_map(|k| r[*k].as_f64().map(|v| format!("{k} {v:.4}")))
             .collect();
         println!("{name:<26} {:>6}  {}", r["docs"], shown.join(", "));
+        if let Some(n) = r["truncated_contexts"].as_u64().filter(|&n| n > 0) {
+            println!("{:<26} {n} prompts cut from the left to fit the model's positions", "");
+        }
+        for key in ["shots_dropped_to_fit", "pieces_dropped_to_fit"] {
+            if let Some(n) = r[key].as_u64().filter(|&n| n > 0) {
+                println!("{:<26} {n} few-shot pieces dropped to fit (upstream's rule)", "");
+            }
+        }
     }
     Ok(())
 }
