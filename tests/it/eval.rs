@@ -506,3 +506,53 @@ fn prompts_longer_than_the_model_are_refused_or_cut_and_counted() {
     ]);
     assert!(e.contains("mgsm-1.0-0.3: document") && e.contains("0-shot prompt does not fit"), "{e}");
 }
+
+#[test]
+fn mnli_and_qnli_few_shot_picks_are_lm_evals_sampler() {
+    let dir = scratch_dir("eval-eleuther-shots");
+    let model_dir = dir.join("model");
+    tiny_model(&model_dir);
+    let data = repo_root().parent().expect("parent").join("shared/data/eval");
+    let log = dir.join("requests.jsonl");
+    hashi_ok(&[
+        "eval",
+        "--model",
+        &model_dir.display().to_string(),
+        "--tasks",
+        "mnli,qnli",
+        "--shots",
+        "3",
+        "--limit",
+        "6",
+        "--data",
+        &data.display().to_string(),
+        "--log-requests",
+        &log.display().to_string(),
+    ]);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    for task in ["mnli", "qnli"] {
+        // One entry per document, in the order evaluated.
+        let mut docs: Vec<(u64, serde_json::Value)> = vec![];
+        for r in rows.iter().filter(|r| r["task"] == task) {
+            let d = r["doc"].as_u64().expect("doc");
+            if docs.last().map(|x| x.0) != Some(d) {
+                docs.push((d, r["fewshot"].clone()));
+            }
+        }
+        let ids: Vec<u64> = docs.iter().map(|d| d.0).collect();
+        assert_eq!(ids, (0..6).collect::<Vec<u64>>(), "{task}: documents in dataset order, as EleutherAI's");
+        let train = data.join(task).join("train.jsonl").display().to_string();
+        let out = run_python("lm_eval_fewshot.py", &[&train, "6", "3"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+        let ours: Vec<serde_json::Value> = docs.into_iter().map(|d| d.1).collect();
+        assert_eq!(
+            serde_json::Value::Array(ours),
+            v["picks"],
+            "{task}: few-shot picks equal lm-eval's sampler"
+        );
+    }
+}

@@ -91,9 +91,14 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         let (dir, split) = task.data();
         let eval = read_jsonl(&a.data.join(dir).join(format!("{split}.jsonl")))?;
         let train = read_jsonl(&a.data.join(dir).join("train.jsonl"))?;
-        let mut rnd = PyRandom::new(42);
+        // The Japanese harness shuffles the documents with `Random(42)` and samples shots from that stream;
+        // EleutherAI's keeps the dataset order and samples with the task's `Random(1234)` few-shot generator.
+        let eleuther = task.eleuther();
+        let mut rnd = PyRandom::new(if eleuther { 1234 } else { 42 });
         let mut order: Vec<usize> = (0..eval.len()).collect();
-        rnd.shuffle(&mut order);
+        if !eleuther {
+            rnd.shuffle(&mut order);
+        }
         order.truncate(a.limit.unwrap_or(order.len()));
         progress.start(name, Some(order.len() as u64), "docs");
         if let Request::Generate { until } = task.request() {
@@ -110,14 +115,15 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         for &i in &order {
             let doc = &eval[i];
             let err = |e: String| anyhow::anyhow!("{name}: document {i}: {e}");
-            let (ctx, _) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
+            let (ctx, shots) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
             let choices = task.choices(doc).map_err(err)?;
             let scored = score_choices(&model, &tok, &ctx, &choices).map_err(err)?;
             if let Some(w) = log.as_mut() {
                 use std::io::Write;
                 for (c, s) in choices.iter().zip(&scored) {
                     let rec = json!({"task": name, "doc": i, "context": ctx, "continuation": c,
-                                     "loglikelihood": s.loglikelihood, "is_greedy": s.is_greedy});
+                                     "loglikelihood": s.loglikelihood, "is_greedy": s.is_greedy,
+                                     "fewshot": shots});
                     writeln!(w, "{rec}")?;
                 }
             }

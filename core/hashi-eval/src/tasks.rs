@@ -1,8 +1,8 @@
 //! Task templates of Stability-AI's Japanese lm-evaluation-harness (branch `jp-stable`), byte for byte, and its
 //! few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or `_stratified_fewshot_examples`).
 //! Variants: JCommonsenseQA 1.1 (0.1, 0.3), JNLI 1.3 (0.2, 0.3), JSQuAD 1.1 (0.1, 0.3) and 1.2 (0.3), JaQuAD 0.1
-//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3); and EleutherAI's MNLI and QNLI (their few-shot sampler is not
-//! reproduced: examples are drawn with the Japanese harness's rule); MARC-ja 1.1 (0.2, 0.3) and JaQKET v2 0.2
+//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3); EleutherAI's MNLI and QNLI (with its few-shot sampler:
+//! `Random(1234).sample(train, k)` per document in dataset order); MARC-ja 1.1 (0.2, 0.3) and JaQKET v2 0.2
 //! (0.1–0.3) as in the harness's `marc_ja.py` / `jaqket_v2.py`. Not yet: prompt versions 0.4–0.6.
 
 use serde_json::Value;
@@ -172,6 +172,12 @@ impl Task {
             }
             Dataset::Mgsm => Request::Generate { until: vec!["</s>", "\n"] },
         }
+    }
+
+    /// Whether the task comes from EleutherAI's harness (MNLI, QNLI): documents in dataset order, shots drawn
+    /// with the task's own `Random(1234)`.
+    pub fn eleuther(self) -> bool {
+        matches!(self.dataset, Dataset::Mnli | Dataset::Qnli)
     }
 
     /// Whether few-shot examples are stratified by label.
