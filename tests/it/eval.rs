@@ -52,13 +52,15 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
     let golden = shared_jsonl("golden/jp-harness/prompts.jsonl");
     let mut checked = 0;
     for (name, task) in Task::ALL {
+        use hashi_eval::Dataset;
+        if matches!(task.dataset, Dataset::Mnli | Dataset::Qnli | Dataset::MarcJa | Dataset::JaqketV2) {
+            // EleutherAI's tasks, and the two whose data is not available here: not in the golden file.
+            continue;
+        }
         let (dir, split) = task.data();
         let eval = shared_jsonl(&format!("eval/{dir}/{split}.jsonl"));
         let train = shared_jsonl(&format!("eval/{dir}/train.jsonl"));
         let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
-        if matches!(task.dataset, hashi_eval::Dataset::Mnli | hashi_eval::Dataset::Qnli) {
-            continue; // EleutherAI's tasks: not in the Japanese harness's golden file
-        }
         assert_eq!(rows.len(), 15, "{name}");
         assert_eq!(rows[0]["stratified"], task.stratified(), "{name}");
         let mut rnd = PyRandom::new(42);

@@ -72,7 +72,7 @@ fn stderr_of_mean(xs: &[f64]) -> f64 {
 }
 
 pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
-    let model = Llama::load(&a.model)?;
+    let model = Llama::load(&a.model)?.detached();
     let tok = Tokenizer::from_file(&a.model)?;
     let mut results = serde_json::Map::new();
     let mut log = match &a.log_requests {

@@ -54,20 +54,37 @@ pub fn score_choices(
     if ctx_ids.len() > 1 {
         let prefix = &ctx_ids[..ctx_ids.len() - 1];
         let x = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), &Device::Cpu).map_err(|x| e(&x))?;
-        model.forward_cached_all(&x, &mut base).map_err(|x| e(&x))?;
+        model.prefill(&x, &mut base).map_err(|x| e(&x))?;
     }
     for (ctx, cont) in &pairs {
         let n = ctx.len() + cont.len();
         if n > max {
             return Err(format!("context + continuation ({n} tokens) exceed the model's {max} positions"));
         }
-        let from = ctx.len().saturating_sub(1);
-        let mut cache = if ctx.len() > 1 { base.clone() } else { model.new_cache() };
-        let feed: Vec<u32> = ctx[from..].iter().chain(&cont[..cont.len() - 1]).copied().collect();
-        let x = Tensor::from_vec(feed.clone(), (1, feed.len()), &Device::Cpu).map_err(|x| e(&x))?;
-        let logits =
-            model.forward_cached_all(&x, &mut cache).map_err(|x| e(&x))?.squeeze(0).map_err(|x| e(&x))?;
-        let lsm = log_softmax(&logits).map_err(|x| e(&x))?;
+    }
+    // All continuations in one batch over the shared cache: each row feeds the context's last token and the
+    // continuation but its last token (rows padded at the end, which causal attention never lets earlier
+    // positions see). One forward per question, so the weights are streamed once, not once per choice.
+    let from = ctx_ids.len().saturating_sub(1);
+    let feeds: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|(ctx, cont)| ctx[from..].iter().chain(&cont[..cont.len() - 1]).copied().collect())
+        .collect();
+    let width = feeds.iter().map(Vec::len).max().unwrap_or(1);
+    let mut flat = vec![0u32; feeds.len() * width];
+    for (row, f) in feeds.iter().enumerate() {
+        flat[row * width..row * width + f.len()].copy_from_slice(f);
+    }
+    let mut cache = if ctx_ids.len() > 1 {
+        base.repeat_batch(feeds.len()).map_err(|x| e(&x))?
+    } else {
+        model.new_cache()
+    };
+    let x = Tensor::from_vec(flat, (feeds.len(), width), &Device::Cpu).map_err(|x| e(&x))?;
+    let logits = model.forward_cached_all(&x, &mut cache).map_err(|x| e(&x))?;
+    for (row, ((ctx, cont), f)) in pairs.iter().zip(&feeds).enumerate() {
+        let rows = logits.get(row).and_then(|l| l.narrow(0, 0, f.len())).map_err(|x| e(&x))?;
+        let lsm = log_softmax(&rows).map_err(|x| e(&x))?;
         // Row r predicts the token after feed[r]; continuation token i is predicted by row (ctx.len() - 1 - from) + i.
         let first = ctx.len() - 1 - from;
         let (mut ll, mut greedy) = (0f64, true);

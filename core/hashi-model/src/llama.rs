@@ -32,6 +32,10 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
+    fn detached(&self) -> Self {
+        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach) }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (rows, cols) = self.weight.dims2()?;
         let mut out_shape = x.dims().to_vec();
@@ -56,6 +60,10 @@ struct RmsNorm {
 impl RmsNorm {
     fn load(params: &ParamStore, name: &str, eps: f64) -> Result<Self> {
         Ok(Self { weight: params.get(name)?.as_tensor().clone(), eps })
+    }
+
+    fn detached(&self) -> Self {
+        Self { weight: self.weight.detach(), eps: self.eps }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -112,6 +120,23 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The cache of `n` sequences that all continue this (batch-1) cache.
+    pub fn repeat_batch(&self, n: usize) -> Result<KvCache> {
+        let rep = |t: &Tensor| -> Result<Tensor> {
+            let (b, h, s, d) = t.dims4()?;
+            if b != 1 {
+                return Err(ModelError::Input(format!("repeat_batch needs a batch-1 cache, got {b}")));
+            }
+            Ok(t.broadcast_as((n, h, s, d))?.contiguous()?)
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.as_ref().map(|(k, v)| Ok((rep(k)?, rep(v)?))).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KvCache { layers, len: self.len })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +152,16 @@ struct Attention {
 }
 
 impl Attention {
+    fn detached(&self) -> Self {
+        Self {
+            q: self.q.detached(),
+            k: self.k.detached(),
+            v: self.v.detached(),
+            o: self.o.detached(),
+            ..self.clone()
+        }
+    }
+
     fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
         let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.attention_bias);
         Ok(Self {
@@ -194,6 +229,15 @@ struct Mlp {
 }
 
 impl Mlp {
+    fn detached(&self) -> Self {
+        Self {
+            gate: self.gate.detached(),
+            up: self.up.detached(),
+            down: self.down.detached(),
+            ..self.clone()
+        }
+    }
+
     fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
         let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.mlp_bias);
         Ok(Self {
@@ -220,6 +264,16 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    fn detached(&self) -> Self {
+        Self {
+            input_norm: self.input_norm.detached(),
+            attn: self.attn.detached(),
+            post_norm: self.post_norm.detached(),
+            mlp: self.mlp.detached(),
+            ..self.clone()
+        }
+    }
+
     fn load(params: &ParamStore, i: usize, cfg: &Config) -> Result<Self> {
         let p = format!("model.layers.{i}");
         Ok(Self {
@@ -277,6 +331,18 @@ impl Llama {
         Ok(Self { config, params, embed, layers, norm, lm_head, inv_freq })
     }
 
+    /// The same model for inference only: its weights detached from autograd, so a forward pass records no
+    /// graph and frees every activation as soon as it is used (evaluation, generation).
+    pub fn detached(&self) -> Self {
+        Self {
+            embed: self.embed.detach(),
+            lm_head: self.lm_head.detach(),
+            layers: self.layers.iter().map(DecoderLayer::detached).collect(),
+            norm: self.norm.detached(),
+            ..self.clone()
+        }
+    }
+
     /// Loads an HF model directory.
     pub fn load(dir: &std::path::Path) -> Result<Self> {
         let ckpt = Checkpoint::open(dir)?;
@@ -318,6 +384,12 @@ impl Llama {
     pub fn forward_cached_all(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         let hidden = self.hidden_states(ids, cache.len, Some(cache))?;
         self.logits(&hidden)
+    }
+
+    /// Feeds `ids` `[batch, new]` into the cache without computing logits (a shared prompt prefix).
+    pub fn prefill(&self, ids: &Tensor, cache: &mut KvCache) -> Result<()> {
+        self.hidden_states(ids, cache.len, Some(cache))?;
+        Ok(())
     }
 
     /// A fresh, empty cache for this model.
