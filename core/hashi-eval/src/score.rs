@@ -3,7 +3,8 @@
 //! `context + continuation` is encoded whole, and the continuation tokens are the whole encoding past the
 //! context's length; the model reads `context tokens + continuation tokens`, with the tokenizer's own special
 //! tokens (a leading `<s>` for Llama tokenizers, as lm-eval's default `add_special_tokens` gives). The context is
-//! run once and its KV cache shared by every continuation of the question (the harnesses recompute it per choice).
+//! run once — its last position scores every continuation's first token — and its KV cache is shared by one
+//! batched forward over the rest of all the continuations (the harnesses recompute the context per choice).
 
 use candle_core::{D, Device, Tensor};
 use hashi_model::Llama;
@@ -47,49 +48,48 @@ pub fn score_choices(
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let max = model.config().max_position_embeddings;
     let pairs = continuations.iter().map(|c| encode_pair(tok, context, c)).collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::with_capacity(pairs.len());
-    // All pairs share the context encoding: run all of it but its last token once.
-    let ctx_ids = &pairs[0].0;
-    let mut base = model.new_cache();
-    if ctx_ids.len() > 1 {
-        let prefix = &ctx_ids[..ctx_ids.len() - 1];
-        let x = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), &Device::Cpu).map_err(|x| e(&x))?;
-        model.prefill(&x, &mut base).map_err(|x| e(&x))?;
+    if pairs.iter().any(|(ctx, _)| ctx != &pairs[0].0) {
+        return Err("the continuations change the context's encoding; cannot share it".into());
     }
+    let mut out = Vec::with_capacity(pairs.len());
     for (ctx, cont) in &pairs {
         let n = ctx.len() + cont.len();
         if n > max {
             return Err(format!("context + continuation ({n} tokens) exceed the model's {max} positions"));
         }
     }
-    // All continuations in one batch over the shared cache: each row feeds the context's last token and the
-    // continuation but its last token (rows padded at the end, which causal attention never lets earlier
-    // positions see). One forward per question, so the weights are streamed once, not once per choice.
-    let from = ctx_ids.len().saturating_sub(1);
-    let feeds: Vec<Vec<u32>> = pairs
-        .iter()
-        .map(|(ctx, cont)| ctx[from..].iter().chain(&cont[..cont.len() - 1]).copied().collect())
-        .collect();
-    let width = feeds.iter().map(Vec::len).max().unwrap_or(1);
-    let mut flat = vec![0u32; feeds.len() * width];
-    for (row, f) in feeds.iter().enumerate() {
-        flat[row * width..row * width + f.len()].copy_from_slice(f);
+    // All pairs share the context encoding: run it once, keeping its cache and the last position's
+    // log-probabilities, which score every continuation's first token.
+    let ctx_ids = &pairs[0].0;
+    let mut base = model.new_cache();
+    let x = Tensor::from_vec(ctx_ids.clone(), (1, ctx_ids.len()), &Device::Cpu).map_err(|x| e(&x))?;
+    let last = model.forward_cached(&x, &mut base).map_err(|x| e(&x))?;
+    let first_lsm = log_softmax(&last).map_err(|x| e(&x))?.remove(0);
+    // The continuations' later tokens in one batch over the shared cache: row i feeds continuation i but its
+    // last token (rows padded at the end, which causal attention never lets earlier positions see). One
+    // forward per question, so the weights are streamed once, not once per choice.
+    let feeds: Vec<&[u32]> = pairs.iter().map(|(_, cont)| &cont[..cont.len() - 1]).collect();
+    let width = feeds.iter().map(|f| f.len()).max().unwrap_or(0);
+    let mut later: Vec<Vec<Vec<f32>>> = vec![vec![]; feeds.len()];
+    if width > 0 {
+        let mut flat = vec![0u32; feeds.len() * width];
+        for (row, f) in feeds.iter().enumerate() {
+            flat[row * width..row * width + f.len()].copy_from_slice(f);
+        }
+        let mut cache = base.repeat_batch(feeds.len()).map_err(|x| e(&x))?;
+        let x = Tensor::from_vec(flat, (feeds.len(), width), &Device::Cpu).map_err(|x| e(&x))?;
+        let logits = model.forward_cached_all(&x, &mut cache).map_err(|x| e(&x))?;
+        for (row, f) in feeds.iter().enumerate() {
+            if !f.is_empty() {
+                let rows = logits.get(row).and_then(|l| l.narrow(0, 0, f.len())).map_err(|x| e(&x))?;
+                later[row] = log_softmax(&rows).map_err(|x| e(&x))?;
+            }
+        }
     }
-    let mut cache = if ctx_ids.len() > 1 {
-        base.repeat_batch(feeds.len()).map_err(|x| e(&x))?
-    } else {
-        model.new_cache()
-    };
-    let x = Tensor::from_vec(flat, (feeds.len(), width), &Device::Cpu).map_err(|x| e(&x))?;
-    let logits = model.forward_cached_all(&x, &mut cache).map_err(|x| e(&x))?;
-    for (row, ((ctx, cont), f)) in pairs.iter().zip(&feeds).enumerate() {
-        let rows = logits.get(row).and_then(|l| l.narrow(0, 0, f.len())).map_err(|x| e(&x))?;
-        let lsm = log_softmax(&rows).map_err(|x| e(&x))?;
-        // Row r predicts the token after feed[r]; continuation token i is predicted by row (ctx.len() - 1 - from) + i.
-        let first = ctx.len() - 1 - from;
+    for ((_, cont), rows) in pairs.iter().zip(&later) {
         let (mut ll, mut greedy) = (0f64, true);
         for (i, &target) in cont.iter().enumerate() {
-            let row = &lsm[first + i];
+            let row = if i == 0 { &first_lsm } else { &rows[i - 1] };
             ll += f64::from(row[target as usize]);
             let best = row
                 .iter()
