@@ -54,46 +54,22 @@ fn exports_match_the_plan_and_megatron_core() {
     );
 
     // Refusals: output not empty; freezing; a schedule without an engine form.
-    let e = hashi_err(&[
-        "export",
-        "--backend",
-        "megatron",
-        &run.exp(),
-        "--out",
-        &meg.display().to_string(),
-        "--plugin",
-        &plugin,
-    ]);
+    let refused = |out: &str| {
+        hashi_err(&["export", "--backend", "megatron", &run.exp(), "--out", out, "--plugin", &plugin])
+    };
+    let e = refused(&meg.display().to_string());
     assert!(e.contains("not empty"), "{e}");
     let frozen = text.replace(
         "out = 'run'",
         &format!("out = 'run', {cluster}, optimizer = {{ freeze = {{ 'model.embed' }} }}"),
     );
     std::fs::write(&exp, frozen).expect("write");
-    let e = hashi_err(&[
-        "export",
-        "--backend",
-        "megatron",
-        &run.exp(),
-        "--out",
-        &run.dir.join("x").display().to_string(),
-        "--plugin",
-        &plugin,
-    ]);
+    let e = refused(&run.dir.join("x").display().to_string());
     assert!(e.contains("plugin cluster") && e.contains("freeze"), "{e}");
     std::fs::write(&exp, text.replace("out = 'run'", &format!("out = 'run', {cluster}"))).expect("write");
     std::fs::write(run.dir.join("schedule.lua"), "return { lr = function(s, p) return 1e-3 end }\n")
         .expect("write");
-    let e = hashi_err(&[
-        "export",
-        "--backend",
-        "megatron",
-        &run.exp(),
-        "--out",
-        &run.dir.join("y").display().to_string(),
-        "--plugin",
-        &plugin,
-    ]);
+    let e = refused(&run.dir.join("y").display().to_string());
     assert!(e.contains("schedule.lua") && e.contains("no engine_schedule"), "{e}");
     std::fs::write(
         run.dir.join("schedule.lua"),
@@ -101,15 +77,6 @@ fn exports_match_the_plan_and_megatron_core() {
          max_lr = 1e-3, min_lr = 1e-4, warmup_init = 1e-3, warmup_steps = 0, decay_steps = s.phase_steps } end }\n",
     )
     .expect("write");
-    let e = hashi_err(&[
-        "export",
-        "--backend",
-        "megatron",
-        &run.exp(),
-        "--out",
-        &run.dir.join("z").display().to_string(),
-        "--plugin",
-        &plugin,
-    ]);
+    let e = refused(&run.dir.join("z").display().to_string());
     assert!(e.contains("engine_schedule of phase 0 gives") && e.contains("lr() gives 0.001"), "{e}");
 }
