@@ -190,3 +190,68 @@ fn errors_and_panics_inside_a_plugin_are_reported_and_the_host_keeps_running() {
     let e = hashi_err(&["train", &run.exp(), "--plugin", &faulty]);
     assert!(e.contains("exp.lua") && e.contains("no plugin provides backend \"nonesuch\""), "{e}");
 }
+
+#[test]
+fn eval_through_a_plugin_backend_gives_the_built_in_scores() {
+    let dir = scratch_dir("plugin-eval");
+    let model = dir.join("model");
+    let mut cfg = hashi_model::Config::tiny_test();
+    cfg.vocab_size = 8000;
+    cfg.max_position_embeddings = 2048;
+    let m = hashi_model::Llama::random(cfg.clone(), 3).expect("model");
+    hashi_model::save_pretrained(&cfg, m.params(), &model, Default::default(), &hashi_core::NoReporter)
+        .expect("save");
+    std::fs::copy(crate::tokenizer::trained().join("tokenizer.json"), model.join("tokenizer.json"))
+        .expect("tok");
+    let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
+    let example = lib("hashi_plugin_example").display().to_string();
+    let run = |extra: &[&str], log: &std::path::Path| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--tasks",
+            "jcommonsenseqa-1.1-0.1,jnli-1.3-0.2,mnli",
+            "--limit",
+            "3",
+            "--data",
+            &data,
+            "--log-requests",
+            log.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        hashi_ok(&args);
+        std::fs::read_to_string(log)
+            .expect("log")
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["loglikelihood"]
+                    .as_f64()
+                    .expect("ll")
+            })
+            .collect::<Vec<f64>>()
+    };
+    let builtin = run(&[], &dir.join("a.jsonl"));
+    let via = run(&["--backend", "example", "--plugin", &example], &dir.join("b.jsonl"));
+    assert_eq!(builtin.len(), via.len());
+    assert_eq!(builtin.len(), 3 * 5 + 3 * 3 + 3 * 3);
+    for (x, y) in builtin.iter().zip(&via) {
+        assert!((x - y).abs() < 1e-3 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    let e = hashi_err(&[
+        "eval",
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--tasks",
+        "jsquad-1.1-0.3",
+        "--limit",
+        "1",
+        "--data",
+        &data,
+        "--backend",
+        "example",
+        "--plugin",
+        &example,
+    ]);
+    assert!(e.contains("plugin backends score log-likelihood tasks"), "{e}");
+}

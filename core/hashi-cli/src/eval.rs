@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_core::Reporter;
 use hashi_eval::metrics::{balanced_accuracy, macro_f1, mcc};
-use hashi_eval::{PyRandom, Request, Task, score_choices};
+use hashi_eval::{PyRandom, Request, Task, score_choices, score_choices_with};
 use hashi_model::Llama;
 use hashi_tokenizer::Tokenizer;
 use serde_json::{Value, json};
@@ -49,6 +49,14 @@ pub struct EvalArgs {
     /// New tokens at most for MGSM (lm-eval's max_gen_toks).
     #[arg(long, default_value_t = 256)]
     max_gen_toks: usize,
+    /// Score log-likelihood tasks with a backend plugin (e.g. torch, on a GPU) instead of the built-in model.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Options for the backend plugin (JSON object).
+    #[arg(long, default_value = "{}")]
+    backend_options: String,
+    #[command(flatten)]
+    plugins: crate::plugins::PluginArgs,
 }
 
 fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
@@ -74,6 +82,16 @@ fn stderr_of_mean(xs: &[f64]) -> f64 {
 pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     let model = Llama::load(&a.model)?.detached();
     let tok = Tokenizer::from_file(&a.model)?;
+    let registry;
+    let mut backend = match &a.backend {
+        None => None,
+        Some(name) => {
+            registry = a.plugins.registry()?;
+            let b = registry.backend(name)?.backend(&a.model, &a.backend_options)?;
+            tracing::info!(backend = %hashi_train::Backend::name(&b), "scoring log-likelihoods with a plugin");
+            Some(b)
+        }
+    };
     let mut results = serde_json::Map::new();
     let mut log = match &a.log_requests {
         Some(p) => Some(std::io::BufWriter::new(
@@ -102,6 +120,11 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         order.truncate(a.limit.unwrap_or(order.len()));
         progress.start(name, Some(order.len() as u64), "docs");
         if let Request::Generate { until } = task.request() {
+            if backend.is_some() {
+                bail!(
+                    "{name}: generation runs on the built-in model; plugin backends score log-likelihood tasks"
+                );
+            }
             let ctx = GenContext { model: &model, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
             let r = run_generation(&a, name, task, &until, &eval, &train, &order, &mut rnd, ctx)?;
             progress.finish();
@@ -117,7 +140,16 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             let err = |e: String| anyhow::anyhow!("{name}: document {i}: {e}");
             let (ctx, shots) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
             let choices = task.choices(doc).map_err(err)?;
-            let scored = score_choices(&model, &tok, &ctx, &choices).map_err(err)?;
+            let scored = match backend.as_mut() {
+                None => score_choices(&model, &tok, &ctx, &choices).map_err(err)?,
+                Some(b) => {
+                    let mut lp = |rows: &[Vec<u32>]| {
+                        hashi_train::Backend::logprobs(b, rows).map_err(|e| e.to_string())
+                    };
+                    let max = model.config().max_position_embeddings;
+                    score_choices_with(&mut lp, &tok, max, &ctx, &choices).map_err(err)?
+                }
+            };
             if let Some(w) = log.as_mut() {
                 use std::io::Write;
                 for (c, s) in choices.iter().zip(&scored) {

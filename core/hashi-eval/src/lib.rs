@@ -14,5 +14,5 @@ mod tasks;
 pub use bpb::{Bpb, bits_per_byte};
 pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
 pub use pyrandom::PyRandom;
-pub use score::{Scored, encode_pair, score_choices};
+pub use score::{Scored, encode_pair, score_choices, score_choices_with};
 pub use tasks::{Dataset, Request, Task};

@@ -108,3 +108,41 @@ fn log_softmax(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     shifted.broadcast_sub(&lse)?.to_vec2()
 }
+
+/// Scores every continuation after `context` with a log-probability function over whole sequences (a training
+/// backend, e.g. a plugin): each `context + continuation` is one row (rows padded at the end to one length);
+/// `logprobs(rows)[r][t]` is the log-probability of token `t + 1` of row `r`. Same token semantics as
+/// [`score_choices`]; `is_greedy` cannot be known this way and is `false`.
+pub fn score_choices_with(
+    logprobs: &mut dyn FnMut(&[Vec<u32>]) -> Result<Vec<Vec<f32>>, String>,
+    tok: &Tokenizer,
+    max_positions: usize,
+    context: &str,
+    continuations: &[String],
+) -> Result<Vec<Scored>, String> {
+    let pairs = continuations.iter().map(|c| encode_pair(tok, context, c)).collect::<Result<Vec<_>, _>>()?;
+    let width = pairs.iter().map(|(c, k)| c.len() + k.len()).max().unwrap_or(0);
+    if width > max_positions {
+        return Err(format!(
+            "context + continuation ({width} tokens) exceed the model's {max_positions} positions"
+        ));
+    }
+    let rows: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|(c, k)| {
+            let mut r: Vec<u32> = c.iter().chain(k).copied().collect();
+            r.resize(width.max(2), 0);
+            r
+        })
+        .collect();
+    let lp = logprobs(&rows)?;
+    Ok(pairs
+        .iter()
+        .zip(&lp)
+        .map(|((c, k), row)| Scored {
+            loglikelihood: (0..k.len()).map(|i| f64::from(row[c.len() - 1 + i])).sum(),
+            is_greedy: false,
+            tokens: k.len(),
+        })
+        .collect())
+}
