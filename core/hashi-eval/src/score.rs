@@ -109,12 +109,15 @@ fn log_softmax(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
     shifted.broadcast_sub(&lse)?.to_vec2()
 }
 
+/// Log-probabilities of every next token of each row (see [`score_choices_with`]).
+pub type LogProbs<'a> = dyn FnMut(&[Vec<u32>]) -> Result<Vec<Vec<f32>>, String> + 'a;
+
 /// Scores every continuation after `context` with a log-probability function over whole sequences (a training
 /// backend, e.g. a plugin): each `context + continuation` is one row (rows padded at the end to one length);
 /// `logprobs(rows)[r][t]` is the log-probability of token `t + 1` of row `r`. Same token semantics as
 /// [`score_choices`]; `is_greedy` cannot be known this way and is `false`.
 pub fn score_choices_with(
-    logprobs: &mut dyn FnMut(&[Vec<u32>]) -> Result<Vec<Vec<f32>>, String>,
+    logprobs: &mut LogProbs<'_>,
     tok: &Tokenizer,
     max_positions: usize,
     context: &str,
