@@ -80,7 +80,7 @@ fn stderr_of_mean(xs: &[f64]) -> f64 {
 }
 
 pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
-    let model = Llama::load(&a.model)?.detached();
+    let model = Llama::load(&a.model)?.detached()?;
     let tok = Tokenizer::from_file(&a.model)?;
     let registry;
     let mut backend = match &a.backend {

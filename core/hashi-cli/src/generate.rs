@@ -42,7 +42,7 @@ pub struct GenerateArgs {
 pub fn run(a: GenerateArgs, progress: &dyn Reporter) -> Result<()> {
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| a.model.join("tokenizer.json"));
     let tokenizer = Tokenizer::from_file(&tok_path)?;
-    let model = Llama::load(&a.model)?.detached();
+    let model = Llama::load(&a.model)?.detached()?;
     let prompt = tokenizer.encode(&a.prompt, true)?;
     let sampling = match a.temperature {
         t if t > 0.0 => Sampling::Sample { temperature: t, top_k: a.top_k, top_p: a.top_p, seed: a.seed },

@@ -161,7 +161,7 @@ fn logits(a: LogitsArgs) -> Result<()> {
     if a.ids.iter().any(|s| s.len() != len) {
         bail!("all --ids sequences must have the same length");
     }
-    let model = Llama::load(&a.model)?.detached();
+    let model = Llama::load(&a.model)?.detached()?;
     let flat: Vec<u32> = a.ids.concat();
     let ids = Tensor::from_vec(flat, (a.ids.len(), len), &Device::Cpu)?;
     let logits = model.forward(&ids)?;

@@ -20,6 +20,8 @@ use crate::params::ParamStore;
 struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// Inference copies only: the weight transposed and contiguous (`[in, out]`), for a plain matmul.
+    weight_t: Option<Tensor>,
 }
 
 impl Linear {
@@ -29,11 +31,13 @@ impl Linear {
             true => Some(params.get(&format!("{prefix}.bias"))?.as_tensor().clone()),
             false => None,
         };
-        Ok(Self { weight, bias })
+        Ok(Self { weight, bias, weight_t: None })
     }
 
-    fn detached(&self) -> Self {
-        Self { weight: self.weight.detach(), bias: self.bias.as_ref().map(Tensor::detach) }
+    fn detached(&self) -> Result<Self> {
+        // One copy in memory: the contiguous transpose, and the weight as a view of it.
+        let wt = self.weight.detach().t()?.contiguous()?;
+        Ok(Self { weight: wt.t()?, bias: self.bias.as_ref().map(Tensor::detach), weight_t: Some(wt) })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -41,7 +45,10 @@ impl Linear {
         let mut out_shape = x.dims().to_vec();
         let n: usize = out_shape[..out_shape.len() - 1].iter().product();
         *out_shape.last_mut().ok_or_else(|| ModelError::Input("linear input is a scalar".into()))? = rows;
-        let y = x.reshape((n, cols))?.matmul(&self.weight.t()?)?;
+        let y = match &self.weight_t {
+            Some(wt) => x.reshape((n, cols))?.matmul(wt)?,
+            None => x.reshape((n, cols))?.matmul(&self.weight.t()?)?,
+        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -152,14 +159,14 @@ struct Attention {
 }
 
 impl Attention {
-    fn detached(&self) -> Self {
-        Self {
-            q: self.q.detached(),
-            k: self.k.detached(),
-            v: self.v.detached(),
-            o: self.o.detached(),
+    fn detached(&self) -> Result<Self> {
+        Ok(Self {
+            q: self.q.detached()?,
+            k: self.k.detached()?,
+            v: self.v.detached()?,
+            o: self.o.detached()?,
             ..self.clone()
-        }
+        })
     }
 
     fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
@@ -229,13 +236,13 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn detached(&self) -> Self {
-        Self {
-            gate: self.gate.detached(),
-            up: self.up.detached(),
-            down: self.down.detached(),
+    fn detached(&self) -> Result<Self> {
+        Ok(Self {
+            gate: self.gate.detached()?,
+            up: self.up.detached()?,
+            down: self.down.detached()?,
             ..self.clone()
-        }
+        })
     }
 
     fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
@@ -264,14 +271,14 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn detached(&self) -> Self {
-        Self {
+    fn detached(&self) -> Result<Self> {
+        Ok(Self {
             input_norm: self.input_norm.detached(),
-            attn: self.attn.detached(),
+            attn: self.attn.detached()?,
             post_norm: self.post_norm.detached(),
-            mlp: self.mlp.detached(),
+            mlp: self.mlp.detached()?,
             ..self.clone()
-        }
+        })
     }
 
     fn load(params: &ParamStore, i: usize, cfg: &Config) -> Result<Self> {
@@ -310,6 +317,8 @@ pub struct Llama {
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     lm_head: Tensor,
+    /// Inference copies only: `lm_head` transposed and contiguous.
+    lm_head_t: Option<Tensor>,
     inv_freq: Vec<f32>,
 }
 
@@ -328,19 +337,23 @@ impl Llama {
         let d = config.head_dim;
         let inv_freq =
             (0..d / 2).map(|i| (1.0 / config.rope_theta.powf((2 * i) as f64 / d as f64)) as f32).collect();
-        Ok(Self { config, params, embed, layers, norm, lm_head, inv_freq })
+        Ok(Self { config, params, embed, layers, norm, lm_head, lm_head_t: None, inv_freq })
     }
 
-    /// The same model for inference only: its weights detached from autograd, so a forward pass records no
-    /// graph and frees every activation as soon as it is used (evaluation, generation).
-    pub fn detached(&self) -> Self {
-        Self {
+    /// The same model for inference only: its weights detached from autograd and stored transposed (one copy),
+    /// so a forward pass records no graph, frees every activation as soon as it is used, and multiplies by
+    /// contiguous matrices (evaluation, generation). Its [`Llama::params`] is empty.
+    pub fn detached(&self) -> Result<Self> {
+        Ok(Self {
             embed: self.embed.detach(),
             lm_head: self.lm_head.detach(),
-            layers: self.layers.iter().map(DecoderLayer::detached).collect(),
+            lm_head_t: Some(self.lm_head.detach().t()?.contiguous()?),
+            // Nothing is trainable in an inference copy; dropping the variables frees the original weights.
+            params: ParamStore::empty(),
+            layers: self.layers.iter().map(DecoderLayer::detached).collect::<Result<_>>()?,
             norm: self.norm.detached(),
             ..self.clone()
-        }
+        })
     }
 
     /// Loads an HF model directory.
@@ -427,7 +440,10 @@ impl Llama {
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let (b, t, h) = hidden.dims3()?;
-        let logits = hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?;
+        let logits = match &self.lm_head_t {
+            Some(wt) => hidden.reshape((b * t, h))?.matmul(wt)?,
+            None => hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?,
+        };
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
 }

@@ -46,6 +46,11 @@ pub struct ParamStore {
 }
 
 impl ParamStore {
+    /// No parameters (the store of an inference-only model).
+    pub(crate) fn empty() -> Self {
+        Self { vars: BTreeMap::new() }
+    }
+
     /// Loads every parameter the config needs from a checkpoint, checking shapes.
     ///
     /// Tensors in the checkpoint that the model does not use (e.g. a stored `lm_head` of a tied model, or old
