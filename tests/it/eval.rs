@@ -125,10 +125,16 @@ fn classification_metrics_equal_the_upstream_ones() {
 }
 
 /// A tiny random model over the 8k test tokenizer, saved with the tokenizer files.
-fn tiny_model(dir: &std::path::Path) -> hashi_model::Llama {
+/// A tiny random model with the 8k test tokenizer (`max_positions` 2048).
+pub(crate) fn tiny_model(dir: &std::path::Path) -> hashi_model::Llama {
+    tiny_model_sized(dir, 2048)
+}
+
+/// A tiny random model with the 8k test tokenizer and `max_positions` positions.
+fn tiny_model_sized(dir: &std::path::Path, max_positions: usize) -> hashi_model::Llama {
     let mut cfg = hashi_model::Config::tiny_test();
     cfg.vocab_size = 8000;
-    cfg.max_position_embeddings = 2048;
+    cfg.max_position_embeddings = max_positions;
     let model = hashi_model::Llama::random(cfg.clone(), 11).expect("model");
     hashi_model::save_pretrained(&cfg, model.params(), dir, Default::default(), &hashi_core::NoReporter)
         .expect("save");
@@ -460,14 +466,7 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
 #[test]
 fn prompts_longer_than_the_model_are_refused_or_cut_and_counted() {
     let dir = scratch_dir("eval-short");
-    let mut cfg = hashi_model::Config::tiny_test();
-    cfg.vocab_size = 8000;
-    cfg.max_position_embeddings = 64;
-    let model = hashi_model::Llama::random(cfg.clone(), 5).expect("model");
-    hashi_model::save_pretrained(&cfg, model.params(), &dir, Default::default(), &hashi_core::NoReporter)
-        .expect("save");
-    std::fs::copy(crate::tokenizer::trained().join("tokenizer.json"), dir.join("tokenizer.json"))
-        .expect("tok");
+    tiny_model_sized(&dir, 64);
     let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
     let m = dir.display().to_string();
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jnli-1.3-0.3", "--limit", "2", "--data", &data]);
@@ -557,4 +556,47 @@ fn mnli_and_qnli_few_shot_picks_are_lm_evals_sampler() {
             "{task}: few-shot picks equal lm-eval's sampler"
         );
     }
+}
+
+#[test]
+fn a_data_file_with_missing_fields_is_named_with_its_document() {
+    let dir = scratch_dir("eval-missing-field");
+    let model_dir = dir.join("model");
+    tiny_model(&model_dir);
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("jcommonsenseqa")).expect("mkdir");
+    let docs = shared_jsonl("eval/jcommonsenseqa/validation.jsonl");
+    let mut rows: Vec<serde_json::Value> = docs.into_iter().take(4).collect();
+    for r in &mut rows {
+        r.as_object_mut().expect("object").remove("choice2");
+    }
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(data.join("jcommonsenseqa/validation.jsonl"), &text).expect("write");
+    std::fs::write(data.join("jcommonsenseqa/train.jsonl"), &text).expect("write");
+    let e = hashi_err(&[
+        "eval",
+        "--model",
+        &model_dir.display().to_string(),
+        "--tasks",
+        "jcommonsenseqa-1.1-0.3",
+        "--shots",
+        "0",
+        "--data",
+        &data.display().to_string(),
+    ]);
+    assert!(
+        e.contains("jcommonsenseqa-1.1-0.3: document") && e.contains("no string field \"choice2\""),
+        "{e}"
+    );
+    std::fs::write(data.join("jcommonsenseqa/validation.jsonl"), "{\"question\": \n").expect("write");
+    let e = hashi_err(&[
+        "eval",
+        "--model",
+        &model_dir.display().to_string(),
+        "--tasks",
+        "jcommonsenseqa-1.1-0.3",
+        "--data",
+        &data.display().to_string(),
+    ]);
+    assert!(e.contains("validation.jsonl:1: bad JSON"), "{e}");
 }

@@ -195,14 +195,7 @@ fn errors_and_panics_inside_a_plugin_are_reported_and_the_host_keeps_running() {
 fn eval_through_a_plugin_backend_gives_the_built_in_scores() {
     let dir = scratch_dir("plugin-eval");
     let model = dir.join("model");
-    let mut cfg = hashi_model::Config::tiny_test();
-    cfg.vocab_size = 8000;
-    cfg.max_position_embeddings = 2048;
-    let m = hashi_model::Llama::random(cfg.clone(), 3).expect("model");
-    hashi_model::save_pretrained(&cfg, m.params(), &model, Default::default(), &hashi_core::NoReporter)
-        .expect("save");
-    std::fs::copy(crate::tokenizer::trained().join("tokenizer.json"), model.join("tokenizer.json"))
-        .expect("tok");
+    crate::eval::tiny_model(&model);
     let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
     let example = lib("hashi_plugin_example").display().to_string();
     let run = |extra: &[&str], log: &std::path::Path| {

@@ -80,7 +80,14 @@ fn stderr_of_mean(xs: &[f64]) -> f64 {
 }
 
 pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
-    let model = Llama::load(&a.model)?.detached()?;
+    // The built-in model is loaded only when something runs on it: without a plugin backend, or for bits per
+    // byte (generation tasks are refused with a backend).
+    let max_positions = hashi_model::Checkpoint::open(&a.model)?.config().max_position_embeddings;
+    let model = match a.backend.is_none() || !a.bpb.is_empty() {
+        true => Some(Llama::load(&a.model)?.detached()?),
+        false => None,
+    };
+    let cpu = || model.as_ref().context("the built-in model is not loaded when scoring through a backend");
     let tok = Tokenizer::from_file(&a.model)?;
     let registry;
     let mut backend = match &a.backend {
@@ -125,7 +132,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
                     "{name}: generation runs on the built-in model; plugin backends score log-likelihood tasks"
                 );
             }
-            let ctx = GenContext { model: &model, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
+            let ctx = GenContext { model: cpu()?, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
             let r = run_generation(&a, name, task, &until, &eval, &train, &order, &mut rnd, ctx)?;
             progress.finish();
             results.insert(name.clone(), r);
@@ -141,13 +148,12 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             let (ctx, shots) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
             let choices = task.choices(doc).map_err(err)?;
             let scored = match backend.as_mut() {
-                None => score_choices(&model, &tok, &ctx, &choices).map_err(err)?,
+                None => score_choices(cpu()?, &tok, &ctx, &choices).map_err(err)?,
                 Some(b) => {
                     let mut lp = |rows: &[Vec<u32>]| {
                         hashi_train::Backend::logprobs(b, rows).map_err(|e| e.to_string())
                     };
-                    let max = model.config().max_position_embeddings;
-                    score_choices_with(&mut lp, &tok, max, &ctx, &choices).map_err(err)?
+                    score_choices_with(&mut lp, &tok, max_positions, &ctx, &choices).map_err(err)?
                 }
             };
             if let Some(w) = log.as_mut() {
@@ -193,7 +199,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     let bpb = texts
         .iter()
         .map(|t| {
-            hashi_eval::bits_per_byte(&model, &tok, &t.lang, &t.docs, a.bpb_tokens)
+            hashi_eval::bits_per_byte(cpu()?, &tok, &t.lang, &t.docs, a.bpb_tokens)
                 .map_err(anyhow::Error::msg)
         })
         .collect::<Result<Vec<_>>>()?;

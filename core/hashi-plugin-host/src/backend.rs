@@ -22,9 +22,9 @@ fn sink(buf: &mut Vec<u8>) -> Sink {
     Sink { ctx: buf as *mut Vec<u8> as *mut c_void, write: append }
 }
 
-fn path_str(p: &Path) -> Result<&str, PluginError> {
+fn path_str<'a>(p: &'a Path, plugin: &str) -> Result<&'a str, PluginError> {
     p.to_str().ok_or_else(|| PluginError::Call {
-        plugin: String::new(),
+        plugin: plugin.to_string(),
         call: "path",
         message: format!("{} is not UTF-8", p.display()),
     })
@@ -75,7 +75,7 @@ impl PluginBackend {
     ) -> Result<Self, PluginError> {
         let mut handle: Handle = std::ptr::null_mut();
         let mut err = vec![];
-        let dir = path_str(model_dir)?;
+        let dir = path_str(model_dir, &plugin)?;
         let code = entry!(vt, create)(StrRef::new(dir), StrRef::new(options), &mut handle, sink(&mut err));
         outcome(&plugin, "create", code, err)?;
         if handle.is_null() {
@@ -192,7 +192,7 @@ impl Backend for PluginBackend {
         let mut err = vec![];
         let code = entry!(self.vt, save)(
             self.handle,
-            StrRef::new(path_str(dir).map_err(train_err)?),
+            StrRef::new(path_str(dir, &self.plugin).map_err(train_err)?),
             sink(&mut err),
         );
         outcome(&self.plugin, "save", code, err).map_err(train_err)
@@ -201,8 +201,8 @@ impl Backend for PluginBackend {
     fn load_optimizer(&mut self, dir: &Path) -> hashi_train::Result<()> {
         self.usable().map_err(train_err)?;
         let mut err = vec![];
-        let d = path_str(dir).map_err(train_err)?.to_string();
-        let code = entry!(self.vt, load_state)(self.handle, StrRef::new(&d), sink(&mut err));
+        let d = path_str(dir, &self.plugin).map_err(train_err)?;
+        let code = entry!(self.vt, load_state)(self.handle, StrRef::new(d), sink(&mut err));
         self.check("load_state", code, err).map_err(train_err)
     }
 }
@@ -216,7 +216,7 @@ pub(crate) fn call_export(
     out_dir: &Path,
 ) -> Result<String, PluginError> {
     let (mut result, mut err) = (vec![], vec![]);
-    let dir = path_str(out_dir)?;
+    let dir = path_str(out_dir, plugin)?;
     let code = entry!(vt, export)(
         StrRef::new(target),
         StrRef::new(request),

@@ -28,7 +28,9 @@ pub enum PluginError {
         message: String,
     },
     /// No loaded plugin offers what was asked.
-    #[error("no plugin provides {what} (loaded: {}){}", if known.is_empty() { "none".to_string() } else { known.join(", ") },
+    #[error("no plugin provides {what} (loaded: {}){}; plugins are libhashi_plugin_*.so files found beside hashi, in \
+        plugins/ beside it or in $HASHI_PLUGIN_PATH (`cargo build --release --workspace` builds the project's), or \
+        named with --plugin LIB", if known.is_empty() { "none".to_string() } else { known.join(", ") },
         if refused.is_empty() { String::new() } else { format!("; refused: {}", refused.join("; ")) })]
     NotFound {
         /// What was asked.

@@ -6,14 +6,14 @@
 //! do matrix work (all but the input embedding table), `L` layers, `d` the attention width and `s` the
 //! sequence length (attention scores and values, forward and backward, without the causal halving).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_core::Reporter;
-use hashi_model::{Config, LlamaConfig};
+use hashi_model::Config;
 use hashi_train::Backend;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -30,18 +30,8 @@ pub struct BackendBenchArgs {
     /// Options for the backend, as a JSON object (e.g. '{"device": "cuda"}').
     #[arg(long, default_value = "{}")]
     options: String,
-    /// Built-in size (bench-a, bench-b, ...).
-    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
-    preset: Option<String>,
-    /// An HF config.json instead of a preset.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Sequences per step.
-    #[arg(long)]
-    batch: usize,
-    /// Tokens per sequence.
-    #[arg(long)]
-    seq: usize,
+    #[command(flatten)]
+    shape: super::ShapeArgs,
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
@@ -112,16 +102,12 @@ fn median(v: &[f64]) -> f64 {
 }
 
 pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
-    if a.steps == 0 || a.batch == 0 || a.seq < 2 {
-        bail!("need --steps ≥ 1, --batch ≥ 1 and --seq ≥ 2");
+    let (config, _) = a.shape.resolve()?;
+    if a.steps == 0 {
+        bail!("need --steps >= 1");
     }
     let work = tempfile::tempdir()?;
-    let hf: LlamaConfig = match (&a.preset, &a.config) {
-        (Some(p), _) => Config::preset(p).with_context(|| format!("no preset {p:?}"))?.to_hf("float32"),
-        (None, Some(path)) => LlamaConfig::from_file(path)?,
-        _ => bail!("give --preset or --config"),
-    };
-    let config = hf.to_config(Path::new("config.json"))?;
+    let hf = config.to_hf("float32");
     let model_dir = work.path().join("model");
     let params = hashi_model::ParamStore::random(&config, 0)?;
     hashi_model::save_pretrained(&config, &params, &model_dir, Default::default(), progress)?;
@@ -130,11 +116,11 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let plugin = registry.backend(&a.backend)?;
     let mut backend = plugin.backend(&model_dir, &a.options)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let batch: Vec<Vec<u32>> = (0..a.batch)
-        .map(|_| (0..=a.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect())
+    let batch: Vec<Vec<u32>> = (0..a.shape.batch)
+        .map(|_| (0..=a.shape.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect())
         .collect();
-    let fpt = flops_per_token(&config, a.seq);
-    let tokens = (a.batch * a.seq) as f64;
+    let fpt = flops_per_token(&config, a.shape.seq);
+    let tokens = (a.shape.batch * a.shape.seq) as f64;
     progress.start("steps", Some((a.warmup + a.steps) as u64), "steps");
     let (times, mem) = with_gpu_memory(std::process::id(), || -> Result<Vec<f64>> {
         let mut times = vec![];
@@ -155,8 +141,8 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let mut result = json!({
         "bench": "backend training step (forward + backward + AdamW)",
         "config": hf,
-        "batch": a.batch,
-        "seq": a.seq,
+        "batch": a.shape.batch,
+        "seq": a.shape.seq,
         "flops_per_token": fpt,
         "peak_tflops": a.peak_tflops,
         "hashi": {
@@ -184,8 +170,9 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
             .zip(want.iter().flatten())
             .map(|(x, y)| f64::from((x - y).abs()))
             .sum::<f64>()
-            / (2 * a.seq) as f64;
-        result["logprobs_vs_cpu"] = json!({"max_abs_diff": diff, "mean_abs_diff": mean, "tokens": 2 * a.seq});
+            / (2 * a.shape.seq) as f64;
+        result["logprobs_vs_cpu"] =
+            json!({"max_abs_diff": diff, "mean_abs_diff": mean, "tokens": 2 * a.shape.seq});
     }
     drop(backend);
     if let Some(py) = &a.peer_python {
@@ -198,7 +185,7 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
             let child = Command::new(py)
                 .arg(&script)
                 .args(["--config", &cfg_path.display().to_string(), "--mode", mode])
-                .args(["--batch", &a.batch.to_string(), "--seq", &a.seq.to_string()])
+                .args(["--batch", &a.shape.batch.to_string(), "--seq", &a.shape.seq.to_string()])
                 .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())

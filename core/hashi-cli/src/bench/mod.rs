@@ -43,8 +43,9 @@ pub enum BenchCommand {
     Transfer(transfer::TransferBenchArgs),
 }
 
+/// The model and batch of a step benchmark.
 #[derive(Args)]
-pub struct ModelBenchArgs {
+pub struct ShapeArgs {
     /// Built-in size: bench-a, bench-b (or any preset of `hashi model init`).
     #[arg(long, conflicts_with = "config", required_unless_present = "config")]
     preset: Option<String>,
@@ -57,6 +58,30 @@ pub struct ModelBenchArgs {
     /// Tokens per sequence.
     #[arg(long)]
     seq: usize,
+}
+
+impl ShapeArgs {
+    /// The runtime config and its name (preset or file), checking the batch shape.
+    fn resolve(&self) -> Result<(Config, String)> {
+        if self.batch == 0 || self.seq < 2 {
+            bail!("need --batch >= 1 and --seq >= 2");
+        }
+        match (&self.preset, &self.config) {
+            (Some(p), _) => {
+                Ok((Config::preset(p).with_context(|| format!("unknown preset {p:?}"))?, p.clone()))
+            }
+            (None, Some(path)) => {
+                Ok((LlamaConfig::from_file(path)?.to_config(path)?, path.display().to_string()))
+            }
+            (None, None) => bail!("give --preset or --config"),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ModelBenchArgs {
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
@@ -89,23 +114,20 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
-    let (config, name) = match (&a.preset, &a.config) {
-        (Some(p), _) => (Config::preset(p).with_context(|| format!("unknown preset {p:?}"))?, p.clone()),
-        (None, Some(path)) => (LlamaConfig::from_file(path)?.to_config(path)?, path.display().to_string()),
-        (None, None) => bail!("give --preset or --config"),
-    };
-    if a.steps == 0 || a.rounds == 0 || a.batch == 0 || a.seq < 2 {
-        bail!("need --steps >= 1, --rounds >= 1, --batch >= 1 and --seq >= 2");
+    let (config, name) = a.shape.resolve()?;
+    if a.steps == 0 || a.rounds == 0 {
+        bail!("need --steps >= 1 and --rounds >= 1");
     }
     let threads = candle_core::utils::get_num_threads();
     let model = Llama::random(config.clone(), 0)?;
     let mut opt =
         a.optimizer.then(|| hashi_train::AdamW::new(hashi_train::AdamWConfig::default(), model.params()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let ids: Vec<u32> = (0..a.batch * a.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
-    let ids = Tensor::from_vec(ids, (a.batch, a.seq), &Device::Cpu)?;
+    let ids: Vec<u32> =
+        (0..a.shape.batch * a.shape.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
+    let ids = Tensor::from_vec(ids, (a.shape.batch, a.shape.seq), &Device::Cpu)?;
     let labels = ids.to_dtype(DType::I64)?;
-    let tokens = (a.batch * a.seq) as f64;
+    let tokens = (a.shape.batch * a.shape.seq) as f64;
     // Rounds alternate the two sides, so that a slow phase of a shared machine hits both.
     let (mut ours, mut theirs, mut peer_info) = (Vec::new(), Vec::new(), None);
     for round in 0..a.rounds {
@@ -154,8 +176,8 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "bench": if a.optimizer { "model-train-step" } else { "model-forward-backward" },
         "config": name,
         "params": model.params().num_params(),
-        "batch": a.batch,
-        "seq": a.seq,
+        "batch": a.shape.batch,
+        "seq": a.shape.seq,
         "warmup": a.warmup,
         "steps": a.steps,
         "rounds": a.rounds,
@@ -188,7 +210,7 @@ fn run_peer(
     let out = Command::new(py)
         .arg(&script)
         .args(["--config", &cfg_path.to_string_lossy()])
-        .args(["--batch", &a.batch.to_string(), "--seq", &a.seq.to_string()])
+        .args(["--batch", &a.shape.batch.to_string(), "--seq", &a.shape.seq.to_string()])
         .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(if a.optimizer { &["--optimizer"][..] } else { &[][..] })

@@ -9,7 +9,7 @@ mod normalize;
 use std::collections::HashMap;
 
 pub use mecab::Mecab;
-pub use normalize::{neologdn, normalize_answer, remove_emoji, white_space_fix};
+pub use normalize::normalize_answer;
 
 /// Punctuation tokens dropped before F1 (upstream `remove_punc`: these characters and `string.punctuation`).
 const PUNCT: &str = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏.!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
@@ -19,24 +19,18 @@ fn is_punct_token(t: &str) -> bool {
     matches!((it.next(), it.next()), (Some(c), None) if PUNCT.contains(c))
 }
 
-/// Exact match of one prediction against one gold answer.
-pub fn exact_match(prediction: &str, gold: &str) -> bool {
-    normalize_answer(prediction) == normalize_answer(gold)
-}
-
 /// The words F1 counts: MeCab words of the normalised string, punctuation removed.
 pub fn f1_tokens(mecab: &Mecab, s: &str) -> Vec<String> {
     mecab.wakati(&normalize_answer(s)).into_iter().filter(|t| !is_punct_token(t)).collect()
 }
 
-/// Token F1 of one prediction against one gold answer (0..=1).
-pub fn f1(mecab: &Mecab, prediction: &str, gold: &str) -> f64 {
-    let (p, g) = (f1_tokens(mecab, prediction), f1_tokens(mecab, gold));
+/// F1 of two word lists (upstream's `Counter` intersection).
+fn token_f1(p: &[String], g: &[String]) -> f64 {
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
-    for t in &p {
+    for t in p {
         counts.entry(t).or_default().0 += 1;
     }
-    for t in &g {
+    for t in g {
         counts.entry(t).or_default().1 += 1;
     }
     let same: usize = counts.values().map(|&(a, b)| a.min(b)).sum();
@@ -48,9 +42,12 @@ pub fn f1(mecab: &Mecab, prediction: &str, gold: &str) -> f64 {
     2.0 * precision * recall / (precision + recall)
 }
 
-/// EM (0 or 1) and F1 of a prediction: the best over the gold answers.
+/// EM (0 or 1) and F1 of a prediction: the best over the gold answers (the prediction is normalised and
+/// segmented once).
 pub fn score(mecab: &Mecab, prediction: &str, golds: &[String]) -> (f64, f64) {
-    let em = golds.iter().any(|g| exact_match(prediction, g));
-    let f = golds.iter().map(|g| f1(mecab, prediction, g)).fold(0.0, f64::max);
+    let norm = normalize_answer(prediction);
+    let em = golds.iter().any(|g| normalize_answer(g) == norm);
+    let p = f1_tokens(mecab, prediction);
+    let f = golds.iter().map(|g| token_f1(&p, &f1_tokens(mecab, g))).fold(0.0, f64::max);
     (if em { 1.0 } else { 0.0 }, f)
 }
