@@ -92,10 +92,33 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
     Ok(())
 }
 
-/// Loads a curriculum script and resolves it against `shards/manifest.json`.
-pub fn load_plan(curriculum: &std::path::Path, shards: &std::path::Path) -> Result<hashi_data::ResolvedPlan> {
+/// Top-level fields of a curriculum that an experiment replaces (`plan_overrides`: sizes, seed).
+pub type PlanOverrides = serde_json::Map<String, serde_json::Value>;
+
+/// The curriculum's declaration with `overrides` applied to its top-level fields.
+pub fn plan_decl(script: &Script, overrides: &PlanOverrides) -> hashi_script::Result<hashi_data::PlanDecl> {
+    if overrides.is_empty() {
+        return script.exports();
+    }
+    let mut v: serde_json::Value = script.exports()?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    serde_json::from_value(v).map_err(|e| hashi_script::ScriptError::Decode {
+        path: script.path().into(),
+        what: "plan (with the experiment's plan_overrides)".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Loads a curriculum script, applies `overrides`, and resolves it against `shards/manifest.json`.
+pub fn load_plan(
+    curriculum: &std::path::Path,
+    shards: &std::path::Path,
+    overrides: &PlanOverrides,
+) -> Result<hashi_data::ResolvedPlan> {
     let script = Script::load(curriculum, &ScriptOptions::default())?;
-    let decl: hashi_data::PlanDecl = script.exports()?;
+    let decl = plan_decl(&script, overrides)?;
     let manifest_path = shards.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("{}: run `hashi data prepare` first", manifest_path.display()))?;
@@ -116,7 +139,8 @@ fn plan(a: PlanArgs) -> Result<()> {
                 a.shards.clone().context("--shards is required with a curriculum file")?,
             ),
         };
-    let plan = load_plan(&curriculum, &shards)?;
+    let overrides: Option<PlanOverrides> = script.field("plan_overrides")?;
+    let plan = load_plan(&curriculum, &shards, &overrides.unwrap_or_default())?;
     if let Some(svg) = &a.svg {
         std::fs::write(svg, hashi_data::figure::plan_svg(&plan))
             .with_context(|| format!("writing {}", svg.display()))?;

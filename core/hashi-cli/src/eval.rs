@@ -49,6 +49,11 @@ pub struct EvalArgs {
     /// New tokens at most for MGSM (lm-eval's max_gen_toks).
     #[arg(long, default_value_t = 256)]
     max_gen_toks: usize,
+    /// Cut a prompt that does not fit even with zero shots from the left (counted in `truncated_contexts`)
+    /// instead of failing as the upstream harness does (models with short contexts, e.g. an English tokenizer
+    /// on Japanese text).
+    #[arg(long)]
+    truncate_overlong: bool,
     /// Score log-likelihood tasks with a backend plugin (e.g. torch, on a GPU) instead of the built-in model.
     #[arg(long)]
     backend: Option<String>,
@@ -209,6 +214,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         "versions": versions,
         "n-shot": nshot,
         "config": {"model": a.model, "num_fewshot": a.shots, "limit": a.limit, "data": a.data,
+                   "truncate_overlong": a.truncate_overlong,
                    "harness": "hashi (prompts of Stability-AI jp-stable effdbeaf / EleutherAI glue)"},
     });
     if let Some(p) = &a.out {
@@ -285,7 +291,18 @@ fn run_generation(
         let golds = task.answers(doc).map_err(err)?;
         let (ctx, max_tokens) = if mgsm {
             let room = max_len.saturating_sub(a.max_gen_toks);
-            let (ctx, d) = hashi_eval::fit_mgsm_context(c.tok, &ctx, room).map_err(err)?;
+            let (ctx, d) = match hashi_eval::fit_mgsm_context(c.tok, &ctx, room) {
+                Ok(fit) => fit,
+                Err(_) if a.truncate_overlong => {
+                    // The zero-shot prompt: the description and the last question.
+                    let parts: Vec<&str> = ctx.split("問題：").collect();
+                    match parts.as_slice() {
+                        [head, .., last] if parts.len() > 1 => (format!("{head}問題：{last}"), parts.len() - 2),
+                        _ => (ctx.clone(), 0),
+                    }
+                }
+                Err(e) => return Err(err(e)),
+            };
             dropped += d;
             (ctx, a.max_gen_toks)
         } else {
@@ -300,7 +317,11 @@ fn run_generation(
             let longest = longest.max(1);
             if matches!(task.dataset, hashi_eval::Dataset::JaqketV2) {
                 let room = max_len.saturating_sub(longest);
-                let (ctx, d) = hashi_eval::fit_by_separator(c.tok, &ctx, room, "\n\n").map_err(err)?;
+                let (ctx, d) = match hashi_eval::fit_by_separator(c.tok, &ctx, room, "\n\n") {
+                    Ok(fit) => fit,
+                    Err(_) if a.truncate_overlong => (ctx.clone(), 0),
+                    Err(e) => return Err(err(e)),
+                };
                 dropped += d;
                 (ctx, longest)
             } else {

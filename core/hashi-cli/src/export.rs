@@ -92,7 +92,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() {
         bail!("{}: the output directory is not empty", a.out.display());
     }
-    let plan = crate::data::load_plan(&curriculum, &shards)?;
+    let plan = crate::data::load_plan(&curriculum, &shards, &exp.plan_overrides)?;
     let accumulation = exp.accumulation_for(&plan, experiment)?;
     let steps = hashi_train::steps_per_phase(&plan, accumulation)?;
     let schedule = Script::load(&schedule_path, &ScriptOptions::default())?;

@@ -11,6 +11,8 @@ mod generate;
 mod model;
 mod plugins;
 mod progress;
+mod report;
+mod run;
 mod tokenizer;
 mod train;
 mod transfer;
@@ -60,6 +62,11 @@ enum Command {
     /// Measure speed and memory side by side with the Python peers; writes JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// An experiment end to end: tokenizer, transfer, shards, training of every variant, evaluation of every
+    /// checkpoint, report; every stage cached by the hashes of its inputs.
+    Run(run::RunArgs),
+    /// The report of one or more runs: Table 2, Figures 1 and 2, curves, tokenizer and transfer (Markdown + HTML).
+    Report(report::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,24 +75,35 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let progress = progress::Progress::new(cli.quiet);
-    let result = match cli.command {
-        Command::Model(cmd) => model::run(cmd, &progress),
-        Command::Tokenizer(cmd) => tokenizer::run(cmd, &progress),
-        Command::Transfer(args) => transfer::run(args, &progress),
-        Command::Data(cmd) => data::run(cmd, &progress),
-        Command::Train(args) => train::run(args, &progress),
-        Command::Eval(args) => eval::run(args, &progress),
-        Command::Generate(args) => generate::run(args, &progress),
-        Command::Bench(cmd) => bench::run(cmd, &progress),
-        Command::Plugins(cmd) => plugins::run(cmd),
-        Command::Export(args) => export::run(args),
-    };
-    match result {
+    match execute(cli.command, &progress) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs one `hashi` command line in this process (the stages of `hashi run` are plain commands).
+pub(crate) fn execute_args(args: &[String], progress: &progress::Progress) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("hashi".to_string()).chain(args.iter().cloned()))?;
+    execute(cli.command, progress)
+}
+
+fn execute(command: Command, progress: &progress::Progress) -> anyhow::Result<()> {
+    match command {
+        Command::Model(cmd) => model::run(cmd, progress),
+        Command::Tokenizer(cmd) => tokenizer::run(cmd, progress),
+        Command::Transfer(args) => transfer::run(args, progress),
+        Command::Data(cmd) => data::run(cmd, progress),
+        Command::Train(args) => train::run(args, progress),
+        Command::Eval(args) => eval::run(args, progress),
+        Command::Generate(args) => generate::run(args, progress),
+        Command::Bench(cmd) => bench::run(cmd, progress),
+        Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Export(args) => export::run(args),
+        Command::Run(args) => run::run(args, progress),
+        Command::Report(args) => report::run(args),
     }
 }
 

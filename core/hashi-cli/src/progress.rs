@@ -16,6 +16,11 @@ impl Progress {
         Self { quiet, bar: Mutex::new(None) }
     }
 
+    /// Whether output on stderr is limited to errors.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
         self.bar.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -80,6 +80,9 @@ pub struct AnalyzeArgs {
     /// JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -210,11 +213,15 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
     };
     let (comp, lengths) = side(&ours)?;
     let reference = reference.as_ref().map(side).transpose()?;
+    let out = json!({
+        "tokenizer": a.tokenizer, "composition": comp, "lengths": lengths,
+        "reference": reference.as_ref().map(|(c, l)| json!({"tokenizer": a.reference, "composition": c, "lengths": l})),
+    });
+    if let Some(p) = &a.out {
+        hashi_core::write_atomic(p, (serde_json::to_string_pretty(&out)? + "\n").as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
     if a.json {
-        let out = json!({
-            "tokenizer": a.tokenizer, "composition": comp, "lengths": lengths,
-            "reference": reference.as_ref().map(|(c, l)| json!({"tokenizer": a.reference, "composition": c, "lengths": l})),
-        });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }

@@ -107,6 +107,9 @@ pub(crate) struct ExperimentDecl {
     /// Cluster layout for `hashi export` (nodes, devices, parallelism); ignored by `hashi train`.
     #[serde(default)]
     pub(crate) cluster: serde_json::Map<String, serde_json::Value>,
+    /// Replaces top-level fields of the curriculum (sizes, seed): one data plan at several scales.
+    #[serde(default)]
+    pub(crate) plan_overrides: crate::data::PlanOverrides,
     #[serde(default)]
     pub(crate) checkpoint: Option<CheckpointDecl>,
     #[serde(default)]
@@ -167,6 +170,7 @@ impl LrSchedule for LuaSchedule {
 struct LuaPlan {
     hot: HotScript,
     manifest: hashi_data::Manifest,
+    overrides: crate::data::PlanOverrides,
 }
 
 impl hashi_train::PlanUpdates for LuaPlan {
@@ -175,9 +179,7 @@ impl hashi_train::PlanUpdates for LuaPlan {
             Reload::Unchanged => None,
             Reload::Rejected(e) => Some(Err(e.to_string())),
             Reload::Swapped { .. } => Some(
-                self.hot
-                    .script()
-                    .exports::<hashi_data::PlanDecl>()
+                crate::data::plan_decl(self.hot.script(), &self.overrides)
                     .map_err(|e| e.to_string())
                     .and_then(|d| hashi_data::resolve(&d, &self.manifest).map_err(|e| e.to_string())),
             ),
@@ -185,10 +187,10 @@ impl hashi_train::PlanUpdates for LuaPlan {
     }
 }
 
-fn plan_loader(manifest: hashi_data::Manifest) -> hashi_script::Loader {
+fn plan_loader(manifest: hashi_data::Manifest, overrides: crate::data::PlanOverrides) -> hashi_script::Loader {
     Box::new(move |path, opts| {
         let s = Script::load(path, opts)?;
-        let decl: hashi_data::PlanDecl = s.exports()?;
+        let decl = crate::data::plan_decl(&s, &overrides)?;
         hashi_data::resolve(&decl, &manifest).map_err(|e| hashi_script::ScriptError::Decode {
             path: path.into(),
             what: "plan".into(),
@@ -262,7 +264,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     must_exist(&shards.join("manifest.json"), "shards manifest", &experiment)?;
     must_exist(&curriculum, "curriculum", &experiment)?;
     must_exist(&schedule_path, "schedule script", &experiment)?;
-    let plan = crate::data::load_plan(&curriculum, &shards)?;
+    let plan = crate::data::load_plan(&curriculum, &shards, &exp.plan_overrides)?;
     if exp.backend == "cpu" && !exp.backend_options.is_empty() {
         bail!("{}: backend_options are for plugin backends; \"cpu\" takes none", experiment.display());
     }
@@ -370,11 +372,11 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     let hot_plan = HotScript::new(
         &curriculum,
         ScriptOptions::default(),
-        plan_loader(manifest.clone()),
+        plan_loader(manifest.clone(), exp.plan_overrides.clone()),
         a.freeze_scripts,
     )?;
     scripts.insert("curriculum".to_string(), hot_plan.script().hash().to_string());
-    let mut lua_plan = LuaPlan { hot: hot_plan, manifest };
+    let mut lua_plan = LuaPlan { hot: hot_plan, manifest, overrides: exp.plan_overrides.clone() };
     let opts = TrainerOptions { script_hashes: scripts, ..opts };
     let trainer =
         Trainer::new(&mut *backend, &mut schedule, plan, &shards, opts, state, Some(&mut lua_plan))?;

@@ -97,7 +97,7 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
             peer.insert(format!("threads_{threads}"), serde_json::from_slice(&out.stdout)?);
         }
     }
-    let plan = crate::data::load_plan(&a.curriculum, &shards)?;
+    let plan = crate::data::load_plan(&a.curriculum, &shards, &Default::default())?;
     let mut mixer = hashi_data::Mixer::new(plan.clone(), &shards)?;
     let n = a.mixer_batches.min(plan.total_batches() as usize).max(1);
     progress.start("mixer", Some(n as u64), "batches");

@@ -1,0 +1,289 @@
+//! `hashi report RUN_DIR...`: the method's Table 2 (JA and EN averages, bits per byte), Figure 1 (data plan per
+//! phase), Figure 2 (JA score and bits per byte at every checkpoint, all variants on one chart), loss and LR
+//! curves, the tokenizer and transfer reports and the paper's orderings checked, as Markdown with SVG figures and
+//! as one self-contained HTML page. Several run directories (e.g. one per seed) are averaged per variant.
+
+mod chart;
+mod doc;
+mod scores;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::Value;
+
+use chart::Series;
+use doc::Block;
+use scores::{Scores, Stat};
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run directories written by `hashi run` (variants with the same name are averaged over them).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output directory (report.md, report.html, figures/).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(a: ReportArgs) -> Result<()> {
+    write(&a.runs, &a.out)?;
+    println!("{}", a.out.join("report.md").display());
+    Ok(())
+}
+
+/// One run directory's index and where it lives.
+struct Run {
+    dir: PathBuf,
+    index: Value,
+}
+
+impl Run {
+    fn open(dir: &Path) -> Result<Self> {
+        let p = dir.join("run.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: not a run directory", dir.display()))?;
+        Ok(Self { dir: dir.to_path_buf(), index: serde_json::from_str(&text).with_context(|| p.display().to_string())? })
+    }
+
+    fn json(&self, rel: &str) -> Result<Value> {
+        let p = self.dir.join(rel);
+        serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)
+            .with_context(|| p.display().to_string())
+    }
+
+    fn variants(&self) -> &[Value] {
+        self.index["variants"].as_array().map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// Checkpoints of one variant in one run: (tokens, scores).
+type Curve = Vec<(f64, Scores)>;
+
+/// Writes `out/report.md`, `out/report.html` and `out/figures/*.svg`.
+pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
+    let runs: Vec<Run> = run_dirs.iter().map(|d| Run::open(d)).collect::<Result<_>>()?;
+    if runs.iter().all(|r| r.variants().is_empty()) {
+        bail!("no trained variants in {}", run_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    // Curves and final scores per variant name, over every run and seed.
+    let mut order: Vec<String> = vec![];
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
+    let (mut base, mut start) = (vec![], vec![]);
+    for r in &runs {
+        base.push(Scores::from_eval(&r.json(r.index["base"]["eval"].as_str().context("base eval")?)?));
+        start.push(Scores::from_eval(&r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?));
+        for v in r.variants() {
+            let name = v["name"].as_str().context("variant name")?.to_string();
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            labels.insert(name.clone(), v["label"].as_str().unwrap_or(&name).to_string());
+            let mut curve = vec![];
+            for c in v["checkpoints"].as_array().context("checkpoints")? {
+                let e = r.json(c["eval"].as_str().context("checkpoint eval")?)?;
+                curve.push((c["tokens"].as_f64().unwrap_or(0.0), Scores::from_eval(&e)));
+            }
+            curves.entry(name).or_default().push(curve);
+        }
+    }
+    let finals: BTreeMap<&String, Vec<&Scores>> = curves
+        .iter()
+        .map(|(n, cs)| (n, cs.iter().filter_map(|c| c.last().map(|p| &p.1)).collect()))
+        .collect();
+    let first = &runs[0];
+    let title = format!("hashi report: {}", first.index["name"].as_str().unwrap_or("run"));
+    let mut blocks = vec![Block::Heading(1, title.clone())];
+    blocks.push(Block::Para(summary(&runs)));
+
+    // Table 2.
+    blocks.push(Block::Heading(2, "Table 2: final checkpoints".into()));
+    let tasks = scores::task_columns(finals.values().flatten().copied().chain(&base));
+    let mut head: Vec<String> = ["model", "JA avg", "EN avg", "JA bits/byte", "EN bits/byte"].map(String::from).into();
+    head.extend(tasks.iter().map(|t| scores::short_name(t)));
+    let mut rows = vec![];
+    let row = |name: String, s: &[&Scores]| -> Vec<String> {
+        let mut r = vec![
+            name,
+            Stat::of(s.iter().map(|x| x.ja_avg())).show(1),
+            Stat::of(s.iter().map(|x| x.en_avg())).show(1),
+            Stat::of(s.iter().map(|x| x.bpb.get("ja").copied())).show(3),
+            Stat::of(s.iter().map(|x| x.bpb.get("en").copied())).show(3),
+        ];
+        r.extend(tasks.iter().map(|t| Stat::of(s.iter().map(|x| x.tasks.get(t).copied())).show(1)));
+        r
+    };
+    rows.push(row("English base model".into(), &base.iter().collect::<Vec<_>>()));
+    rows.push(row("transferred, step 0".into(), &start.iter().collect::<Vec<_>>()));
+    for name in &order {
+        rows.push(row(format!("{name}: {}", labels[name]), &finals[name]));
+    }
+    blocks.push(Block::Table { head, rows });
+    blocks.push(Block::Para(scores::legend(&tasks)));
+
+    // The paper's orderings.
+    blocks.push(Block::Heading(2, "The paper's orderings at this scale".into()));
+    blocks.push(Block::Table {
+        head: ["claim (paper)", "paper", "here", "difference", "verdict"].map(String::from).into(),
+        rows: scores::orderings(&finals, &base),
+    });
+    blocks.push(Block::Para(
+        "A difference counts when it exceeds twice its standard error (evaluation sampling, plus seed variance when \
+         several seeds ran); otherwise it is a tie within noise."
+            .into(),
+    ));
+
+    // Figure 1: the data plans.
+    blocks.push(Block::Heading(2, "Figure 1: data plan per phase".into()));
+    let mut seen = vec![];
+    for r in &runs {
+        for v in r.variants() {
+            let name = v["name"].as_str().unwrap_or_default().to_string();
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name.clone());
+            let plan: hashi_data::ResolvedPlan = serde_json::from_value(r.json(v["plan"].as_str().context("plan")?)?)?;
+            blocks.push(Block::Figure {
+                file: format!("plan-{name}"),
+                svg: hashi_data::figure::plan_svg(&plan),
+                caption: format!("{name}: {}", labels[&name]),
+            });
+        }
+    }
+
+    // Figure 2: per checkpoint.
+    blocks.push(Block::Heading(2, "Figure 2: every checkpoint".into()));
+    let curve_of = |f: &dyn Fn(&Scores) -> Option<f64>| -> Vec<Series> {
+        order
+            .iter()
+            .map(|n| Series { name: n.clone(), points: scores::mean_curve(&curves[n], f), dashed: false })
+            .collect()
+    };
+    // The base model as a dashed level, when it is on the scale of the variants (not, e.g., Japanese bits per
+    // byte of an English tokenizer, said in the text instead).
+    let reference = |series: &mut Vec<Series>, v: Option<f64>, x1: f64| {
+        let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+        if let Some(v) = v.filter(|v| !lo.is_finite() || (*v >= lo - (hi - lo) && *v <= hi + (hi - lo))) {
+            series.push(Series { name: "English base".into(), points: vec![(0.0, v), (x1, v)], dashed: true });
+        }
+    };
+    let x1 = curves.values().flatten().flat_map(|c| c.iter().map(|p| p.0)).fold(0.0, f64::max);
+    let mean = |v: Vec<Option<f64>>| Stat::of(v.into_iter()).mean;
+    for (file, title, y, f, base_v) in [
+        ("fig2-ja-score", "Japanese average score per checkpoint", "JA avg", &Scores::ja_avg as &dyn Fn(&Scores) -> Option<f64>, mean(base.iter().map(Scores::ja_avg).collect())),
+        ("fig2-ja-bpb", "Japanese bits per byte per checkpoint (lower is better)", "bits/byte", &|s: &Scores| s.bpb.get("ja").copied(), mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect())),
+        ("fig2-en-score", "English average score per checkpoint", "EN avg", &Scores::en_avg, mean(base.iter().map(Scores::en_avg).collect())),
+        ("fig2-en-bpb", "English bits per byte per checkpoint (lower is better)", "bits/byte", &|s: &Scores| s.bpb.get("en").copied(), mean(base.iter().map(|s| s.bpb.get("en").copied()).collect())),
+    ] {
+        let mut series = curve_of(f);
+        reference(&mut series, base_v, x1);
+        blocks.push(Block::Figure {
+            file: file.into(),
+            svg: chart::lines(title, "tokens trained", y, &series, true),
+            caption: format!("{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"),
+        });
+    }
+    if let Some(v) = mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect()) {
+        blocks.push(Block::Para(format!(
+            "The English base model reads the Japanese held-out text at {v:.3} bits per byte with its own English \
+             tokenizer (bits per byte compares across vocabularies); a dashed level is drawn only where it fits the \
+             chart's scale."
+        )));
+    }
+
+    // Loss and LR curves.
+    blocks.push(Block::Heading(2, "Training curves".into()));
+    let (mut loss, mut lr) = (vec![], vec![]);
+    for name in &order {
+        let Some((r, v)) = runs.iter().find_map(|r| r.variants().iter().find(|v| v["name"] == name.as_str()).map(|v| (r, v)))
+        else {
+            continue;
+        };
+        let metrics = r.dir.join(v["train"].as_str().unwrap_or_default()).join("metrics.jsonl");
+        let m = read_metrics(&metrics)?;
+        loss.push(Series { name: name.clone(), points: scores::smooth(&m.iter().filter_map(|m| m.loss.map(|l| (m.step as f64, l))).collect::<Vec<_>>(), 9), dashed: false });
+        lr.push(Series { name: name.clone(), points: m.iter().map(|m| (m.step as f64, m.lr)).collect(), dashed: false });
+    }
+    blocks.push(Block::Figure {
+        file: "loss".into(),
+        svg: chart::lines("Training loss (moving average of 9 steps)", "step", "loss", &loss, false),
+        caption: "Training loss per step; vocabularies are equal across variants, so losses compare".into(),
+    });
+    blocks.push(Block::Figure {
+        file: "lr".into(),
+        svg: chart::lines("Learning rate", "step", "lr", &lr, false),
+        caption: "Learning rate: a re-warmup at every data switch".into(),
+    });
+
+    // Tokenizer and transfer.
+    blocks.extend(scores::tokenizer_blocks(&first.json(first.index["tokenizer"]["analysis"].as_str().unwrap_or_default())?));
+    blocks.extend(scores::transfer_blocks(&first.json(first.index["transfer"]["report"].as_str().unwrap_or_default())?));
+    blocks.extend(scores::timing_blocks(&runs.iter().map(|r| (r.dir.clone(), r.index.clone())).collect::<Vec<_>>()));
+
+    let figures = out.join("figures");
+    std::fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
+    let rsvg = which("rsvg-convert");
+    for b in &blocks {
+        if let Block::Figure { file, svg, .. } = b {
+            let path = figures.join(format!("{file}.svg"));
+            std::fs::write(&path, svg)?;
+            if let Some(tool) = &rsvg {
+                png_copy(tool, &path)?;
+            }
+        }
+    }
+    if rsvg.is_none() {
+        tracing::info!("rsvg-convert not found: figures as SVG only");
+    }
+    hashi_core::write_atomic(&out.join("report.md"), doc::markdown(&blocks, if rsvg.is_some() { "png" } else { "svg" }).as_bytes())?;
+    hashi_core::write_atomic(&out.join("report.html"), doc::html(&title, &blocks).as_bytes())?;
+    Ok(())
+}
+
+/// An executable on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// A PNG next to an SVG figure, rendered by librsvg's `rsvg-convert` at twice the size.
+fn png_copy(tool: &Path, svg: &Path) -> Result<()> {
+    let png = svg.with_extension("png");
+    let status = std::process::Command::new(tool)
+        .args(["--zoom", "2", "--background-color", "white", "-o"])
+        .arg(&png)
+        .arg(svg)
+        .status()
+        .with_context(|| format!("running {}", tool.display()))?;
+    if !status.success() {
+        bail!("{} failed on {}", tool.display(), svg.display());
+    }
+    Ok(())
+}
+
+fn read_metrics(path: &Path) -> Result<Vec<hashi_train::Metrics>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
+
+fn summary(runs: &[Run]) -> String {
+    let mut lines = vec![];
+    for r in runs {
+        let i = &r.index;
+        let secs: f64 = i["stage_seconds"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
+        lines.push(format!(
+            "- `{}`: run file `{}`{}, seeds {}, {} variant trainings; machine: {}; stages took {:.1} min in all",
+            r.dir.display(),
+            i["experiment"].as_str().unwrap_or("?"),
+            if i["quick"].as_bool() == Some(true) { " (--quick)" } else { "" },
+            i["seeds"],
+            r.variants().len(),
+            i["machine"].as_str().unwrap_or("unknown"),
+            secs / 60.0
+        ));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,371 @@
+//! Scores read from evaluation results (the method's metric per task, on a 0–100 scale), their statistics over
+//! seeds, the paper's orderings, and the tables of the tokenizer, transfer and timing sections.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::doc::Block;
+
+/// The method's metric for a task (Table 1), its scale to 0–100, and the task's language.
+fn metric(task: &str) -> Option<(&'static str, f64, &'static str)> {
+    let family = task.split('-').next().unwrap_or(task);
+    Some(match family {
+        "jcommonsenseqa" | "jnli" | "marc_ja" => ("acc", 100.0, "ja"),
+        "mgsm" => ("acc", 100.0, "ja"),
+        "jcola" => ("balanced_acc", 100.0, "ja"),
+        "jsquad" | "jaquad" | "jaqket_v2" => ("f1", 1.0, "ja"),
+        "mnli" | "qnli" => ("acc", 100.0, "en"),
+        _ => return None,
+    })
+}
+
+/// A task name without its versions, for table headers.
+pub fn short_name(task: &str) -> String {
+    let family = task.split('-').next().unwrap_or(task);
+    match metric(task) {
+        Some((m, _, _)) => format!("{family} ({m})"),
+        None => family.to_string(),
+    }
+}
+
+/// One evaluation: the method's metric per task (0–100), its standard error, and bits per byte per language.
+#[derive(Debug, Default, Clone)]
+pub struct Scores {
+    pub tasks: BTreeMap<String, f64>,
+    pub stderr: BTreeMap<String, f64>,
+    pub bpb: BTreeMap<String, f64>,
+}
+
+impl Scores {
+    pub fn from_eval(v: &Value) -> Self {
+        let mut s = Scores::default();
+        if let Some(results) = v["results"].as_object() {
+            for (name, r) in results {
+                if let Some((m, scale, _)) = metric(name)
+                    && let Some(x) = r[m].as_f64()
+                {
+                    s.tasks.insert(name.clone(), x * scale);
+                    // balanced_acc has no stderr of its own upstream; acc's is the closest.
+                    let se = r[format!("{m}_stderr")].as_f64().or_else(|| r["acc_stderr"].as_f64());
+                    s.stderr.insert(name.clone(), se.unwrap_or(0.0) * scale);
+                }
+            }
+        }
+        for b in v["bits_per_byte"].as_array().into_iter().flatten() {
+            if let (Some(l), Some(x)) = (b["lang"].as_str(), b["bits_per_byte"].as_f64()) {
+                s.bpb.insert(l.to_string(), x);
+            }
+        }
+        s
+    }
+
+    fn avg(&self, lang: &str) -> Option<(f64, f64)> {
+        let xs: Vec<(&String, &f64)> =
+            self.tasks.iter().filter(|(t, _)| metric(t).is_some_and(|m| m.2 == lang)).collect();
+        if xs.is_empty() {
+            return None;
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().map(|x| x.1).sum::<f64>() / n;
+        let se = xs.iter().map(|x| self.stderr.get(x.0).copied().unwrap_or(0.0).powi(2)).sum::<f64>().sqrt() / n;
+        Some((mean, se))
+    }
+
+    pub fn ja_avg(&self) -> Option<f64> {
+        self.avg("ja").map(|a| a.0)
+    }
+
+    pub fn en_avg(&self) -> Option<f64> {
+        self.avg("en").map(|a| a.0)
+    }
+}
+
+/// Mean, sample standard deviation and count of the values present.
+pub struct Stat {
+    pub mean: Option<f64>,
+    pub sd: f64,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: impl Iterator<Item = Option<f64>>) -> Self {
+        let xs: Vec<f64> = values.flatten().collect();
+        let n = xs.len();
+        if n == 0 {
+            return Self { mean: None, sd: 0.0, n };
+        }
+        let m = xs.iter().sum::<f64>() / n as f64;
+        let sd = if n > 1 { (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+        Self { mean: Some(m), sd, n }
+    }
+
+    pub fn show(&self, digits: usize) -> String {
+        match (self.mean, self.n) {
+            (None, _) => "–".into(),
+            (Some(m), 1) => format!("{m:.digits$}"),
+            (Some(m), _) => format!("{m:.digits$} ± {:.digits$}", self.sd),
+        }
+    }
+}
+
+/// Task columns of Table 2: every task with a known metric, Japanese first.
+pub fn task_columns<'a>(scores: impl Iterator<Item = &'a Scores>) -> Vec<String> {
+    let mut tasks: Vec<String> = vec![];
+    for s in scores {
+        for t in s.tasks.keys() {
+            if !tasks.contains(t) {
+                tasks.push(t.clone());
+            }
+        }
+    }
+    tasks.sort_by_key(|t| (metric(t).map_or("zz", |m| m.2) != "ja", t.clone()));
+    tasks
+}
+
+pub fn legend(tasks: &[String]) -> String {
+    format!(
+        "Scores on a 0–100 scale with the method's metric per task (Table 1); JA avg averages the Japanese tasks \
+         evaluated here ({}), EN avg MNLI and QNLI; bits per byte on held-out text (lower is better). With several \
+         seeds: mean ± standard deviation.",
+        tasks.iter().filter(|t| metric(t).is_some_and(|m| m.2 == "ja")).cloned().collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// The mean over runs of a per-checkpoint value (curves of one variant share their checkpoints).
+pub fn mean_curve(curves: &[Vec<(f64, Scores)>], f: &dyn Fn(&Scores) -> Option<f64>) -> Vec<(f64, f64)> {
+    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+    (0..len)
+        .filter_map(|i| {
+            let x = curves[0][i].0;
+            Stat::of(curves.iter().map(|c| f(&c[i].1))).mean.map(|y| (x, y))
+        })
+        .collect()
+}
+
+/// Centered moving average over `window` points.
+pub fn smooth(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let h = window / 2;
+    (0..points.len())
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(h), (i + h + 1).min(points.len()));
+            let ys = &points[lo..hi];
+            (points[i].0, ys.iter().map(|p| p.1).sum::<f64>() / ys.len() as f64)
+        })
+        .collect()
+}
+
+/// The paper's claims as (description, paper value, ours, difference, verdict) rows.
+pub fn orderings(finals: &BTreeMap<&String, Vec<&Scores>>, base: &[Scores]) -> Vec<Vec<String>> {
+    let get = |name: &str| finals.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone());
+    let base_refs: Vec<&Scores> = base.iter().collect();
+    // (a, b, which, paper a, paper b)
+    let claims: [(&str, &str, &str, f64, f64); 8] = [
+        ("exp0", "exp1", "ja", 70.0, 69.1),
+        ("exp1", "exp3", "ja", 69.1, 68.2),
+        ("exp3", "exp2", "ja", 68.2, 29.1),
+        ("exp0", "base", "ja", 70.0, 63.6),
+        ("exp0", "exp1", "en", 54.8, 52.8),
+        ("exp1", "exp3", "en", 52.8, 52.3),
+        ("exp3", "exp2", "en", 52.3, 41.8),
+        ("exp0", "exp2", "ja-bpb", f64::NAN, f64::NAN),
+    ];
+    let mut rows = vec![];
+    for (a, b, which, pa, pb) in claims {
+        let (Some(sa), Some(sb)) = (
+            if a == "base" { Some(base_refs.clone()) } else { get(a) },
+            if b == "base" { Some(base_refs.clone()) } else { get(b) },
+        ) else {
+            continue;
+        };
+        // Value and standard error of one side: the mean over seeds; evaluation noise plus seed spread.
+        let side = |s: &[&Scores]| -> Option<(f64, f64)> {
+            let vals: Vec<(f64, f64)> = s
+                .iter()
+                .filter_map(|x| match which {
+                    "ja-bpb" => x.bpb.get("ja").map(|v| (-v, 0.0)),
+                    lang => x.avg(lang),
+                })
+                .collect();
+            if vals.is_empty() {
+                return None;
+            }
+            let n = vals.len() as f64;
+            let st = Stat::of(vals.iter().map(|v| Some(v.0)));
+            let eval_se = (vals.iter().map(|v| v.1.powi(2)).sum::<f64>()).sqrt() / n;
+            let seed_se = st.sd / n.sqrt();
+            Some((st.mean.unwrap_or(0.0), (eval_se.powi(2) + seed_se.powi(2)).sqrt()))
+        };
+        let (Some((va, ea)), Some((vb, eb))) = (side(&sa), side(&sb)) else { continue };
+        let (d, se) = (va - vb, (ea * ea + eb * eb).sqrt());
+        let verdict = if se == 0.0 && d == 0.0 {
+            "tie"
+        } else if d > 2.0 * se {
+            "holds"
+        } else if d < -2.0 * se {
+            "reversed"
+        } else {
+            "tie within noise"
+        };
+        let name = |x: &str| if x == "base" { "English base".to_string() } else { x.to_string() };
+        let (claim, paper, here, diff) = if which == "ja-bpb" {
+            (
+                format!("{} < {} in JA bits/byte (not in the paper)", name(a), name(b)),
+                "–".to_string(),
+                format!("{:.3} vs {:.3}", -va, -vb),
+                format!("{:+.3} ± {:.3}", -d, se),
+            )
+        } else {
+            (
+                format!("{} > {} ({} avg)", name(a), name(b), which.to_uppercase()),
+                format!("{pa:.1} > {pb:.1}"),
+                format!("{va:.1} vs {vb:.1}"),
+                format!("{d:+.1} ± {se:.1}"),
+            )
+        };
+        rows.push(vec![claim, paper, here, diff, verdict.to_string()]);
+    }
+    rows
+}
+
+pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(2, "Tokenizer".into())];
+    let comp = |c: &Value| -> BTreeMap<String, f64> {
+        c["by_category"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_f64()?)))
+            .collect()
+    };
+    let (ours, theirs) = (comp(&a["composition"]), comp(&a["reference"]["composition"]));
+    let (t1, t2) = (a["composition"]["total"].as_f64().unwrap_or(1.0), a["reference"]["composition"]["total"].as_f64().unwrap_or(1.0));
+    let rows = ours
+        .iter()
+        .map(|(k, v)| {
+            let r = theirs.get(k).copied().unwrap_or(0.0);
+            vec![k.clone(), format!("{v:.0}"), format!("{:.1}%", 100.0 * v / t1), format!("{r:.0}"), format!("{:.1}%", 100.0 * r / t2)]
+        })
+        .collect();
+    blocks.push(Block::Table {
+        head: ["script", "bilingual", "share", "English base", "share"].map(String::from).into(),
+        rows,
+    });
+    let mut rows = vec![];
+    let refs = a["reference"]["lengths"].as_array().cloned().unwrap_or_default();
+    for (i, l) in a["lengths"].as_array().into_iter().flatten().enumerate() {
+        let r = refs.get(i);
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        rows.push(vec![
+            l["lang"].as_str().unwrap_or("?").to_string(),
+            format!("{:.3}", f(l, "chars_per_token")),
+            r.map_or("–".into(), |r| format!("{:.3}", f(r, "chars_per_token"))),
+            format!("{:.0}", f(l, "tokens")),
+            r.map_or("–".into(), |r| format!("{:.0}", f(r, "tokens"))),
+            format!("{:.4}", f(l, "fallback_rate")),
+        ]);
+    }
+    blocks.push(Block::Table {
+        head: ["held-out text", "chars/token", "base: chars/token", "tokens", "base: tokens", "byte fallback"]
+            .map(String::from)
+            .into(),
+        rows,
+    });
+    blocks
+}
+
+pub fn transfer_blocks(t: &Value) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(2, "Vocabulary transfer".into())];
+    blocks.push(Block::Para(format!(
+        "Strategy `{}`: {} of {} new tokens exist in the old vocabulary ({}) and keep their embedding and lm_head \
+         rows; the rest are initialised by the strategy.",
+        t["strategy"].as_str().unwrap_or("?"),
+        t["matched"],
+        t["new_vocab_size"],
+        t["old_vocab_size"]
+    )));
+    let rows = t["by_category"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| vec![c["category"].as_str().unwrap_or("?").into(), c["matched"].to_string(), c["unmatched"].to_string()])
+        .collect();
+    blocks.push(Block::Table { head: ["script", "kept (matched)", "initialised"].map(String::from).into(), rows });
+    let rows = t["norms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let f = |k: &str| format!("{:.4}", n[k].as_f64().unwrap_or(f64::NAN));
+            vec![n["tensor"].as_str().unwrap_or("?").into(), f("old"), f("matched"), f("initialised")]
+        })
+        .collect();
+    blocks.push(Block::Table {
+        head: ["tensor", "mean row norm: old", "kept rows", "initialised rows"].map(String::from).into(),
+        rows,
+    });
+    blocks
+}
+
+pub fn timing_blocks(runs: &[(PathBuf, Value)]) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(2, "Time per stage".into())];
+    for (dir, index) in runs {
+        let Some(m) = index["stage_seconds"].as_object() else { continue };
+        let mut groups: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+        for (id, s) in m {
+            let group = match id.split_once('-') {
+                Some((kind @ ("eval" | "train" | "init"), _)) => kind.to_string(),
+                _ => id.clone(),
+            };
+            let e = groups.entry(group).or_default();
+            e.0 += 1;
+            e.1 += s.as_f64().unwrap_or(0.0);
+        }
+        let total: f64 = groups.values().map(|g| g.1).sum();
+        let mut rows: Vec<Vec<String>> =
+            groups.into_iter().map(|(k, (n, s))| vec![k, n.to_string(), format!("{s:.1}")]).collect();
+        rows.push(vec!["**all stages**".into(), String::new(), format!("**{total:.1}**")]);
+        blocks.push(Block::Para(format!("`{}`:", dir.display())));
+        blocks.push(Block::Table { head: ["stage", "count", "seconds"].map(String::from).into(), rows });
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(ja: f64, en: f64) -> Scores {
+        Scores::from_eval(&json!({
+            "results": {
+                "jcommonsenseqa-1.1-0.1": {"acc": ja, "acc_stderr": 0.01},
+                "jsquad-1.1-0.1": {"f1": ja * 100.0, "f1_stderr": 1.0},
+                "mnli": {"acc": en, "acc_stderr": 0.01},
+            },
+            "bits_per_byte": [{"lang": "ja", "bits_per_byte": 1.5}],
+        }))
+    }
+
+    #[test]
+    fn averages_use_the_methods_metric_on_one_scale() {
+        let s = eval(0.4, 0.5);
+        assert!((s.ja_avg().unwrap_or(0.0) - 40.0).abs() < 1e-9);
+        assert!((s.en_avg().unwrap_or(0.0) - 50.0).abs() < 1e-9);
+        assert_eq!(s.bpb.get("ja"), Some(&1.5));
+        assert_eq!(Stat::of([Some(1.0), None, Some(3.0)].into_iter()).show(1), "2.0 ± 1.4");
+    }
+
+    #[test]
+    fn orderings_tell_holds_from_noise() {
+        let (a, b, c) = (eval(0.9, 0.5), eval(0.1, 0.5), eval(0.1, 0.5));
+        let (n0, n1, n3) = ("exp0".to_string(), "exp1".to_string(), "exp3".to_string());
+        let finals: BTreeMap<&String, Vec<&Scores>> = [(&n0, vec![&a]), (&n1, vec![&b]), (&n3, vec![&c])].into();
+        let rows = orderings(&finals, &[]);
+        let verdict = |claim: &str| rows.iter().find(|r| r[0].starts_with(claim)).map(|r| r[4].clone());
+        assert_eq!(verdict("exp0 > exp1 (JA").as_deref(), Some("holds"));
+        assert_eq!(verdict("exp1 > exp3 (JA").as_deref(), Some("tie"));
+        assert_eq!(verdict("exp0 > exp1 (EN").as_deref(), Some("tie"));
+    }
+}
