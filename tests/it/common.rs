@@ -38,6 +38,19 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// The unidic-lite dictionary of the peer environment (MeCab words for the QA metrics).
+pub fn unidic_dir() -> PathBuf {
+    let out = Command::new(python())
+        .args(["-c", "import unidic_lite; print(unidic_lite.DICDIR)"])
+        .output()
+        .expect("python starts");
+    assert!(
+        out.status.success(),
+        "unidic-lite is not installed in the peer environment (tests/requirements.txt)"
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 /// The `hashi` binary of this build profile, built once per test process (so it is never stale).
 pub fn hashi_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -321,17 +321,6 @@ fn mnli_and_qnli_log_likelihoods_match_lm_eval() {
 
 /// The dictionary directory of the `unidic-lite` package in the Python peer environment (the dictionary the
 /// upstream scorer uses through fugashi).
-fn unidic_dir() -> std::path::PathBuf {
-    let out = std::process::Command::new(python())
-        .args(["-c", "import unidic_lite; print(unidic_lite.DICDIR)"])
-        .output()
-        .expect("python starts");
-    assert!(
-        out.status.success(),
-        "unidic-lite is not installed in the peer environment (tests/requirements.txt)"
-    );
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 #[test]
 fn qa_exact_match_and_f1_equal_the_upstream_scorer_on_every_golden_pair() {

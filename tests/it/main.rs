@@ -11,6 +11,7 @@ mod model_errors;
 mod model_parity;
 mod model_roundtrip;
 mod plugins;
+mod run;
 mod tokenizer;
 mod train;
 mod transfer;

@@ -297,7 +297,9 @@ fn run_generation(
                     // The zero-shot prompt: the description and the last question.
                     let parts: Vec<&str> = ctx.split("問題：").collect();
                     match parts.as_slice() {
-                        [head, .., last] if parts.len() > 1 => (format!("{head}問題：{last}"), parts.len() - 2),
+                        [head, .., last] if parts.len() > 1 => {
+                            (format!("{head}問題：{last}"), parts.len() - 2)
+                        }
                         _ => (ctx.clone(), 0),
                     }
                 }

@@ -187,7 +187,10 @@ impl hashi_train::PlanUpdates for LuaPlan {
     }
 }
 
-fn plan_loader(manifest: hashi_data::Manifest, overrides: crate::data::PlanOverrides) -> hashi_script::Loader {
+fn plan_loader(
+    manifest: hashi_data::Manifest,
+    overrides: crate::data::PlanOverrides,
+) -> hashi_script::Loader {
     Box::new(move |path, opts| {
         let s = Script::load(path, opts)?;
         let decl = crate::data::plan_decl(&s, &overrides)?;

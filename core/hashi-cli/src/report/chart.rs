@@ -10,14 +10,19 @@ pub struct Series {
     pub dashed: bool,
 }
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+const COLORS: [&str; 8] =
+    ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
 
 /// Round tick positions covering `[lo, hi]`.
 fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let span = (hi - lo).max(1e-12);
     let raw = span / n as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| span / s <= n as f64).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= n as f64)
+        .unwrap_or(10.0 * mag);
     let mut t = (lo / step).ceil() * step;
     let mut out = vec![];
     while t <= hi + step * 1e-9 {
@@ -50,7 +55,8 @@ pub fn escape(s: &str) -> String {
 pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], markers: bool) -> String {
     let (w, h, l, r, t, b) = (760.0, 380.0, 64.0, 190.0, 36.0, 46.0);
     let all = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) =
+        (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in all {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
@@ -120,7 +126,11 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], marke
             .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
             .collect();
         let dash = if se.dashed { r#" stroke-dasharray="6 4""# } else { "" };
-        let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="1.8"{dash}/>"#, pts.join(" "));
+        let _ = write!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="1.8"{dash}/>"#,
+            pts.join(" ")
+        );
         if markers && !se.dashed {
             for p in &pts {
                 let (x, y) = p.split_once(',').unwrap_or(("0", "0"));

@@ -6,9 +6,16 @@ pub enum Block {
     Heading(u8, String),
     /// Markdown text: paragraphs may use `code` and **bold**.
     Para(String),
-    Table { head: Vec<String>, rows: Vec<Vec<String>> },
+    Table {
+        head: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     /// An SVG figure, written to `figures/{file}.svg` next to the Markdown and inlined in the HTML.
-    Figure { file: String, svg: String, caption: String },
+    Figure {
+        file: String,
+        svg: String,
+        caption: String,
+    },
 }
 
 /// Markdown; figures are linked as `figures/{file}.{ext}` (`png` where rendered, else `svg`).
@@ -21,8 +28,7 @@ pub fn markdown(blocks: &[Block], ext: &str) -> String {
             Block::Table { head, rows } => {
                 let cell = |c: &String| c.replace('|', "\\|");
                 s.push_str(&format!("| {} |\n", head.iter().map(cell).collect::<Vec<_>>().join(" | ")));
-                let align: Vec<&str> =
-                    (0..head.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+                let align: Vec<&str> = (0..head.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
                 s.push_str(&format!("|{}|\n", align.join("|")));
                 for r in rows {
                     s.push_str(&format!("| {} |\n", r.iter().map(cell).collect::<Vec<_>>().join(" | ")));

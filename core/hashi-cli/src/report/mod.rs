@@ -43,14 +43,20 @@ struct Run {
 impl Run {
     fn open(dir: &Path) -> Result<Self> {
         let p = dir.join("run.json");
-        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: not a run directory", dir.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), index: serde_json::from_str(&text).with_context(|| p.display().to_string())? })
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("{}: not a run directory", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            index: serde_json::from_str(&text).with_context(|| p.display().to_string())?,
+        })
     }
 
     fn json(&self, rel: &str) -> Result<Value> {
         let p = self.dir.join(rel);
-        serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| p.display().to_string())
+        serde_json::from_str(
+            &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| p.display().to_string())
     }
 
     fn variants(&self) -> &[Value] {
@@ -65,7 +71,10 @@ type Curve = Vec<(f64, Scores)>;
 pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let runs: Vec<Run> = run_dirs.iter().map(|d| Run::open(d)).collect::<Result<_>>()?;
     if runs.iter().all(|r| r.variants().is_empty()) {
-        bail!("no trained variants in {}", run_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no trained variants in {}",
+            run_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     // Curves and final scores per variant name, over every run and seed.
     let mut order: Vec<String> = vec![];
@@ -74,7 +83,9 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let (mut base, mut start) = (vec![], vec![]);
     for r in &runs {
         base.push(Scores::from_eval(&r.json(r.index["base"]["eval"].as_str().context("base eval")?)?));
-        start.push(Scores::from_eval(&r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?));
+        start.push(Scores::from_eval(
+            &r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?,
+        ));
         for v in r.variants() {
             let name = v["name"].as_str().context("variant name")?.to_string();
             if !order.contains(&name) {
@@ -101,7 +112,8 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     // Table 2.
     blocks.push(Block::Heading(2, "Table 2: final checkpoints".into()));
     let tasks = scores::task_columns(finals.values().flatten().copied().chain(&base));
-    let mut head: Vec<String> = ["model", "JA avg", "EN avg", "JA bits/byte", "EN bits/byte"].map(String::from).into();
+    let mut head: Vec<String> =
+        ["model", "JA avg", "EN avg", "JA bits/byte", "EN bits/byte"].map(String::from).into();
     head.extend(tasks.iter().map(|t| scores::short_name(t)));
     let mut rows = vec![];
     let row = |name: String, s: &[&Scores]| -> Vec<String> {
@@ -145,7 +157,8 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 continue;
             }
             seen.push(name.clone());
-            let plan: hashi_data::ResolvedPlan = serde_json::from_value(r.json(v["plan"].as_str().context("plan")?)?)?;
+            let plan: hashi_data::ResolvedPlan =
+                serde_json::from_value(r.json(v["plan"].as_str().context("plan")?)?)?;
             blocks.push(Block::Figure {
                 file: format!("plan-{name}"),
                 svg: hashi_data::figure::plan_svg(&plan),
@@ -168,23 +181,53 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
         let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
         if let Some(v) = v.filter(|v| !lo.is_finite() || (*v >= lo - (hi - lo) && *v <= hi + (hi - lo))) {
-            series.push(Series { name: "English base".into(), points: vec![(0.0, v), (x1, v)], dashed: true });
+            series.push(Series {
+                name: "English base".into(),
+                points: vec![(0.0, v), (x1, v)],
+                dashed: true,
+            });
         }
     };
     let x1 = curves.values().flatten().flat_map(|c| c.iter().map(|p| p.0)).fold(0.0, f64::max);
     let mean = |v: Vec<Option<f64>>| Stat::of(v.into_iter()).mean;
     for (file, title, y, f, base_v) in [
-        ("fig2-ja-score", "Japanese average score per checkpoint", "JA avg", &Scores::ja_avg as &dyn Fn(&Scores) -> Option<f64>, mean(base.iter().map(Scores::ja_avg).collect())),
-        ("fig2-ja-bpb", "Japanese bits per byte per checkpoint (lower is better)", "bits/byte", &|s: &Scores| s.bpb.get("ja").copied(), mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect())),
-        ("fig2-en-score", "English average score per checkpoint", "EN avg", &Scores::en_avg, mean(base.iter().map(Scores::en_avg).collect())),
-        ("fig2-en-bpb", "English bits per byte per checkpoint (lower is better)", "bits/byte", &|s: &Scores| s.bpb.get("en").copied(), mean(base.iter().map(|s| s.bpb.get("en").copied()).collect())),
+        (
+            "fig2-ja-score",
+            "Japanese average score per checkpoint",
+            "JA avg",
+            &Scores::ja_avg as &dyn Fn(&Scores) -> Option<f64>,
+            mean(base.iter().map(Scores::ja_avg).collect()),
+        ),
+        (
+            "fig2-ja-bpb",
+            "Japanese bits per byte per checkpoint (lower is better)",
+            "bits/byte",
+            &|s: &Scores| s.bpb.get("ja").copied(),
+            mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect()),
+        ),
+        (
+            "fig2-en-score",
+            "English average score per checkpoint",
+            "EN avg",
+            &Scores::en_avg,
+            mean(base.iter().map(Scores::en_avg).collect()),
+        ),
+        (
+            "fig2-en-bpb",
+            "English bits per byte per checkpoint (lower is better)",
+            "bits/byte",
+            &|s: &Scores| s.bpb.get("en").copied(),
+            mean(base.iter().map(|s| s.bpb.get("en").copied()).collect()),
+        ),
     ] {
         let mut series = curve_of(f);
         reference(&mut series, base_v, x1);
         blocks.push(Block::Figure {
             file: file.into(),
             svg: chart::lines(title, "tokens trained", y, &series, true),
-            caption: format!("{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"),
+            caption: format!(
+                "{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"
+            ),
         });
     }
     if let Some(v) = mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect()) {
@@ -199,14 +242,27 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     blocks.push(Block::Heading(2, "Training curves".into()));
     let (mut loss, mut lr) = (vec![], vec![]);
     for name in &order {
-        let Some((r, v)) = runs.iter().find_map(|r| r.variants().iter().find(|v| v["name"] == name.as_str()).map(|v| (r, v)))
+        let Some((r, v)) = runs
+            .iter()
+            .find_map(|r| r.variants().iter().find(|v| v["name"] == name.as_str()).map(|v| (r, v)))
         else {
             continue;
         };
         let metrics = r.dir.join(v["train"].as_str().unwrap_or_default()).join("metrics.jsonl");
         let m = read_metrics(&metrics)?;
-        loss.push(Series { name: name.clone(), points: scores::smooth(&m.iter().filter_map(|m| m.loss.map(|l| (m.step as f64, l))).collect::<Vec<_>>(), 9), dashed: false });
-        lr.push(Series { name: name.clone(), points: m.iter().map(|m| (m.step as f64, m.lr)).collect(), dashed: false });
+        loss.push(Series {
+            name: name.clone(),
+            points: scores::smooth(
+                &m.iter().filter_map(|m| m.loss.map(|l| (m.step as f64, l))).collect::<Vec<_>>(),
+                9,
+            ),
+            dashed: false,
+        });
+        lr.push(Series {
+            name: name.clone(),
+            points: m.iter().map(|m| (m.step as f64, m.lr)).collect(),
+            dashed: false,
+        });
     }
     blocks.push(Block::Figure {
         file: "loss".into(),
@@ -220,9 +276,15 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     });
 
     // Tokenizer and transfer.
-    blocks.extend(scores::tokenizer_blocks(&first.json(first.index["tokenizer"]["analysis"].as_str().unwrap_or_default())?));
-    blocks.extend(scores::transfer_blocks(&first.json(first.index["transfer"]["report"].as_str().unwrap_or_default())?));
-    blocks.extend(scores::timing_blocks(&runs.iter().map(|r| (r.dir.clone(), r.index.clone())).collect::<Vec<_>>()));
+    blocks.extend(scores::tokenizer_blocks(
+        &first.json(first.index["tokenizer"]["analysis"].as_str().unwrap_or_default())?,
+    ));
+    blocks.extend(scores::transfer_blocks(
+        &first.json(first.index["transfer"]["report"].as_str().unwrap_or_default())?,
+    ));
+    blocks.extend(scores::timing_blocks(
+        &runs.iter().map(|r| (r.dir.clone(), r.index.clone())).collect::<Vec<_>>(),
+    ));
 
     let figures = out.join("figures");
     std::fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
@@ -239,7 +301,10 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     if rsvg.is_none() {
         tracing::info!("rsvg-convert not found: figures as SVG only");
     }
-    hashi_core::write_atomic(&out.join("report.md"), doc::markdown(&blocks, if rsvg.is_some() { "png" } else { "svg" }).as_bytes())?;
+    hashi_core::write_atomic(
+        &out.join("report.md"),
+        doc::markdown(&blocks, if rsvg.is_some() { "png" } else { "svg" }).as_bytes(),
+    )?;
     hashi_core::write_atomic(&out.join("report.html"), doc::html(&title, &blocks).as_bytes())?;
     Ok(())
 }
@@ -273,7 +338,8 @@ fn summary(runs: &[Run]) -> String {
     let mut lines = vec![];
     for r in runs {
         let i = &r.index;
-        let secs: f64 = i["stage_seconds"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
+        let secs: f64 =
+            i["stage_seconds"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
         lines.push(format!(
             "- `{}`: run file `{}`{}, seeds {}, {} variant trainings; machine: {}; stages took {:.1} min in all",
             r.dir.display(),

@@ -135,7 +135,10 @@ pub fn lua_literal(v: &Value) -> String {
         Value::Array(a) => format!("{{ {} }}", a.iter().map(lua_literal).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{ {} }}",
-            o.iter().map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_literal(v))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -86,7 +86,8 @@ impl Runner<'_> {
         let seconds = stage::execute(&marker, key, &commands, || {
             for c in &commands {
                 tracing::debug!(command = %c.join(" "), "stage command");
-                crate::execute_args(c, progress).with_context(|| format!("stage {id}: hashi {}", c.join(" ")))?;
+                crate::execute_args(c, progress)
+                    .with_context(|| format!("stage {id}: hashi {}", c.join(" ")))?;
             }
             Ok(())
         })?;
@@ -129,10 +130,14 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let started = Instant::now();
     let experiment = normalize(&std::path::absolute(&a.experiment)?);
     let quick = a.quick;
-    let script = Script::load_with(&experiment, &ScriptOptions::default(), |_, hashi| hashi.set("quick", quick))?;
+    let script =
+        Script::load_with(&experiment, &ScriptOptions::default(), |_, hashi| hashi.set("quick", quick))?;
     let d: RunDecl = script.exports()?;
     let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
-    let out = a.out.as_ref().map_or_else(|| rel(&base, &d.out), |o| normalize(&std::path::absolute(o).unwrap_or(o.clone())));
+    let out = a
+        .out
+        .as_ref()
+        .map_or_else(|| rel(&base, &d.out), |o| normalize(&std::path::absolute(o).unwrap_or(o.clone())));
     let seeds = if a.seeds.is_empty() { d.seeds.clone() } else { a.seeds.clone() };
     for name in &a.only {
         if !d.variants.iter().any(|v| &v.name == name) {
@@ -148,8 +153,11 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     crate::train::must_exist(&base_model.join("config.json"), "base model", &experiment)?;
     let inputs: Vec<(String, PathBuf)> =
         d.tokenizer.inputs.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
-    let heldout: Vec<(String, PathBuf)> = d.eval.bpb.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
-    let mut key = Key::new("tokenizer").value("vocab", &d.tokenizer.vocab_size)?.value("sampling", &d.tokenizer.sampling)?;
+    let heldout: Vec<(String, PathBuf)> =
+        d.eval.bpb.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
+    let mut key = Key::new("tokenizer")
+        .value("vocab", &d.tokenizer.vocab_size)?
+        .value("sampling", &d.tokenizer.sampling)?;
     for (lang, p) in inputs.iter().chain(&heldout) {
         key = key.value("lang", lang)?;
         for f in expand(p)? {
@@ -158,7 +166,8 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     }
     let tok_key = key.content(&base_model.join("tokenizer.json"))?.finish();
     let tok_dir = out.join("tokenizer");
-    let mut train_tok = args(&["tokenizer", "train", "--vocab-size", &d.tokenizer.vocab_size.to_string(), "--out"]);
+    let mut train_tok =
+        args(&["tokenizer", "train", "--vocab-size", &d.tokenizer.vocab_size.to_string(), "--out"]);
     train_tok.push(s(&tok_dir));
     for (lang, p) in &inputs {
         train_tok.extend(["--input".into(), format!("{lang}={}", s(p))]);
@@ -167,7 +176,13 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
         train_tok.extend(["--sampling".into(), sampling.clone()]);
     }
     let mut analyze = args(&["tokenizer", "analyze", "--tokenizer"]);
-    analyze.extend([s(&tok_dir), "--reference".into(), s(&base_model), "--out".into(), s(&out.join("tokenizer-analysis.json"))]);
+    analyze.extend([
+        s(&tok_dir),
+        "--reference".into(),
+        s(&base_model),
+        "--out".into(),
+        s(&out.join("tokenizer-analysis.json")),
+    ]);
     for (lang, p) in &heldout {
         analyze.extend(["--text".into(), format!("{lang}={}", s(p))]);
     }
@@ -178,7 +193,8 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let init_files = Script::load(&init, &ScriptOptions::default().lib_dirs(script_libs(&init)))
         .map(|s| s.files())
         .unwrap_or_else(|_| vec![init.clone()]);
-    let mut key = Key::new("transfer").upstream(&tok_key).content(&base_model)?.value("seed", &d.transfer.seed)?;
+    let mut key =
+        Key::new("transfer").upstream(&tok_key).content(&base_model)?.value("seed", &d.transfer.seed)?;
     for f in &init_files {
         key = key.content(f)?;
     }
@@ -259,7 +275,13 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
                 let dir = vdir.join("init");
                 let key = Key::new("init").upstream(&transfer_key).value("seed", seed)?.finish();
                 let mut c = args(&["model", "init", "--config"]);
-                c.extend([s(&transferred.join("config.json")), "--seed".into(), seed.to_string(), "--out".into(), s(&dir)]);
+                c.extend([
+                    s(&transferred.join("config.json")),
+                    "--seed".into(),
+                    seed.to_string(),
+                    "--out".into(),
+                    s(&dir),
+                ]);
                 r.stage(&format!("init-{id}"), &key, &[&dir], vec![c])?;
                 for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
                     std::fs::copy(tok_dir.join(f), dir.join(f))?;
@@ -353,9 +375,12 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
         "stage_seconds": stage_seconds(&out)?,
         "seconds_this_invocation": started.elapsed().as_secs_f64(),
     });
-    hashi_core::write_atomic(&out.join("run.json"), (serde_json::to_string_pretty(&index)? + "\n").as_bytes())?;
+    hashi_core::write_atomic(
+        &out.join("run.json"),
+        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
+    )?;
     if !a.no_report {
-        crate::report::write(&[out.clone()], &out.join("report"))?;
+        crate::report::write(std::slice::from_ref(&out), &out.join("report"))?;
         r.say(&format!("report: {}", out.join("report").join("report.md").display()));
     }
     r.say(&format!("run {} finished in {:.0} s", d.name, started.elapsed().as_secs_f64()));
@@ -366,7 +391,12 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|p| p.1.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|p| p.1.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {threads} threads")
@@ -442,10 +472,8 @@ fn corpus_files(corpora: &Path) -> Result<Vec<PathBuf>> {
 
 fn expand(pattern: &Path) -> Result<Vec<PathBuf>> {
     let text = pattern.to_string_lossy();
-    let mut files: Vec<PathBuf> = glob::glob(&text)
-        .with_context(|| format!("bad pattern {text}"))?
-        .filter_map(|p| p.ok())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        glob::glob(&text).with_context(|| format!("bad pattern {text}"))?.filter_map(|p| p.ok()).collect();
     if files.is_empty() {
         bail!("{text}: no such file");
     }

@@ -137,7 +137,8 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let f = dir.path().join("a.txt");
         std::fs::write(&f, "one")?;
-        let k = |v: u32| -> Result<String> { Ok(Key::new("t").value("v", &v)?.content(dir.path())?.finish()) };
+        let k =
+            |v: u32| -> Result<String> { Ok(Key::new("t").value("v", &v)?.content(dir.path())?.finish()) };
         let first = k(1)?;
         assert_eq!(first, k(1)?);
         assert_ne!(first, k(2)?);

@@ -1,0 +1,126 @@
+//! `hashi run` and `hashi report` end to end: the mini reproduction's `--quick` setting, a re-run that reuses
+//! every stage, a new seed that reuses the shared stages, and a run killed during training that `--resume`
+//! finishes with the same report numbers as the uninterrupted run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{hashi_bin, repo_root, scratch_dir, unidic_dir};
+
+const MINI: &str = "examples/mini/mini.lua";
+
+fn run_mini(out: &Path, extra: &[&str]) -> String {
+    let o = Command::new(hashi_bin())
+        .args(["run", MINI, "--quick", "--out"])
+        .arg(out)
+        .args(extra)
+        .env("HASHI_MECAB_DIC", unidic_dir())
+        .current_dir(repo_root())
+        .output()
+        .expect("hashi starts");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "hashi run {extra:?} failed:\n{stderr}");
+    stderr
+}
+
+/// The numbers of a report: Table 2 and the orderings (everything before Figure 1).
+fn numbers(run: &Path) -> String {
+    let md = std::fs::read_to_string(run.join("report/report.md")).expect("report.md");
+    let start = md.find("## Table 2").expect("Table 2 in the report");
+    let end = md.find("## Figure 1").expect("Figure 1 in the report");
+    md[start..end].to_string()
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("JSON")
+}
+
+#[test]
+fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
+    let dir = scratch_dir("run-mini");
+    let full = dir.join("full");
+    let log = run_mini(&full, &[]);
+    assert!(!log.contains("cached"), "a fresh run reuses nothing:\n{log}");
+
+    // The index: four variants; a checkpoint per data switch (exp0/1/2: 6 phases, exp3: 2) plus step 0, each
+    // evaluated on every task with bits per byte on both languages.
+    let index = json(&full.join("run.json"));
+    let variants = index["variants"].as_array().expect("variants");
+    let names: Vec<&str> = variants.iter().map(|v| v["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["exp0", "exp1", "exp2", "exp3"]);
+    for v in variants {
+        let points = v["checkpoints"].as_array().expect("checkpoints");
+        let phases = if v["name"] == "exp3" { 2 } else { 6 };
+        assert_eq!(points.len(), phases + 1, "{}: step 0 and one checkpoint per phase", v["name"]);
+        let tokens: Vec<u64> = points.iter().map(|p| p["tokens"].as_u64().expect("tokens")).collect();
+        assert!(
+            tokens.windows(2).all(|w| w[0] < w[1]) && tokens[phases] == 49152,
+            "{}: {tokens:?}",
+            v["name"]
+        );
+        for p in points {
+            let e = json(&full.join(p["eval"].as_str().expect("eval path")));
+            assert_eq!(e["results"].as_object().map(|r| r.len()), Some(8), "all eight tasks");
+            assert_eq!(e["bits_per_byte"].as_array().map(Vec::len), Some(2), "ja and en bits per byte");
+        }
+    }
+    // exp2 starts from random weights, the others from the same transferred model.
+    assert_eq!(variants[0]["checkpoints"][0]["eval"], "evals/transfer.json");
+    assert_eq!(variants[2]["checkpoints"][0]["eval"], "evals/exp2-s1-init.json");
+    let report = std::fs::read_to_string(full.join("report/report.md")).expect("report");
+    for want in ["English base model", "exp0: 3:1 then 1:3", "exp3: shuffled sources", "exp3 > exp2 (JA avg)"]
+    {
+        assert!(report.contains(want), "report lacks {want:?}");
+    }
+    let html = std::fs::read_to_string(full.join("report/report.html")).expect("html");
+    assert_eq!(
+        html.matches("<svg").count(),
+        10,
+        "Figure 1 (4 plans), Figure 2 (4 charts), loss and LR inline"
+    );
+    assert!(full.join("report/figures/fig2-ja-score.svg").is_file());
+
+    // A re-run changes nothing and reuses every stage.
+    let before = numbers(&full);
+    let log = run_mini(&full, &[]);
+    assert!(!log.contains(": running"), "a re-run should reuse every stage:\n{log}");
+    assert_eq!(numbers(&full), before);
+
+    // Another seed of one variant: tokenizer, transfer, shards and the shared evaluations are reused.
+    let log = run_mini(&full, &["--seeds", "2", "--only", "exp3", "--no-report"]);
+    for cached in ["tokenizer: cached", "transfer: cached", "shards: cached", "eval-base: cached"] {
+        assert!(log.contains(cached), "expected {cached:?}:\n{log}");
+    }
+    assert!(log.contains("train-exp3-s2: running"), "{log}");
+
+    // Killed during the training of exp1, then `--resume`: the same report numbers.
+    let killed = dir.join("killed");
+    let mut child = Command::new(hashi_bin())
+        .args(["-q", "run", MINI, "--quick", "--out"])
+        .arg(&killed)
+        .env("HASHI_MECAB_DIC", unidic_dir())
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hashi starts");
+    let metrics = killed.join("variants/exp1-s1/train/metrics.jsonl");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 7 {
+        assert!(t0.elapsed() < Duration::from_secs(900), "exp1 never reached step 7");
+        assert!(child.try_wait().expect("wait").is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(!killed.join("run.json").exists(), "the run was killed before it finished");
+    let log = run_mini(&killed, &["--resume"]);
+    assert!(log.contains("train-exp0-s1: cached") && log.contains("train-exp1-s1: resuming"), "{log}");
+    assert_eq!(
+        numbers(&killed),
+        before,
+        "the resumed run's report numbers differ from the uninterrupted run's"
+    );
+}
