@@ -80,3 +80,32 @@ fn exports_match_the_plan_and_megatron_core() {
     let e = refused(&run.dir.join("z").display().to_string());
     assert!(e.contains("engine_schedule of phase 0 gives") && e.contains("lr() gives 0.001"), "{e}");
 }
+
+#[test]
+fn the_papers_four_experiments_export() {
+    let plugin = lib("hashi_plugin_cluster").display().to_string();
+    let dir = scratch_dir("paper-export");
+    for (exp, phases) in [("exp0", 6), ("exp1", 6), ("exp2", 6), ("exp3", 2)] {
+        let out = dir.join(exp);
+        let file = format!("examples/paper/{exp}.lua");
+        let shown = hashi_ok(&[
+            "export",
+            "--backend",
+            "megatron",
+            &file,
+            "--out",
+            &out.display().to_string(),
+            "--plugin",
+            &plugin,
+        ]);
+        assert!(shown.contains(&format!("{phases} jobs")), "{exp}: {shown}");
+        let first = std::fs::read_dir(out.join("megatron"))
+            .expect("megatron dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("phase_00")))
+            .expect("first phase job");
+        let job = std::fs::read_to_string(first).expect("job");
+        // exp2 starts from random weights; the others from the converted Llama-2-13B-chat.
+        assert_eq!(job.contains("--load \"$WORK/source\""), exp != "exp2", "{exp}: {job}");
+    }
+}

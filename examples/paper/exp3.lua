@@ -1,0 +1,2 @@
+-- Ablation exp3 at paper scale: Japanese sources shuffled.
+return require("common").experiment("exp3-paper", "curriculum_exp3.lua")
