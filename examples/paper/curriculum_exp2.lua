@@ -1,2 +1,2 @@
--- exp2 at paper scale: exp0's data plan; the experiment trains it from random weights.
+-- exp2 at paper scale: exp0's data plan; the experiment (exp2.lua) trains it from random weights.
 return require("plan").exp0("exp2 (paper scale, from scratch)")

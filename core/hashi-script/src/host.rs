@@ -3,7 +3,8 @@
 //! The sandbox: only the `table`, `string`, `math`, `utf8` and `coroutine` libraries (no `io`, `os`, `debug`,
 //! `package`); no `dofile`/`loadfile`, `load` only for text chunks, no `string.dump` (so no bytecode can be made or
 //! run); a memory limit; an instruction budget per call from the host; `require` resolving only inside the
-//! script's own folder and the library folders (`scripts/lib`). Host facts live in one `hashi` module table.
+//! script's own folder, the library folders (`scripts/lib` of the working directory) and the `scripts/lib` of
+//! the nearest folder above the script that has one. Host facts live in one `hashi` module table.
 //! Every chunk is named `@path`, so errors read `path:line: message`.
 
 use std::path::{Component, Path, PathBuf};
@@ -235,8 +236,16 @@ fn sandbox(
             .into_function()
     })?;
     g.set("load", load)?;
-    let mut roots = vec![script.parent().unwrap_or(Path::new(".")).to_path_buf()];
+    let dir = script.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut roots = vec![dir.clone()];
     roots.extend(opts.lib_dirs.iter().cloned());
+    // The library of the checkout the script lives in, whatever the working directory.
+    let abs = std::path::absolute(&dir).unwrap_or(dir);
+    if let Some(lib) = abs.ancestors().map(|a| a.join("scripts").join("lib")).find(|p| p.is_dir())
+        && !roots.contains(&lib)
+    {
+        roots.push(lib);
+    }
     let loaded = lua.create_table()?;
     let require = lua.create_function(move |lua, name: String| {
         if let Ok(v @ Value::Table(_)) | Ok(v @ Value::Function(_)) = loaded.get::<Value>(name.as_str()) {

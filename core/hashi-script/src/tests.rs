@@ -75,6 +75,16 @@ fn require_is_confined_to_the_script_folder_and_libs() {
 }
 
 #[test]
+fn require_finds_the_library_of_the_checkout_the_script_is_in() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "scripts/lib/shared.lua", "return { n = 7 }");
+    let p = write(dir.path(), "examples/x/plan.lua", "return { n = require('shared').n }");
+    let none = ScriptOptions::default().lib_dirs(vec![]);
+    let s = Script::load(&p, &none).expect("loads from the checkout's scripts/lib");
+    assert_eq!(s.field::<i64>("n").expect("n"), 7);
+}
+
+#[test]
 fn limits_stop_endless_loops_and_memory_bombs() {
     let e = refuse("return { run = function() while true do end end }");
     assert!(e.contains("instruction limit") && e.contains("policy.lua"), "{e}");

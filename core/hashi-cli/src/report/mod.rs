@@ -137,13 +137,13 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
 
     // The paper's orderings.
     blocks.push(Block::Heading(2, "The paper's orderings at this scale".into()));
-    blocks.push(Block::Table {
-        head: ["claim (paper)", "paper", "here", "difference", "verdict"].map(String::from).into(),
-        rows: scores::orderings(&finals, &base),
-    });
+    let (head, rows) = scores::orderings(&finals, &base);
+    blocks.push(Block::Table { head, rows });
     blocks.push(Block::Para(
-        "A difference counts when it exceeds twice its standard error (evaluation sampling, plus seed variance when \
-         several seeds ran); otherwise it is a tie within noise."
+        "Each cell: the difference a − b (bits per byte: b − a, so positive means a is better throughout) ± its \
+         standard error, and whether it holds. A difference holds when it exceeds twice its standard error: \
+         evaluation sampling for task averages, plus the spread over seeds when several seeds ran; bits per byte of \
+         one seed has no variance estimate."
             .into(),
     ));
 

@@ -166,77 +166,112 @@ pub fn smooth(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The paper's claims as (description, paper value, ours, difference, verdict) rows.
-pub fn orderings(finals: &BTreeMap<&String, Vec<&Scores>>, base: &[Scores]) -> Vec<Vec<String>> {
-    let get = |name: &str| finals.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone());
-    let base_refs: Vec<&Scores> = base.iter().collect();
-    // (a, b, which, paper a, paper b)
-    let claims: [(&str, &str, &str, f64, f64); 8] = [
-        ("exp0", "exp1", "ja", 70.0, 69.1),
-        ("exp1", "exp3", "ja", 69.1, 68.2),
-        ("exp3", "exp2", "ja", 68.2, 29.1),
-        ("exp0", "base", "ja", 70.0, 63.6),
-        ("exp0", "exp1", "en", 54.8, 52.8),
-        ("exp1", "exp3", "en", 52.8, 52.3),
-        ("exp3", "exp2", "en", 52.3, 41.8),
-        ("exp0", "exp2", "ja-bpb", f64::NAN, f64::NAN),
-    ];
-    let mut rows = vec![];
-    for (a, b, which, pa, pb) in claims {
-        let (Some(sa), Some(sb)) = (
-            if a == "base" { Some(base_refs.clone()) } else { get(a) },
-            if b == "base" { Some(base_refs.clone()) } else { get(b) },
-        ) else {
-            continue;
-        };
-        // Value and standard error of one side: the mean over seeds; evaluation noise plus seed spread.
-        let side = |s: &[&Scores]| -> Option<(f64, f64)> {
-            let vals: Vec<(f64, f64)> = s
-                .iter()
-                .filter_map(|x| match which {
-                    "ja-bpb" => x.bpb.get("ja").map(|v| (-v, 0.0)),
-                    lang => x.avg(lang),
-                })
-                .collect();
-            if vals.is_empty() {
-                return None;
-            }
-            let n = vals.len() as f64;
-            let st = Stat::of(vals.iter().map(|v| Some(v.0)));
-            let eval_se = (vals.iter().map(|v| v.1.powi(2)).sum::<f64>()).sqrt() / n;
-            let seed_se = st.sd / n.sqrt();
-            Some((st.mean.unwrap_or(0.0), (eval_se.powi(2) + seed_se.powi(2)).sqrt()))
-        };
-        let (Some((va, ea)), Some((vb, eb))) = (side(&sa), side(&sb)) else { continue };
-        let (d, se) = (va - vb, (ea * ea + eb * eb).sqrt());
-        let verdict = if se == 0.0 && d == 0.0 {
-            "tie"
-        } else if d > 2.0 * se {
-            "holds"
-        } else if d < -2.0 * se {
-            "reversed"
-        } else {
-            "tie within noise"
-        };
-        let name = |x: &str| if x == "base" { "English base".to_string() } else { x.to_string() };
-        let (claim, paper, here, diff) = if which == "ja-bpb" {
-            (
-                format!("{} < {} in JA bits/byte (not in the paper)", name(a), name(b)),
-                "–".to_string(),
-                format!("{:.3} vs {:.3}", -va, -vb),
-                format!("{:+.3} ± {:.3}", -d, se),
-            )
-        } else {
-            (
-                format!("{} > {} ({} avg)", name(a), name(b), which.to_uppercase()),
-                format!("{pa:.1} > {pb:.1}"),
-                format!("{va:.1} vs {vb:.1}"),
-                format!("{d:+.1} ± {se:.1}"),
-            )
-        };
-        rows.push(vec![claim, paper, here, diff, verdict.to_string()]);
+/// A measure compared across variants: a task average (higher is better) or bits per byte (lower is better).
+#[derive(Clone, Copy)]
+enum Measure {
+    Avg(&'static str),
+    Bpb(&'static str),
+}
+
+impl Measure {
+    /// The value of one evaluation (bits per byte negated, so higher is better throughout) and its standard error
+    /// from evaluation sampling (none for bits per byte: the text is fixed).
+    fn of(self, s: &Scores) -> Option<(f64, f64)> {
+        match self {
+            Measure::Avg(lang) => s.avg(lang),
+            Measure::Bpb(lang) => s.bpb.get(lang).map(|v| (-v, 0.0)),
+        }
     }
-    rows
+}
+
+/// The mean over seeds of `m` and its standard error (evaluation noise plus seed spread; `None` for bits per
+/// byte of a single seed, which has no variance estimate).
+fn side(s: &[&Scores], m: Measure) -> Option<(f64, Option<f64>)> {
+    let vals: Vec<(f64, f64)> = s.iter().filter_map(|x| m.of(x)).collect();
+    if vals.is_empty() {
+        return None;
+    }
+    let n = vals.len() as f64;
+    let st = Stat::of(vals.iter().map(|v| Some(v.0)));
+    let eval_se = vals.iter().map(|v| v.1.powi(2)).sum::<f64>().sqrt() / n;
+    let se = match (m, vals.len()) {
+        (Measure::Bpb(_), 1) => None,
+        _ => Some((eval_se.powi(2) + st.sd.powi(2) / n).sqrt()),
+    };
+    Some((st.mean.unwrap_or(0.0), se))
+}
+
+/// "difference ± se: verdict" of `a` over `b`: holds when the difference exceeds twice its standard error.
+fn compare(a: &[&Scores], b: &[&Scores], m: Measure) -> String {
+    let (Some((va, ea)), Some((vb, eb))) = (side(a, m), side(b, m)) else { return "–".into() };
+    let d = va - vb;
+    let (digits, shown) = match m {
+        Measure::Avg(_) => (1, d),
+        Measure::Bpb(_) => (3, d),
+    };
+    match ea.zip(eb).map(|(x, y)| (x * x + y * y).sqrt()) {
+        None => format!(
+            "{shown:+.digits$}: {} (one seed, no variance estimate)",
+            if d > 0.0 { "holds" } else { "reversed" }
+        ),
+        Some(se) => {
+            let verdict = if d > 2.0 * se {
+                "holds"
+            } else if d < -2.0 * se {
+                "reversed"
+            } else {
+                "tie within noise"
+            };
+            format!("{shown:+.digits$} ± {se:.digits$}: {verdict}")
+        }
+    }
+}
+
+/// The paper's claims (a better than b), checked on the task averages and on bits per byte per language.
+pub fn orderings(
+    finals: &BTreeMap<&String, Vec<&Scores>>,
+    base: &[Scores],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let get = |name: &str| -> Option<Vec<&Scores>> {
+        if name == "base" {
+            return (!base.is_empty()).then(|| base.iter().collect());
+        }
+        finals.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone())
+    };
+    // (a, b, paper JA a > b, paper EN a > b)
+    let claims: [(&str, &str, &str, &str); 5] = [
+        ("exp0", "exp1", "70.0 > 69.1", "54.8 > 52.8"),
+        ("exp1", "exp3", "69.1 > 68.2", "52.8 > 52.3"),
+        ("exp0", "exp3", "70.0 > 68.2", "54.8 > 52.3"),
+        ("exp3", "exp2", "68.2 ≫ 29.1", "52.3 > 41.8"),
+        ("exp0", "base", "70.0 > 63.6", "–"),
+    ];
+    let head = [
+        "claim: a better than b",
+        "paper JA avg",
+        "JA avg",
+        "JA bits/byte",
+        "paper EN avg",
+        "EN avg",
+        "EN bits/byte",
+    ]
+    .map(String::from)
+    .into();
+    let mut rows = vec![];
+    for (a, b, pja, pen) in claims {
+        let (Some(sa), Some(sb)) = (get(a), get(b)) else { continue };
+        let name = |x: &str| if x == "base" { "English base".to_string() } else { x.to_string() };
+        rows.push(vec![
+            format!("{} > {}", name(a), name(b)),
+            pja.to_string(),
+            compare(&sa, &sb, Measure::Avg("ja")),
+            compare(&sa, &sb, Measure::Bpb("ja")),
+            pen.to_string(),
+            compare(&sa, &sb, Measure::Avg("en")),
+            compare(&sa, &sb, Measure::Bpb("en")),
+        ]);
+    }
+    (head, rows)
 }
 
 pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
@@ -398,10 +433,23 @@ mod tests {
         let (n0, n1, n3) = ("exp0".to_string(), "exp1".to_string(), "exp3".to_string());
         let finals: BTreeMap<&String, Vec<&Scores>> =
             [(&n0, vec![&a]), (&n1, vec![&b]), (&n3, vec![&c])].into();
-        let rows = orderings(&finals, &[]);
-        let verdict = |claim: &str| rows.iter().find(|r| r[0].starts_with(claim)).map(|r| r[4].clone());
-        assert_eq!(verdict("exp0 > exp1 (JA").as_deref(), Some("holds"));
-        assert_eq!(verdict("exp1 > exp3 (JA").as_deref(), Some("tie within noise"));
-        assert_eq!(verdict("exp0 > exp1 (EN").as_deref(), Some("tie within noise"));
+        let (head, rows) = orderings(&finals, &[]);
+        let cell = |claim: &str, col: &str| {
+            let i = head.iter().position(|h| h == col).expect("column");
+            rows.iter().find(|r| r[0] == claim).map(|r| r[i].clone()).expect("row")
+        };
+        assert!(cell("exp0 > exp1", "JA avg").ends_with(": holds"), "{}", cell("exp0 > exp1", "JA avg"));
+        assert!(cell("exp1 > exp3", "JA avg").ends_with("tie within noise"));
+        assert!(cell("exp0 > exp1", "JA bits/byte").contains("no variance estimate"));
+        // Two seeds each: bits per byte gets a spread, and a clear gap holds.
+        let (mut a2, mut b2) = (eval(0.9, 0.5), eval(0.1, 0.5));
+        a2.bpb.insert("ja".into(), 1.49);
+        b2.bpb.insert("ja".into(), 2.01);
+        let mut b1 = b.clone();
+        b1.bpb.insert("ja".into(), 2.0);
+        let finals: BTreeMap<&String, Vec<&Scores>> = [(&n0, vec![&a, &a2]), (&n1, vec![&b1, &b2])].into();
+        let (_, rows) = orderings(&finals, &[]);
+        assert!(rows[0][3].ends_with(": holds"), "{}", rows[0][3]);
+        assert_eq!(rows.len(), 1, "claims about absent variants are left out");
     }
 }

@@ -69,7 +69,10 @@ impl Runner<'_> {
     ) -> Result<()> {
         self.done += 1;
         let marker = self.out.join("stages").join(format!("{id}.json"));
-        let plan = stage::plan(&marker, key, resumable && self.resume);
+        let mut plan = stage::plan(&marker, key, resumable && self.resume);
+        if plan == Plan::Cached && outputs.iter().any(|o| !o.exists()) {
+            plan = Plan::Fresh; // finished once, but its outputs were removed since
+        }
         if plan == Plan::Cached {
             self.say(&format!("[{}] {id}: cached", self.done));
             return Ok(());
@@ -190,9 +193,7 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
 
     // Vocabulary transfer of the base model.
     let init = rel(&base, &d.transfer.init);
-    let init_files = Script::load(&init, &ScriptOptions::default().lib_dirs(script_libs(&init)))
-        .map(|s| s.files())
-        .unwrap_or_else(|_| vec![init.clone()]);
+    let init_files = script_files(&init);
     let mut key =
         Key::new("transfer").upstream(&tok_key).content(&base_model)?.value("seed", &d.transfer.seed)?;
     for f in &init_files {
@@ -203,7 +204,6 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let mut transfer = args(&["transfer", "--model"]);
     transfer.extend([s(&base_model), "--tokenizer".into(), s(&tok_dir), "--init".into(), s(&init)]);
     transfer.extend(["--out".into(), s(&transferred), "--seed".into(), d.transfer.seed.to_string()]);
-    transfer.extend(["--script-lib".into(), s(&script_libs(&init)[0])]);
     r.stage("transfer", &transfer_key, &[&transferred], vec![transfer])?;
 
     // Shards of the corpora.
@@ -442,19 +442,11 @@ fn phase_checkpoints(train_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// `scripts/lib` of the checkout a script lives in (where `require` finds shared modules), if any.
-fn script_libs(script: &Path) -> Vec<PathBuf> {
-    let lib = script.ancestors().find_map(|a| {
-        let lib = a.join("scripts").join("lib");
-        lib.is_dir().then_some(lib)
-    });
-    vec![lib.unwrap_or_else(|| PathBuf::from("scripts/lib"))]
-}
-
-/// A script and every module it requires.
+/// A script and every module it requires (the script alone if it does not load: its stage reports the error).
 fn script_files(path: &Path) -> Vec<PathBuf> {
-    let opts = ScriptOptions::default().lib_dirs(script_libs(path));
-    Script::load(path, &opts).map(|s| s.files()).unwrap_or_else(|_| vec![path.to_path_buf()])
+    Script::load(path, &ScriptOptions::default())
+        .map(|s| s.files())
+        .unwrap_or_else(|_| vec![path.to_path_buf()])
 }
 
 /// Files named by a corpora declaration (globs expanded).

@@ -1,0 +1,69 @@
+-- Building blocks of the method's data plans (require "curricula" from a curriculum): phases per Japanese source,
+-- and the method's experiments over any set of sources and sizes.
+local M = {}
+
+--- One phase per Japanese source, in reading order: a data switch (LR re-warmup, checkpoint) at every change.
+---@param tag string phase name prefix
+---@param en_share number English share of every phase
+---@param en table English source list ({ order = ..., names = {...} })
+---@param ja_sources string[] Japanese sources, in reading order
+---@param fraction number share of total_tokens for the whole group
+function M.per_source(tag, en_share, en, ja_sources, fraction)
+  local phases = {}
+  for _, src in ipairs(ja_sources) do
+    phases[#phases + 1] = {
+      name = tag .. " " .. src:gsub("^ja_", ""),
+      tokens = fraction / #ja_sources,
+      shares = { en = en_share, ja = 1 - en_share },
+      sources = { en = en, ja = { order = "sequential", names = { src } } },
+    }
+  end
+  return phases
+end
+
+--- Concatenated phase lists.
+function M.concat(...)
+  local out = {}
+  for _, list in ipairs({ ... }) do
+    for _, p in ipairs(list) do out[#out + 1] = p end
+  end
+  return out
+end
+
+--- A list in reverse order.
+function M.reversed(list)
+  local out = {}
+  for i = #list, 1, -1 do out[#out + 1] = list[i] end
+  return out
+end
+
+--- The method's plans over `o.ja` (Japanese sources by quality, best first), `o.en` (English source list) and
+--- `o.base` (seq_len, batch_size, total_tokens, seed, on_exhausted): exp0 (3:1 in quality order, then 1:3 in
+--- reverse), exp1 (1:1, same order), exp3 (exp0's ratios, Japanese sources blended). exp2 is exp0's plan from
+--- random weights: the experiment, not the plan, says so.
+function M.method(o)
+  local function plan(name, phases)
+    local p = { name = name, phases = phases }
+    for k, v in pairs(o.base) do p[k] = v end
+    return p
+  end
+  local E = {}
+  function E.exp0(name)
+    return plan(name or "exp0: 3:1 then 1:3, quality order", M.concat(
+      M.per_source("3:1", 0.75, o.en, o.ja, 0.5), M.per_source("1:3", 0.25, o.en, M.reversed(o.ja), 0.5)))
+  end
+  function E.exp1(name)
+    return plan(name or "exp1: 1:1", M.concat(
+      M.per_source("1:1", 0.5, o.en, o.ja, 0.5), M.per_source("1:1", 0.5, o.en, M.reversed(o.ja), 0.5)))
+  end
+  function E.exp3(name)
+    local function phase(tag, en_share)
+      return { name = tag, tokens = 0.5, shares = { en = en_share, ja = 1 - en_share },
+               sources = { en = o.en, ja = { order = "blend", names = o.ja } } }
+    end
+    return plan(name or "exp3: 3:1 then 1:3, shuffled sources", { phase("3:1 shuffled", 0.75), phase("1:3 shuffled", 0.25) })
+  end
+  return E
+end
+
+return M
