@@ -309,6 +309,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A path relative to the working directory when it is inside it (reports stay free of machine paths).
+pub(crate) fn shown(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+}
+
 /// An executable on `PATH`.
 fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
@@ -342,8 +348,8 @@ fn summary(runs: &[Run]) -> String {
             i["stage_seconds"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
         lines.push(format!(
             "- `{}`: run file `{}`{}, seeds {}, {} variant trainings; machine: {}; stages took {:.1} min in all",
-            r.dir.display(),
-            i["experiment"].as_str().unwrap_or("?"),
+            shown(&r.dir),
+            shown(Path::new(i["experiment"].as_str().unwrap_or("?"))),
             if i["quick"].as_bool() == Some(true) { " (--quick)" } else { "" },
             i["seeds"],
             r.variants().len(),

@@ -396,7 +396,7 @@ pub fn timing_blocks(runs: &[(PathBuf, Value)]) -> Vec<Block> {
         let mut rows: Vec<Vec<String>> =
             groups.into_iter().map(|(k, (n, s))| vec![k, n.to_string(), format!("{s:.1}")]).collect();
         rows.push(vec!["**all stages**".into(), String::new(), format!("**{total:.1}**")]);
-        blocks.push(Block::Para(format!("`{}`:", dir.display())));
+        blocks.push(Block::Para(format!("`{}`:", super::shown(dir))));
         blocks.push(Block::Table { head: ["stage", "count", "seconds"].map(String::from).into(), rows });
     }
     blocks

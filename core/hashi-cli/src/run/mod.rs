@@ -336,6 +336,8 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
                 if resuming && hashi_train::latest_checkpoint(&train_dir).is_some() {
                     vec![args(&["train", "--resume", &train_s])]
                 } else {
+                    // Killed before its first checkpoint: nothing to continue, start clean.
+                    let _ = std::fs::remove_dir_all(&train_dir);
                     vec![args(&["train", &exp_s])]
                 }
             })?;
