@@ -81,11 +81,14 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
     let (mut base, mut start) = (vec![], vec![]);
-    for r in &runs {
-        base.push(Scores::from_eval(&r.json(r.index["base"]["eval"].as_str().context("base eval")?)?));
-        start.push(Scores::from_eval(
-            &r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?,
-        ));
+    for (i, r) in runs.iter().enumerate() {
+        // The base model and the transfer do not depend on the seed: the first run's stand for all.
+        if i == 0 {
+            base.push(Scores::from_eval(&r.json(r.index["base"]["eval"].as_str().context("base eval")?)?));
+            start.push(Scores::from_eval(
+                &r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?,
+            ));
+        }
         for v in r.variants() {
             let name = v["name"].as_str().context("variant name")?.to_string();
             if !order.contains(&name) {
