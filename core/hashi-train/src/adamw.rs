@@ -140,13 +140,15 @@ impl AdamW {
             };
             g_all.push((name.to_string(), g));
         }
-        let norm: f64 = g_all
+        // Per-tensor sums in parallel, added in a fixed order: rayon's own float `sum` depends on how the work
+        // was split, and resume must be bitwise exact.
+        let sums: Vec<f64> = g_all
             .par_iter()
             .map(|(_, g)| {
                 g.iter().map(|&x| f64::from(x) * f64::from(x) * grad_scale * grad_scale).sum::<f64>()
             })
-            .sum::<f64>()
-            .sqrt();
+            .collect();
+        let norm: f64 = sums.iter().sum::<f64>().sqrt();
         if !norm.is_finite() {
             return Err(TrainError::NonFinite(format!("gradient norm is {norm}")));
         }
