@@ -129,6 +129,20 @@ struct EvalTarget {
     key: String,
 }
 
+/// What the shared stages made, for every variant: the run file, the tokenizer, the transfer and the shards.
+struct Shared {
+    experiment: PathBuf,
+    /// The run file's folder (its paths are relative to it).
+    base: PathBuf,
+    base_model: PathBuf,
+    heldout: Vec<(String, PathBuf)>,
+    tok_dir: PathBuf,
+    transferred: PathBuf,
+    transfer_key: String,
+    shards: PathBuf,
+    shards_key: String,
+}
+
 pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let started = Instant::now();
     let experiment = normalize(&std::path::absolute(&a.experiment)?);
@@ -151,13 +165,54 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let mut r = Runner { out: out.clone(), progress, resume: a.resume, quiet: progress.is_quiet(), done: 0 };
     r.say(&format!("run {} ({}) in {}", d.name, experiment.display(), out.display()));
 
-    // Tokenizer, analysed on the held-out text against the base model's tokenizer.
+    let sh = shared_stages(&mut r, &d, experiment, base)?;
+    let ev = Evaluator::new(&d.eval, &sh)?;
+    let base_key = Key::new("model").content(&sh.base_model)?.finish();
+    let base_eval =
+        ev.eval(&mut r, &EvalTarget { label: "base".into(), model: sh.base_model.clone(), key: base_key })?;
+    let transfer_eval = ev.eval(
+        &mut r,
+        &EvalTarget { label: "transfer".into(), model: sh.transferred.clone(), key: sh.transfer_key.clone() },
+    )?;
+    let mut variants = vec![];
+    for seed in &seeds {
+        for v in d.variants.iter().filter(|v| a.only.is_empty() || a.only.contains(&v.name)) {
+            variants.push(train_variant(&mut r, &d, &sh, &ev, v, *seed, &transfer_eval)?);
+        }
+    }
+    let index = json!({
+        "name": d.name, "experiment": sh.experiment, "quick": quick, "seeds": seeds,
+        "base": {"model": sh.base_model, "eval": rel_to(&out, &base_eval)},
+        "tokenizer": {"dir": "tokenizer", "analysis": "tokenizer-analysis.json"},
+        "transfer": {"dir": "transfer", "report": "transfer/transfer_report.json", "eval": rel_to(&out, &transfer_eval)},
+        "variants": variants,
+        "machine": machine(),
+        "stage_seconds": stage_seconds(&out)?,
+        "seconds_this_invocation": started.elapsed().as_secs_f64(),
+    });
+    hashi_core::write_atomic(
+        &out.join("run.json"),
+        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
+    )?;
+    if !a.no_report {
+        crate::report::write(std::slice::from_ref(&out), &out.join("report"))?;
+        r.say(&format!("report: {}", out.join("report").join("report.md").display()));
+    }
+    r.say(&format!("run {} finished in {:.0} s", d.name, started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// The stages every variant shares: the tokenizer (analysed on the held-out text against the base model's), the
+/// vocabulary transfer of the base model, and the shards of the corpora.
+fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf) -> Result<Shared> {
+    let out = r.out.clone();
     let base_model = rel(&base, &d.base);
     crate::train::must_exist(&base_model.join("config.json"), "base model", &experiment)?;
     let inputs: Vec<(String, PathBuf)> =
         d.tokenizer.inputs.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
     let heldout: Vec<(String, PathBuf)> =
         d.eval.bpb.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
+
     let mut key = Key::new("tokenizer")
         .value("vocab", &d.tokenizer.vocab_size)?
         .value("sampling", &d.tokenizer.sampling)?;
@@ -179,24 +234,17 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
         train_tok.extend(["--sampling".into(), sampling.clone()]);
     }
     let mut analyze = args(&["tokenizer", "analyze", "--tokenizer"]);
-    analyze.extend([
-        s(&tok_dir),
-        "--reference".into(),
-        s(&base_model),
-        "--out".into(),
-        s(&out.join("tokenizer-analysis.json")),
-    ]);
+    analyze.extend([s(&tok_dir), "--reference".into(), s(&base_model), "--out".into()]);
+    analyze.push(s(&out.join("tokenizer-analysis.json")));
     for (lang, p) in &heldout {
         analyze.extend(["--text".into(), format!("{lang}={}", s(p))]);
     }
     r.stage("tokenizer", &tok_key, &[&tok_dir], vec![train_tok, analyze])?;
 
-    // Vocabulary transfer of the base model.
     let init = rel(&base, &d.transfer.init);
-    let init_files = script_files(&init);
     let mut key =
         Key::new("transfer").upstream(&tok_key).content(&base_model)?.value("seed", &d.transfer.seed)?;
-    for f in &init_files {
+    for f in &script_files(&init) {
         key = key.content(f)?;
     }
     let transfer_key = key.finish();
@@ -206,7 +254,6 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     transfer.extend(["--out".into(), s(&transferred), "--seed".into(), d.transfer.seed.to_string()]);
     r.stage("transfer", &transfer_key, &[&transferred], vec![transfer])?;
 
-    // Shards of the corpora.
     let corpora = rel(&base, &d.corpora);
     let mut key = Key::new("shards").upstream(&tok_key).content(&corpora)?;
     for f in corpus_files(&corpora)? {
@@ -218,175 +265,190 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     prepare.extend([s(&corpora), "--tokenizer".into(), s(&tok_dir), "--out".into(), s(&shards)]);
     r.stage("shards", &shards_key, &[&shards], vec![prepare])?;
 
-    // Evaluation settings, part of every evaluation key.
-    let mut eval_decl = serde_json::to_value(&d.eval)?;
-    let eval_data = rel(&base, &d.eval.data);
-    eval_decl["data"] = json!(eval_data);
-    let eval_key = Key::new("eval-settings").value("eval", &eval_decl)?.content(&eval_data)?;
-    let eval_key = heldout.iter().try_fold(eval_key, |k, (_, p)| k.content(p))?.finish();
-    let evaluate = |r: &mut Runner, t: &EvalTarget| -> Result<PathBuf> {
+    Ok(Shared {
+        experiment,
+        base,
+        base_model,
+        heldout,
+        tok_dir,
+        transferred,
+        transfer_key,
+        shards,
+        shards_key,
+    })
+}
+
+/// Evaluates models with the run's settings; its key covers the settings, the task data and the held-out text.
+struct Evaluator<'a> {
+    d: &'a crate::run::decl::EvalDecl,
+    data: PathBuf,
+    heldout: &'a [(String, PathBuf)],
+    key: String,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(d: &'a crate::run::decl::EvalDecl, sh: &'a Shared) -> Result<Self> {
+        let data = rel(&sh.base, &d.data);
+        let mut settings = serde_json::to_value(d)?;
+        settings["data"] = json!(data);
+        let key = Key::new("eval-settings").value("eval", &settings)?.content(&data)?;
+        let key = sh.heldout.iter().try_fold(key, |k, (_, p)| k.content(p))?.finish();
+        Ok(Self { d, data, heldout: &sh.heldout, key })
+    }
+
+    /// `RUN/evals/LABEL.json` of `t` (a stage; written under a temporary name, renamed when complete).
+    fn eval(&self, r: &mut Runner, t: &EvalTarget) -> Result<PathBuf> {
+        let d = self.d;
         let file = r.out.join("evals").join(format!("{}.json", t.label));
         std::fs::create_dir_all(file.parent().context("evals")?)?;
         let tmp = hashi_core::tmp_path(&file);
         let mut c = args(&["eval", "--model"]);
-        c.extend([s(&t.model), "--data".into(), s(&eval_data), "--shots".into(), d.eval.shots.to_string()]);
-        c.extend(["--out".into(), s(&tmp), "--bpb-tokens".into(), d.eval.bpb_tokens.to_string()]);
-        if !d.eval.tasks.is_empty() {
-            c.extend(["--tasks".into(), d.eval.tasks.join(",")]);
+        c.extend([s(&t.model), "--data".into(), s(&self.data), "--shots".into(), d.shots.to_string()]);
+        c.extend(["--out".into(), s(&tmp), "--bpb-tokens".into(), d.bpb_tokens.to_string()]);
+        if !d.tasks.is_empty() {
+            c.extend(["--tasks".into(), d.tasks.join(",")]);
         }
-        if let Some(n) = d.eval.limit {
+        if let Some(n) = d.limit {
             c.extend(["--limit".into(), n.to_string()]);
         }
-        if let Some(n) = d.eval.max_gen_toks {
+        if let Some(n) = d.max_gen_toks {
             c.extend(["--max-gen-toks".into(), n.to_string()]);
         }
-        if d.eval.truncate_overlong {
+        if d.truncate_overlong {
             c.push("--truncate-overlong".into());
         }
-        for (lang, p) in &heldout {
+        for (lang, p) in self.heldout {
             c.extend(["--bpb".into(), format!("{lang}={}", s(p))]);
         }
-        let key = Key::new("eval").upstream(&t.key).upstream(&eval_key).finish();
-        let id = format!("eval-{}", t.label);
-        r.stage(&id, &key, &[&file], vec![c])?;
+        let key = Key::new("eval").upstream(&t.key).upstream(&self.key).finish();
+        r.stage(&format!("eval-{}", t.label), &key, &[&file], vec![c])?;
         if tmp.exists() {
             std::fs::rename(&tmp, &file)?;
         }
         Ok(file)
-    };
+    }
+}
 
-    let base_key = Key::new("model").content(&base_model)?.finish();
-    let base_eval =
-        evaluate(&mut r, &EvalTarget { label: "base".into(), model: base_model.clone(), key: base_key })?;
-    let transfer_eval = evaluate(
-        &mut r,
-        &EvalTarget { label: "transfer".into(), model: transferred.clone(), key: transfer_key.clone() },
-    )?;
-
-    // Every variant, once per seed.
-    let mut variants = vec![];
-    for seed in &seeds {
-        for v in d.variants.iter().filter(|v| a.only.is_empty() || a.only.contains(&v.name)) {
-            let id = format!("{}-s{seed}", v.name);
-            let vdir = out.join("variants").join(&id);
-            std::fs::create_dir_all(&vdir)?;
-            let curriculum = rel(&base, &v.curriculum);
-            let (start, start_key, start_eval) = if v.from_scratch {
-                let dir = vdir.join("init");
-                let key = Key::new("init").upstream(&transfer_key).value("seed", seed)?.finish();
-                let mut c = args(&["model", "init", "--config"]);
-                c.extend([
-                    s(&transferred.join("config.json")),
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--out".into(),
-                    s(&dir),
-                ]);
-                r.stage(&format!("init-{id}"), &key, &[&dir], vec![c])?;
-                for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-                    std::fs::copy(tok_dir.join(f), dir.join(f))?;
-                }
-                let target = EvalTarget { label: format!("{id}-init"), model: dir.clone(), key: key.clone() };
-                let e = evaluate(&mut r, &target)?;
-                (dir, key, e)
-            } else {
-                (transferred.clone(), transfer_key.clone(), transfer_eval.clone())
-            };
-            // The training experiment: the run's `train` fields, the variant's, then the run's own wiring.
-            let mut exp = d.train.clone();
-            exp.extend(v.train.clone());
-            let train_dir = vdir.join("train");
-            if let Some(Value::Object(sched)) = exp.get_mut("schedule")
-                && let Some(Value::String(p)) = sched.get("script").cloned()
-            {
-                sched.insert("script".into(), json!(rel(&base, &p)));
-            }
-            let mut overrides = match exp.remove("plan_overrides") {
-                Some(Value::Object(o)) => o,
-                _ => serde_json::Map::new(),
-            };
-            overrides.insert("seed".into(), json!(seed));
-            exp.insert("plan_overrides".into(), Value::Object(overrides));
-            exp.insert("name".into(), json!(format!("{} {id}", d.name)));
-            exp.insert("model".into(), json!(start));
-            exp.insert("tokenizer".into(), json!(tok_dir));
-            exp.insert("shards".into(), json!(shards));
-            exp.insert("curriculum".into(), json!(curriculum));
-            exp.insert("out".into(), json!(train_dir));
-            let exp_text = format!(
-                "-- Written by `hashi run` for variant {id} of {} (regenerated on every run).\nreturn {}\n",
-                experiment.display(),
-                lua_literal(&Value::Object(exp.clone()))
-            );
-            let exp_file = vdir.join("experiment.lua");
-            std::fs::write(&exp_file, &exp_text)?;
-            let schedule_script = exp["schedule"]["script"].as_str().map(PathBuf::from);
-            let mut key = Key::new("train")
-                .upstream(&start_key)
-                .upstream(&shards_key)
-                .value("experiment", &exp_text)?
-                .content(&curriculum)?;
-            let libs = [curriculum.clone(), schedule_script.clone().unwrap_or_default()];
-            for f in libs.iter().filter(|p| p.is_file()).flat_map(|p| script_files(p)) {
-                key = key.content(&f)?;
-            }
-            let train_key = key.finish();
-            let (exp_s, train_s) = (s(&exp_file), s(&train_dir));
-            r.stage_with(&format!("train-{id}"), &train_key, &[&train_dir], true, |resuming| {
-                if resuming && hashi_train::latest_checkpoint(&train_dir).is_some() {
-                    vec![args(&["train", "--resume", &train_s])]
-                } else {
-                    // Killed before its first checkpoint: nothing to continue, start clean.
-                    let _ = std::fs::remove_dir_all(&train_dir);
-                    vec![args(&["train", &exp_s])]
-                }
-            })?;
-            // Every data switch (and the end) is a kept checkpoint; evaluate each.
-            let mut points = vec![json!({"step": 0, "tokens": 0, "eval": rel_to(&out, &start_eval)})];
-            for ckpt in phase_checkpoints(&train_dir)? {
-                let name = ckpt.file_name().and_then(|n| n.to_str()).context("checkpoint name")?.to_string();
-                let state: hashi_train::TrainerState =
-                    serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer_state.json"))?)?;
-                let target = EvalTarget {
-                    label: format!("{id}-{name}"),
-                    model: ckpt.clone(),
-                    key: Key::new("checkpoint").upstream(&train_key).value("name", &name)?.finish(),
-                };
-                let e = evaluate(&mut r, &target)?;
-                points.push(json!({
-                    "step": state.step, "tokens": state.tokens_by_lang.values().sum::<u64>(),
-                    "tokens_by_lang": state.tokens_by_lang, "phase": state.cursor.phase,
-                    "checkpoint": rel_to(&out, &ckpt), "eval": rel_to(&out, &e),
-                }));
-            }
-            let last = hashi_train::latest_checkpoint(&train_dir).context("no checkpoint after training")?;
-            variants.push(json!({
-                "id": id, "name": v.name, "label": v.label.clone().unwrap_or_else(|| v.name.clone()), "seed": seed,
-                "from_scratch": v.from_scratch, "curriculum": curriculum, "train": rel_to(&out, &train_dir),
-                "plan": rel_to(&out, &last.join("plan.json")), "checkpoints": points,
-            }));
+/// One variant with one seed: its starting point (the transfer, or a random init), its training, and the
+/// evaluation of every data-switch checkpoint; returns its entry of `run.json`.
+fn train_variant(
+    r: &mut Runner,
+    d: &RunDecl,
+    sh: &Shared,
+    ev: &Evaluator,
+    v: &crate::run::decl::VariantDecl,
+    seed: u64,
+    transfer_eval: &Path,
+) -> Result<Value> {
+    let out = r.out.clone();
+    let id = format!("{}-s{seed}", v.name);
+    let vdir = out.join("variants").join(&id);
+    std::fs::create_dir_all(&vdir)?;
+    let curriculum = rel(&sh.base, &v.curriculum);
+    let (start, start_key, start_eval) = if v.from_scratch {
+        let dir = vdir.join("init");
+        let key = Key::new("init").upstream(&sh.transfer_key).value("seed", &seed)?.finish();
+        let mut c = args(&["model", "init", "--config"]);
+        c.extend([s(&sh.transferred.join("config.json")), "--seed".into(), seed.to_string(), "--out".into()]);
+        c.push(s(&dir));
+        r.stage(&format!("init-{id}"), &key, &[&dir], vec![c])?;
+        for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+            std::fs::copy(sh.tok_dir.join(f), dir.join(f))?;
         }
+        let e =
+            ev.eval(r, &EvalTarget { label: format!("{id}-init"), model: dir.clone(), key: key.clone() })?;
+        (dir, key, e)
+    } else {
+        (sh.transferred.clone(), sh.transfer_key.clone(), transfer_eval.to_path_buf())
+    };
+    let train_dir = vdir.join("train");
+    let exp = experiment_table(d, sh, v, seed, &id, &start, &curriculum, &train_dir);
+    let exp_text = format!(
+        "-- Written by `hashi run` for variant {id} of {} (regenerated on every run).\nreturn {}\n",
+        sh.experiment.display(),
+        lua_literal(&Value::Object(exp.clone()))
+    );
+    let exp_file = vdir.join("experiment.lua");
+    std::fs::write(&exp_file, &exp_text)?;
+    let mut key = Key::new("train")
+        .upstream(&start_key)
+        .upstream(&sh.shards_key)
+        .value("experiment", &exp_text)?
+        .content(&curriculum)?;
+    let schedule = exp["schedule"]["script"].as_str().map(PathBuf::from).unwrap_or_default();
+    for f in [&curriculum, &schedule].into_iter().filter(|p| p.is_file()).flat_map(|p| script_files(p)) {
+        key = key.content(&f)?;
     }
-    let index = json!({
-        "name": d.name, "experiment": experiment, "quick": quick, "seeds": seeds,
-        "base": {"model": base_model, "eval": rel_to(&out, &base_eval)},
-        "tokenizer": {"dir": "tokenizer", "analysis": "tokenizer-analysis.json"},
-        "transfer": {"dir": "transfer", "report": "transfer/transfer_report.json", "eval": rel_to(&out, &transfer_eval)},
-        "variants": variants,
-        "machine": machine(),
-        "stage_seconds": stage_seconds(&out)?,
-        "seconds_this_invocation": started.elapsed().as_secs_f64(),
-    });
-    hashi_core::write_atomic(
-        &out.join("run.json"),
-        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
-    )?;
-    if !a.no_report {
-        crate::report::write(std::slice::from_ref(&out), &out.join("report"))?;
-        r.say(&format!("report: {}", out.join("report").join("report.md").display()));
+    let train_key = key.finish();
+    let (exp_s, train_s) = (s(&exp_file), s(&train_dir));
+    r.stage_with(&format!("train-{id}"), &train_key, &[&train_dir], true, |resuming| {
+        if resuming && hashi_train::latest_checkpoint(&train_dir).is_some() {
+            vec![args(&["train", "--resume", &train_s])]
+        } else {
+            // Killed before its first checkpoint: nothing to continue, start clean.
+            let _ = std::fs::remove_dir_all(&train_dir);
+            vec![args(&["train", &exp_s])]
+        }
+    })?;
+    // Every data switch (and the end) is a kept checkpoint; evaluate each.
+    let mut points = vec![json!({"step": 0, "tokens": 0, "eval": rel_to(&out, &start_eval)})];
+    for ckpt in phase_checkpoints(&train_dir)? {
+        let name = ckpt.file_name().and_then(|n| n.to_str()).context("checkpoint name")?.to_string();
+        let state: hashi_train::TrainerState =
+            serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer_state.json"))?)?;
+        let target = EvalTarget {
+            label: format!("{id}-{name}"),
+            model: ckpt.clone(),
+            key: Key::new("checkpoint").upstream(&train_key).value("name", &name)?.finish(),
+        };
+        let e = ev.eval(r, &target)?;
+        points.push(json!({
+            "step": state.step, "tokens": state.tokens_by_lang.values().sum::<u64>(),
+            "tokens_by_lang": state.tokens_by_lang, "phase": state.cursor.phase,
+            "checkpoint": rel_to(&out, &ckpt), "eval": rel_to(&out, &e),
+        }));
     }
-    r.say(&format!("run {} finished in {:.0} s", d.name, started.elapsed().as_secs_f64()));
-    Ok(())
+    let last = hashi_train::latest_checkpoint(&train_dir).context("no checkpoint after training")?;
+    Ok(json!({
+        "id": id, "name": v.name, "label": v.label.clone().unwrap_or_else(|| v.name.clone()), "seed": seed,
+        "from_scratch": v.from_scratch, "curriculum": curriculum, "train": rel_to(&out, &train_dir),
+        "plan": rel_to(&out, &last.join("plan.json")), "checkpoints": points,
+    }))
+}
+
+/// A variant's training experiment: the run's `train` fields, the variant's, then the run's own wiring (model,
+/// tokenizer, shards, curriculum, output, and the seed as a plan override).
+#[allow(clippy::too_many_arguments)]
+fn experiment_table(
+    d: &RunDecl,
+    sh: &Shared,
+    v: &crate::run::decl::VariantDecl,
+    seed: u64,
+    id: &str,
+    start: &Path,
+    curriculum: &Path,
+    train_dir: &Path,
+) -> serde_json::Map<String, Value> {
+    let mut exp = d.train.clone();
+    exp.extend(v.train.clone());
+    if let Some(Value::Object(sched)) = exp.get_mut("schedule")
+        && let Some(Value::String(p)) = sched.get("script").cloned()
+    {
+        sched.insert("script".into(), json!(rel(&sh.base, &p)));
+    }
+    let mut overrides = match exp.remove("plan_overrides") {
+        Some(Value::Object(o)) => o,
+        _ => serde_json::Map::new(),
+    };
+    overrides.insert("seed".into(), json!(seed));
+    exp.insert("plan_overrides".into(), Value::Object(overrides));
+    exp.insert("name".into(), json!(format!("{} {id}", d.name)));
+    exp.insert("model".into(), json!(start));
+    exp.insert("tokenizer".into(), json!(sh.tok_dir));
+    exp.insert("shards".into(), json!(sh.shards));
+    exp.insert("curriculum".into(), json!(curriculum));
+    exp.insert("out".into(), json!(train_dir));
+    exp
 }
 
 /// The CPU model and the threads available, for the report.
