@@ -276,30 +276,26 @@ pub fn orderings(
 
 pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(2, "Tokenizer".into())];
-    let comp = |c: &Value| -> BTreeMap<String, f64> {
-        c["by_category"]
+    // Categories in the analysis's own order (Latin, CJK, Hiragana, Katakana, ...), then the Japanese total.
+    let comp = |c: &Value| -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = c["by_category"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_f64()?)))
-            .collect()
+            .collect();
+        v.push(("japanese (CJK + kana)".into(), c["japanese"].as_f64().unwrap_or(0.0)));
+        v
     };
     let (ours, theirs) = (comp(&a["composition"]), comp(&a["reference"]["composition"]));
-    let (t1, t2) = (
-        a["composition"]["total"].as_f64().unwrap_or(1.0),
-        a["reference"]["composition"]["total"].as_f64().unwrap_or(1.0),
-    );
+    let total = |c: &Value| c["total"].as_f64().unwrap_or(1.0);
+    let (t1, t2) = (total(&a["composition"]), total(&a["reference"]["composition"]));
     let rows = ours
         .iter()
         .map(|(k, v)| {
-            let r = theirs.get(k).copied().unwrap_or(0.0);
-            vec![
-                k.clone(),
-                format!("{v:.0}"),
-                format!("{:.1}%", 100.0 * v / t1),
-                format!("{r:.0}"),
-                format!("{:.1}%", 100.0 * r / t2),
-            ]
+            let r = theirs.iter().find(|t| &t.0 == k).map_or(0.0, |t| t.1);
+            let pct = |x: f64, t: f64| format!("{:.1}%", 100.0 * x / t);
+            vec![k.clone(), format!("{v:.0}"), pct(*v, t1), format!("{r:.0}"), pct(r, t2)]
         })
         .collect();
     blocks.push(Block::Table {
@@ -451,5 +447,20 @@ mod tests {
         let (_, rows) = orderings(&finals, &[]);
         assert!(rows[0][3].ends_with(": holds"), "{}", rows[0][3]);
         assert_eq!(rows.len(), 1, "claims about absent variants are left out");
+    }
+
+    #[test]
+    fn tokenizer_tables_keep_the_analysis_order_and_add_the_japanese_total() {
+        let a = json!({
+            "composition": {"by_category": [["latin", 3], ["cjk", 2], ["hiragana", 1]], "japanese": 3, "total": 6},
+            "reference": {"composition": {"by_category": [["latin", 6], ["cjk", 0], ["hiragana", 0]], "japanese": 0,
+                                          "total": 6}, "lengths": []},
+            "lengths": [],
+        });
+        let blocks = tokenizer_blocks(&a);
+        let Some(Block::Table { rows, .. }) = blocks.get(1) else { panic!("composition table") };
+        let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(names, ["latin", "cjk", "hiragana", "japanese (CJK + kana)"]);
+        assert_eq!(rows[3][1..], ["3", "50.0%", "0", "0.0%"]);
     }
 }
