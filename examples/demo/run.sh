@@ -31,7 +31,7 @@ echo "== Vocabulary transfer: strategies compared at step 0, then the chosen one
 $hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --dry-run --out "$out/compare" \
     --init scripts/init/random.lua --init scripts/init/mean.lua --init scripts/init/subword_mean.lua \
     --init scripts/init/similarity.lua --init scripts/init/method.lua \
-    --eval-text "ja=$corpus/ja_books.jsonl" --eval-text "en=$corpus/en_books.jsonl" --eval-tokens 2000
+    --eval-text "ja=$corpus/ja_books.jsonl" --eval-text "en=$corpus/en_books.jsonl" --eval-bytes 6000
 $hashi transfer --model "$out/en_model" --tokenizer "$out/tokenizer" --init scripts/init/subword_mean.lua \
     --out "$out/model"
 
@@ -46,7 +46,7 @@ trained="$out/train/ckpt/$(cat "$out/train/ckpt/latest")"
 ids=$($hashi tokenizer encode --tokenizer "$trained" --text "橋を渡る。A bridge.")
 $hashi model logits --model "$trained" --ids "$ids" --out "$out/logits.safetensors"
 $hashi generate --model "$trained" --prompt "橋 hashi" --max-new-tokens 24
-$hashi eval --model "$trained" --bpb "ja=$corpus/ja_books.jsonl" --bpb "en=$corpus/en_books.jsonl" --bpb-tokens 4000 \
+$hashi eval --model "$trained" --bpb "ja=$corpus/ja_books.jsonl" --bpb "en=$corpus/en_books.jsonl" --bpb-bytes 8000 \
     --out "$out/eval.json"
 $hashi bench model --preset bench-a --batch 8 --seq 256 --warmup 1 --steps 2 --rounds 1 \
     --out "$out/bench-a.json" >/dev/null

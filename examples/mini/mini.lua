@@ -30,7 +30,7 @@ return {
     limit = quick and 3 or 40,
     data = "eval",
     bpb = { "ja=corpus/heldout/ja_wiki.jsonl", "en=corpus/heldout/en_wiki.jsonl" },
-    bpb_tokens = quick and 2000 or 10000,
+    bpb_bytes = quick and 4000 or 30000,
     max_gen_toks = quick and 8 or 32,
     truncate_overlong = true,
   },

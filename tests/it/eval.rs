@@ -196,7 +196,7 @@ fn tasks_run_end_to_end_and_bad_tasks_fail_clearly() {
     assert_eq!(r["versions"]["jnli-1.3-0.2"], "1.3-0.2");
     let ja = repo_root().join("examples/demo/corpus/ja_books.jsonl").display().to_string();
     let bpb =
-        hashi_ok(&["eval", "--model", &m, "--bpb", &format!("ja={ja}"), "--bpb-tokens", "300", "--out", &o]);
+        hashi_ok(&["eval", "--model", &m, "--bpb", &format!("ja={ja}"), "--bpb-bytes", "1000", "--out", &o]);
     assert!(bpb.contains("bits per byte, ja:"), "{bpb}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");

@@ -3,6 +3,7 @@
 //! Run through the README's test command, which installs the peers into `.venv`; `HASHI_PYTHON` points at
 //! another interpreter. Python fixtures are produced once per test process under `target/tmp/`.
 
+mod bpb;
 mod common;
 mod data;
 mod eval;
@@ -12,6 +13,7 @@ mod model_parity;
 mod model_roundtrip;
 mod plugins;
 mod run;
+mod smollm2;
 mod tokenizer;
 mod train;
 mod transfer;

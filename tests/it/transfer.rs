@@ -119,8 +119,8 @@ fn every_shipped_strategy_and_the_example_run_in_a_dry_run_comparison() {
     args.extend([
         "--eval-text".into(),
         format!("ja={}", demo_corpus("ja_books.jsonl")),
-        "--eval-tokens".into(),
-        "500".into(),
+        "--eval-bytes".into(),
+        "1500".into(),
         "--json".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -24,9 +24,10 @@ pub struct EvalArgs {
     /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.
     #[arg(long)]
     bpb: Vec<hashi_tokenizer::input::InputSpec>,
-    /// Tokens per language for bits-per-byte.
-    #[arg(long, default_value_t = 50_000)]
-    bpb_tokens: usize,
+    /// UTF-8 bytes per language for bits-per-byte: whole documents in file order until this many bytes, the same
+    /// text whatever the tokenizer (every token of them scored once, lm-eval's rolling log-likelihood).
+    #[arg(long, default_value_t = 100_000)]
+    bpb_bytes: usize,
     /// Few-shot examples per prompt.
     #[arg(long, default_value_t = 3)]
     shots: usize,
@@ -204,8 +205,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     let bpb = texts
         .iter()
         .map(|t| {
-            hashi_eval::bits_per_byte(cpu()?, &tok, &t.lang, &t.docs, a.bpb_tokens)
-                .map_err(anyhow::Error::msg)
+            hashi_eval::bits_per_byte(cpu()?, &tok, &t.lang, &t.docs, a.bpb_bytes).map_err(anyhow::Error::msg)
         })
         .collect::<Result<Vec<_>>>()?;
     let out = json!({
@@ -223,8 +223,8 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     }
     for b in &bpb {
         println!(
-            "bits per byte, {}: {:.4} ({} tokens, {} bytes)",
-            b.lang, b.bits_per_byte, b.tokens, b.bytes
+            "bits per byte, {}: {:.4} ({} documents, {} bytes, {} tokens)",
+            b.lang, b.bits_per_byte, b.documents, b.bytes, b.tokens
         );
     }
     if results.is_empty() {

@@ -41,9 +41,10 @@ pub struct TransferArgs {
     /// Held-out text for step-0 bits-per-byte, as LANG=PATH or LANG:FIELD=PATH (repeat).
     #[arg(long = "eval-text")]
     eval_texts: Vec<InputSpec>,
-    /// Tokens per language for bits-per-byte.
-    #[arg(long, default_value_t = 20_000)]
-    eval_tokens: usize,
+    /// UTF-8 bytes per language for bits-per-byte (whole documents, the same text for the source and every
+    /// strategy).
+    #[arg(long, default_value_t = 50_000)]
+    eval_bytes: usize,
     /// Folder `require` searches besides the script's own.
     #[arg(long, default_value = "scripts/lib")]
     script_lib: PathBuf,
@@ -101,12 +102,12 @@ fn bits_per_byte(
     model: &Llama,
     tok: &Tokenizer,
     texts: &[hashi_tokenizer::input::LangTexts],
-    max_tokens: usize,
+    max_bytes: usize,
 ) -> Result<Vec<hashi_eval::Bpb>> {
     texts
         .iter()
         .map(|t| {
-            hashi_eval::bits_per_byte(model, tok, &t.lang, &t.docs, max_tokens).map_err(anyhow::Error::msg)
+            hashi_eval::bits_per_byte(model, tok, &t.lang, &t.docs, max_bytes).map_err(anyhow::Error::msg)
         })
         .collect()
 }
@@ -128,7 +129,7 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
     let source_bpb = if texts.is_empty() {
         None
     } else {
-        Some(bits_per_byte(&Llama::load(&a.model)?, &old_tok, &texts, a.eval_tokens)?)
+        Some(bits_per_byte(&Llama::load(&a.model)?, &old_tok, &texts, a.eval_bytes)?)
     };
     let scratch = if a.dry_run {
         Some(tempfile::tempdir_in(a.out.parent().filter(|p| p.is_dir()).unwrap_or(Path::new(".")))?)
@@ -149,7 +150,7 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
             None
         } else {
             let new_tok = Tokenizer::from_file(&dst)?;
-            Some(bits_per_byte(&Llama::load(&dst)?, &new_tok, &texts, a.eval_tokens)?)
+            Some(bits_per_byte(&Llama::load(&dst)?, &new_tok, &texts, a.eval_bytes)?)
         };
         results.push(json!({"script": init_path, "report": report, "bits_per_byte": bpb}));
     }

@@ -11,7 +11,7 @@ pub mod qa;
 mod score;
 mod tasks;
 
-pub use bpb::{Bpb, bits_per_byte};
+pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within};
 pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
 pub use pyrandom::PyRandom;
 pub use score::{Scored, encode_pair, score_choices, score_choices_with};

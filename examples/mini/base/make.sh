@@ -21,5 +21,5 @@ final="$work/train/ckpt/$(cat "$work/train/ckpt/latest")"
 out=examples/mini/base/model
 rm -rf "$out" && mkdir -p "$out"
 cp "$final"/{config.json,model.safetensors,tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$out/"
-$hashi eval --model "$out" --bpb "en=examples/mini/corpus/heldout/en_wiki.jsonl" --bpb-tokens 20000
+$hashi eval --model "$out" --bpb "en=examples/mini/corpus/heldout/en_wiki.jsonl" --bpb-bytes 60000
 echo "base model: $out"

@@ -137,6 +137,11 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     blocks.push(Block::Table { head, rows });
     blocks.push(Block::Para(scores::legend(&tasks)));
+    if let Some(note) =
+        scores::bpb_bytes_note(base.iter().chain(&start).chain(finals.values().flatten().copied()))
+    {
+        blocks.push(Block::Para(note));
+    }
 
     // The paper's orderings.
     blocks.push(Block::Heading(2, "The paper's orderings at this scale".into()));

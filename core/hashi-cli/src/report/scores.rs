@@ -36,6 +36,8 @@ pub struct Scores {
     pub tasks: BTreeMap<String, f64>,
     pub stderr: BTreeMap<String, f64>,
     pub bpb: BTreeMap<String, f64>,
+    /// UTF-8 bytes of held-out text each bits per byte was measured on.
+    pub bpb_bytes: BTreeMap<String, u64>,
 }
 
 impl Scores {
@@ -56,6 +58,9 @@ impl Scores {
         for b in v["bits_per_byte"].as_array().into_iter().flatten() {
             if let (Some(l), Some(x)) = (b["lang"].as_str(), b["bits_per_byte"].as_f64()) {
                 s.bpb.insert(l.to_string(), x);
+                if let Some(n) = b["bytes"].as_u64() {
+                    s.bpb_bytes.insert(l.to_string(), n);
+                }
             }
         }
         s
@@ -396,6 +401,41 @@ pub fn timing_blocks(runs: &[(PathBuf, Value)]) -> Vec<Block> {
         blocks.push(Block::Table { head: ["stage", "count", "seconds"].map(String::from).into(), rows });
     }
     blocks
+}
+
+/// What the bits-per-byte columns were measured on: per language the bytes every evaluation read, or a warning
+/// naming the languages whose evaluations read different text (then they are not comparable).
+pub fn bpb_bytes_note<'a>(all: impl Iterator<Item = &'a Scores>) -> Option<String> {
+    let mut seen: BTreeMap<&str, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for s in all {
+        for (lang, n) in &s.bpb_bytes {
+            seen.entry(lang).or_default().insert(*n);
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    let same: Vec<String> = seen
+        .iter()
+        .filter(|(_, n)| n.len() == 1)
+        .map(|(l, n)| format!("{l} {} bytes", n.iter().next().copied().unwrap_or(0)))
+        .collect();
+    let differ: Vec<&str> = seen.iter().filter(|(_, n)| n.len() > 1).map(|(l, _)| *l).collect();
+    let mut note = String::new();
+    if !same.is_empty() {
+        note += &format!(
+            "Bits per byte: every model was scored on the same held-out text ({}), every token of it once.",
+            same.join(", ")
+        );
+    }
+    if !differ.is_empty() {
+        note += &format!(
+            " Warning: the evaluations read different amounts of held-out text for {}; their bits per byte are not \
+             comparable (re-run the evaluations with one byte budget).",
+            differ.join(", ")
+        );
+    }
+    Some(note.trim().to_string())
 }
 
 #[cfg(test)]

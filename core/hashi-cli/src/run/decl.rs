@@ -64,8 +64,9 @@ pub struct EvalDecl {
     /// Held-out text for bits per byte (LANG=PATH), also the tokenizer analysis text.
     #[serde(default)]
     pub bpb: Vec<String>,
-    #[serde(default = "bpb_tokens")]
-    pub bpb_tokens: usize,
+    /// UTF-8 bytes of held-out text per language for bits per byte (whole documents, the same for every model).
+    #[serde(default = "bpb_bytes")]
+    pub bpb_bytes: usize,
     #[serde(default)]
     pub max_gen_toks: Option<usize>,
     /// Cut prompts that do not fit even with zero shots from the left instead of failing (`hashi eval
@@ -77,8 +78,8 @@ pub struct EvalDecl {
 fn three() -> usize {
     3
 }
-fn bpb_tokens() -> usize {
-    20_000
+fn bpb_bytes() -> usize {
+    50_000
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Do not write the report at the end.
     #[arg(long)]
     no_report: bool,
+    /// The source model directory instead of the run file's `base` (e.g. one imported elsewhere).
+    #[arg(long)]
+    base: Option<PathBuf>,
 }
 
 /// The run directory and what the stages share.
@@ -149,7 +152,10 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
     let quick = a.quick;
     let script =
         Script::load_with(&experiment, &ScriptOptions::default(), |_, hashi| hashi.set("quick", quick))?;
-    let d: RunDecl = script.exports()?;
+    let mut d: RunDecl = script.exports()?;
+    if let Some(b) = &a.base {
+        d.base = std::path::absolute(b)?.display().to_string();
+    }
     let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
     let out = a
         .out
@@ -304,7 +310,7 @@ impl<'a> Evaluator<'a> {
         let tmp = hashi_core::tmp_path(&file);
         let mut c = args(&["eval", "--model"]);
         c.extend([s(&t.model), "--data".into(), s(&self.data), "--shots".into(), d.shots.to_string()]);
-        c.extend(["--out".into(), s(&tmp), "--bpb-tokens".into(), d.bpb_tokens.to_string()]);
+        c.extend(["--out".into(), s(&tmp), "--bpb-bytes".into(), d.bpb_bytes.to_string()]);
         if !d.tasks.is_empty() {
             c.extend(["--tasks".into(), d.tasks.join(",")]);
         }
