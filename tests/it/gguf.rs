@@ -126,7 +126,7 @@ fn smollm2_gguf_imports_like_transformers_loads_it() {
     let summary: serde_json::Value =
         serde_json::from_str(&hashi_ok(&["model", "import", s(&gguf), "--out", s(&out), "--json"])).expect("json");
     assert_eq!(summary["tie_word_embeddings"], true, "{summary}");
-    let prompt = "The capital of France is";
+    let prompt = "The capital of France is Paris, and the capital of Japan is";
     let (peer, peer_dir) = transformers_peer(&gguf, "smollm2", prompt, 20);
     assert_weights_equal(&out, &peer_dir, 1e-6);
     assert_config_equal(&out, &peer);

@@ -89,6 +89,14 @@ pub enum ImportError {
 /// Result with [`ImportError`].
 pub type Result<T> = std::result::Result<T, ImportError>;
 
+/// candle's message without the backtrace candle appends when `RUST_BACKTRACE` is set.
+pub(crate) fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
+    }
+}
+
 impl ImportError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }

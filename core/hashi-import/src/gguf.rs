@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::GgmlDType;
 use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 
-use crate::error::{ImportError, Result};
+use crate::error::{ImportError, Result, candle_message};
 
 /// A GGUF file with its header read.
 pub struct Gguf {
@@ -57,7 +57,7 @@ impl Gguf {
         let file_len = file.metadata().map_err(|e| ImportError::io(path, e))?.len();
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader)
-            .map_err(|e| ImportError::NotGguf { path: path.into(), message: explain(&e.to_string()) })?;
+            .map_err(|e| ImportError::NotGguf { path: path.into(), message: explain(&candle_message(&e)) })?;
         let gguf = Self { path: path.into(), content, reader };
         for (name, info) in &gguf.content.tensor_infos {
             let bytes = gguf.data_bytes(info);
@@ -106,7 +106,7 @@ impl Gguf {
         let err = |e: candle_core::Error| ImportError::Tensor {
             path: self.path.clone(),
             tensor: name.into(),
-            message: e.to_string(),
+            message: candle_message(&e),
         };
         let q = self.content.tensor(&mut self.reader, name, &candle_core::Device::Cpu).map_err(err)?;
         q.dequantize(&candle_core::Device::Cpu).map_err(err)

@@ -19,7 +19,7 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Tensor};
 use hashi_core::Reporter;
 
-use crate::error::{ImportError, Result};
+use crate::error::{ImportError, Result, candle_message};
 use crate::gguf::Gguf;
 
 /// The ggml types hashi dequantizes (candle-core's CPU dequantization).
@@ -215,21 +215,25 @@ impl Job<'_> {
         let err = |e: candle_core::Error| ImportError::Tensor {
             path: path.clone(),
             tensor: m.gguf.clone(),
-            message: e.to_string(),
+            message: candle_message(&e),
         };
         let mut t = gguf.dequantize(&m.gguf)?;
         if let Some(heads) = m.unpermute_heads {
             t = unpermute(&t, heads).map_err(err)?;
         }
-        let t = match dtype {
-            OutDtype::F32 => t,
-            OutDtype::Bf16 => t.to_dtype(DType::BF16).map_err(err)?,
-        };
-        let t = t.flatten_all().map_err(err)?;
+        // The tensor is dropped as soon as its values are copied out: at most two copies of it live at once.
         let bytes = match dtype {
-            OutDtype::F32 => t.to_vec1::<f32>().map_err(err)?.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            OutDtype::F32 => {
+                let values = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(err)?;
+                drop(t);
+                values.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
             OutDtype::Bf16 => {
-                t.to_vec1::<half::bf16>().map_err(err)?.iter().flat_map(|x| x.to_le_bytes()).collect()
+                let b = t.to_dtype(DType::BF16).map_err(err)?;
+                drop(t);
+                let values = b.flatten_all().and_then(|b| b.to_vec1::<half::bf16>()).map_err(err)?;
+                drop(b);
+                values.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
         };
         Ok(bytes)
