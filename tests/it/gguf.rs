@@ -37,18 +37,28 @@ fn s(p: &Path) -> &str {
 }
 
 /// What `gguf_peer.py transformers` printed, and its output directory.
-fn transformers_peer(gguf: &Path, name: &str, prompt: &str, new_tokens: usize) -> (serde_json::Value, PathBuf) {
+fn transformers_peer(
+    gguf: &Path,
+    name: &str,
+    prompt: &str,
+    new_tokens: usize,
+) -> (serde_json::Value, PathBuf) {
     let dir = scratch_dir(&format!("gguf-peer-{name}"));
     let texts = dir.join("texts.json");
     std::fs::write(&texts, serde_json::to_string(&TEXTS).expect("json")).expect("write texts");
-    let out = run_python("gguf_peer.py", &["transformers", s(gguf), s(&dir), s(&texts), prompt, &new_tokens.to_string()]);
+    let out = run_python(
+        "gguf_peer.py",
+        &["transformers", s(gguf), s(&dir), s(&texts), prompt, &new_tokens.to_string()],
+    );
     (serde_json::from_str(&out).expect("peer JSON"), dir)
 }
 
 /// Every tensor of hashi's import equals transformers' state dict (same names, ≤ `tol`).
 fn assert_weights_equal(imported: &Path, peer: &Path, tol: f32) {
-    let ours = candle_core::safetensors::load(imported.join("model.safetensors"), &Device::Cpu).expect("ours");
-    let theirs = candle_core::safetensors::load(peer.join("state.safetensors"), &Device::Cpu).expect("theirs");
+    let ours =
+        candle_core::safetensors::load(imported.join("model.safetensors"), &Device::Cpu).expect("ours");
+    let theirs =
+        candle_core::safetensors::load(peer.join("state.safetensors"), &Device::Cpu).expect("theirs");
     let mut names: Vec<&String> = ours.keys().collect();
     names.sort();
     let mut want: Vec<&String> = theirs.keys().collect();
@@ -78,7 +88,8 @@ fn assert_tokenizer_equal(imported: &Path, peer: &serde_json::Value) {
 /// The imported config describes the model transformers built from the same file.
 fn assert_config_equal(imported: &Path, peer: &serde_json::Value) {
     let ours: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(imported.join("config.json")).expect("config")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(imported.join("config.json")).expect("config"))
+            .expect("json");
     for (k, want) in peer["config"].as_object().expect("config object") {
         if k == "rope_theta" {
             continue;
@@ -97,7 +108,13 @@ fn assert_config_equal(imported: &Path, peer: &serde_json::Value) {
 
 /// Logits of hashi's model on the imported directory against transformers', with the same argmax everywhere, and
 /// greedy continuations equal.
-fn assert_model_equal(imported: &Path, peer_dir: &Path, peer: &serde_json::Value, tol: f32, new_tokens: usize) {
+fn assert_model_equal(
+    imported: &Path,
+    peer_dir: &Path,
+    peer: &serde_json::Value,
+    tol: f32,
+    new_tokens: usize,
+) {
     let model = Llama::load(imported).expect("imported model loads");
     let reference = peer_dir.join("logits.safetensors");
     let ids = load_tensor(&reference, "ids").to_dtype(DType::U32).expect("u32");
@@ -105,7 +122,9 @@ fn assert_model_equal(imported: &Path, peer_dir: &Path, peer: &serde_json::Value
     let want = load_tensor(&reference, "logits");
     let diff = max_abs_diff(&logits, &want);
     assert!(diff <= tol, "logits differ by {diff} (max |logit| {})", max_abs(&want));
-    let argmax = |t: &Tensor| -> Vec<u32> { t.argmax(2).expect("argmax").flatten_all().expect("f").to_vec1().expect("v") };
+    let argmax = |t: &Tensor| -> Vec<u32> {
+        t.argmax(2).expect("argmax").flatten_all().expect("f").to_vec1().expect("v")
+    };
     assert_eq!(argmax(&logits), argmax(&want), "argmax differs at some position");
     let prompt: Vec<u32> = serde_json::from_value(peer["prompt_ids"].clone()).expect("prompt");
     let want_gen: Vec<u32> = serde_json::from_value(peer["generated"].clone()).expect("generated");
@@ -124,7 +143,8 @@ fn smollm2_gguf_imports_like_transformers_loads_it() {
     let dir = scratch_dir("gguf-smollm2");
     let out = dir.join("model");
     let summary: serde_json::Value =
-        serde_json::from_str(&hashi_ok(&["model", "import", s(&gguf), "--out", s(&out), "--json"])).expect("json");
+        serde_json::from_str(&hashi_ok(&["model", "import", s(&gguf), "--out", s(&out), "--json"]))
+            .expect("json");
     assert_eq!(summary["tie_word_embeddings"], true, "{summary}");
     let prompt = "The capital of France is Paris, and the capital of Japan is";
     let (peer, peer_dir) = transformers_peer(&gguf, "smollm2", prompt, 20);
@@ -133,7 +153,8 @@ fn smollm2_gguf_imports_like_transformers_loads_it() {
     assert_tokenizer_equal(&out, &peer);
     assert_model_equal(&out, &peer_dir, &peer, 5e-4, 20);
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("tokenizer_config.json")).expect("tc")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(out.join("tokenizer_config.json")).expect("tc"))
+            .expect("json");
     assert_eq!(cfg["chat_template"], peer["chat_template"], "chat template");
     for k in ["bos_token", "eos_token", "pad_token"] {
         assert_eq!(cfg[k], peer["special"][k], "{k}");
@@ -163,7 +184,8 @@ fn bf16_import_is_the_rounded_f32_import() {
     hashi_ok(&["model", "import", s(&gguf), "--out", s(&dir.join("f32"))]);
     hashi_ok(&["model", "import", s(&gguf), "--out", s(&dir.join("bf16")), "--dtype", "bf16"]);
     let f32s = candle_core::safetensors::load(dir.join("f32/model.safetensors"), &Device::Cpu).expect("f32");
-    let bf16s = candle_core::safetensors::load(dir.join("bf16/model.safetensors"), &Device::Cpu).expect("bf16");
+    let bf16s =
+        candle_core::safetensors::load(dir.join("bf16/model.safetensors"), &Device::Cpu).expect("bf16");
     assert_eq!(f32s.len(), bf16s.len());
     for (name, t) in &f32s {
         let b = &bf16s[name];
@@ -178,10 +200,12 @@ fn bf16_import_is_the_rounded_f32_import() {
 #[test]
 fn every_quant_type_dequantizes_like_the_gguf_package() {
     let mut gguf = hashi_import::Gguf::open(&written().join("quants.gguf")).expect("opens");
-    let expected = candle_core::safetensors::load(written().join("quants_expected.safetensors"), &Device::Cpu)
-        .expect("expected");
-    let want_types =
-        ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
+    let expected =
+        candle_core::safetensors::load(written().join("quants_expected.safetensors"), &Device::Cpu)
+            .expect("expected");
+    let want_types = [
+        "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+    ];
     let mut names: Vec<&String> = expected.keys().collect();
     names.sort();
     let mut want_sorted = want_types.to_vec();

@@ -121,7 +121,14 @@ pub fn model_meta(gguf: &Gguf) -> Result<ModelMeta> {
             c.insert(hf_key.into(), id.into());
         }
     }
-    Ok(ModelMeta { architecture: arch, model_type: model_type.into(), n_head, n_head_kv, permuted_qk, config: c })
+    Ok(ModelMeta {
+        architecture: arch,
+        model_type: model_type.into(),
+        n_head,
+        n_head_kv,
+        permuted_qk,
+        config: c,
+    })
 }
 
 /// A float stored as f32 in GGUF, written with the shortest decimal that reads back as that f32 (1e-5, not

@@ -54,7 +54,12 @@ pub struct ImportSummary {
 
 /// Imports `gguf_path` into `out` (created if needed). Everything that can be refused (architecture, tokenizer,
 /// tensor names and types, truncation) is checked before any weight is written; `config.json` is written last.
-pub fn import_gguf(gguf_path: &Path, out: &Path, dtype: OutDtype, reporter: &dyn Reporter) -> Result<ImportSummary> {
+pub fn import_gguf(
+    gguf_path: &Path,
+    out: &Path,
+    dtype: OutDtype,
+    reporter: &dyn Reporter,
+) -> Result<ImportSummary> {
     let mut gguf = Gguf::open(gguf_path)?;
     let meta = config::model_meta(&gguf)?;
     let max_len = meta.config.get("max_position_embeddings").and_then(Value::as_u64).unwrap_or(2048);

@@ -40,7 +40,8 @@ pub const SUPPORTED: [GgmlDType; 13] = [
 ];
 
 /// [`SUPPORTED`] as llama.cpp names them.
-pub const SUPPORTED_NAMES: &str = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
+pub const SUPPORTED_NAMES: &str =
+    "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
 /// llama.cpp's name of a ggml type.
 pub fn ggml_type_name(t: GgmlDType) -> &'static str {
@@ -282,11 +283,15 @@ impl safetensors::View for Lazy<'_, '_> {
 }
 
 /// Writes every planned tensor into `out` (a safetensors file, replaced atomically by the crate's writer).
-pub fn write(gguf: &mut Gguf, plan: &[Mapped], dtype: OutDtype, out: &Path, reporter: &dyn Reporter) -> Result<()> {
-    let shapes: Vec<Vec<usize>> = plan
-        .iter()
-        .map(|m| gguf.tensor_info(&m.gguf).map(|(s, _)| s.to_vec()).unwrap_or_default())
-        .collect();
+pub fn write(
+    gguf: &mut Gguf,
+    plan: &[Mapped],
+    dtype: OutDtype,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let shapes: Vec<Vec<usize>> =
+        plan.iter().map(|m| gguf.tensor_info(&m.gguf).map(|(s, _)| s.to_vec()).unwrap_or_default()).collect();
     let job = Job { gguf: RefCell::new(gguf), plan, error: RefCell::new(None), reporter };
     let views: Vec<(String, Lazy<'_, '_>)> = plan
         .iter()

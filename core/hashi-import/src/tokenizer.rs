@@ -117,7 +117,9 @@ pub fn build(gguf: &Gguf, model_max_length: u64) -> Result<TokenizerFiles> {
         match gguf.opt_uint(key)? {
             None => Ok(None),
             Some(i) if (i as usize) < tokens.len() => Ok(Some(i as usize)),
-            Some(i) => Err(meta_err(path, key, &format!("id {i} is not in the vocabulary ({})", tokens.len()))),
+            Some(i) => {
+                Err(meta_err(path, key, &format!("id {i} is not in the vocabulary ({})", tokens.len())))
+            }
         }
     };
     let specials = Specials {
@@ -208,7 +210,8 @@ fn meta_err(path: &Path, key: &str, message: &str) -> ImportError {
 /// user-defined ones (type 4) as plain added tokens (transformers' `add_gguf_special_tokens`); `keep` filters out
 /// tokens that are not spelled in the model's alphabet.
 fn added_tokens(v: &Vocab, specials: &Specials, keep: impl Fn(&str) -> bool) -> Vec<Value> {
-    let named: HashSet<usize> = [specials.bos, specials.eos, specials.unk, specials.pad].into_iter().flatten().collect();
+    let named: HashSet<usize> =
+        [specials.bos, specials.eos, specials.unk, specials.pad].into_iter().flatten().collect();
     v.tokens
         .iter()
         .zip(&v.types)
@@ -343,7 +346,11 @@ fn sentencepiece(
         Some(m) => m.clone(),
         None => {
             let scores = v.scores.as_ref().ok_or_else(|| {
-                meta_err(path, "tokenizer.ggml.scores", "missing (needed to derive merges when the file has none)")
+                meta_err(
+                    path,
+                    "tokenizer.ggml.scores",
+                    "missing (needed to derive merges when the file has none)",
+                )
             })?;
             merges_from_scores(&v.tokens, scores)
         }

@@ -1,5 +1,5 @@
-//! `hashi bench import`: `hashi model import` of a GGUF file next to transformers' GGUF loading plus
-//! `save_pretrained` of the same file (`import_peer.py`, embedded), in the same run. Both sides run as their own
+//! `hashi bench import`: `hashi model import` of a GGUF file next to transformers' GGUF loading of the same file
+//! written out as an HF directory (`import_peer.py`, embedded), in the same run. Both sides run as their own
 //! processes, so each peak RSS is that process's own (`VmHWM` for hashi, `ru_maxrss` for Python). The peer's time
 //! excludes `import torch, transformers`, which is reported separately.
 

@@ -42,7 +42,7 @@ pub enum BenchCommand {
     Backend(backend::BackendBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
     Transfer(transfer::TransferBenchArgs),
-    /// `hashi model import` of a GGUF file vs transformers' GGUF loading + save_pretrained: time and peak RSS.
+    /// `hashi model import` of a GGUF file vs transformers' GGUF loading + writing it out: time and peak RSS.
     Import(import::ImportBenchArgs),
 }
 
