@@ -8,6 +8,7 @@ mod common;
 mod data;
 mod eval;
 mod export;
+mod gguf;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;

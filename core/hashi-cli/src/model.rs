@@ -17,6 +17,24 @@ pub enum ModelCommand {
     Info(InfoArgs),
     /// Run the model over token ids and write the logits [batch, seq, vocab] (f32) as safetensors.
     Logits(LogitsArgs),
+    /// Import a llama.cpp GGUF file (Llama/Mistral/SmolLM, Qwen2) as an HF directory: dequantized weights,
+    /// config, tokenizer and chat template.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The .gguf file.
+    file: PathBuf,
+    /// Output directory (HF layout).
+    #[arg(long)]
+    out: PathBuf,
+    /// Storage dtype of the dequantized weights: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: hashi_import::OutDtype,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -72,6 +90,7 @@ pub fn run(cmd: ModelCommand, progress: &dyn Reporter) -> Result<()> {
         ModelCommand::Init(a) => init(a, progress),
         ModelCommand::Info(a) => info(a),
         ModelCommand::Logits(a) => logits(a),
+        ModelCommand::Import(a) => import(a, progress),
     }
 }
 
@@ -175,5 +194,50 @@ fn logits(a: LogitsArgs) -> Result<()> {
         .with_context(|| format!("writing {}", a.out.display()))?;
     let out = serde_json::json!({"out": a.out, "shape": logits.dims(), "loss": loss});
     println!("{out}");
+    Ok(())
+}
+
+fn import(a: ImportArgs, progress: &dyn Reporter) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let s = hashi_import::import_gguf(&a.file, &a.out, a.dtype, progress)?;
+    // transformers reads the directory whatever it holds; say so when hashi's own model cannot run it.
+    let cfg_path = a.out.join("config.json");
+    if let Err(e) = LlamaConfig::from_file(&cfg_path).and_then(|c| c.to_config(&cfg_path)) {
+        tracing::warn!("imported, but hashi's model cannot run it: {e}");
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    if a.json {
+        let out = serde_json::json!({
+            "file": a.file,
+            "out": a.out,
+            "architecture": s.architecture,
+            "model_type": s.model_type,
+            "tensors": s.tensors,
+            "parameters": s.parameters,
+            "ggml_types": s.ggml_types.iter().map(|(t, n)| (t.clone(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
+            "tokenizer_model": s.tokenizer_model,
+            "vocab_size": s.vocab_size,
+            "tie_word_embeddings": s.tied_embeddings,
+            "dtype": a.dtype.torch_name(),
+            "seconds": seconds,
+            "peak_rss_mib": crate::bench::peak_rss_mib(),
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let types: Vec<String> = s.ggml_types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
+    println!(
+        "imported {} → {} ({} {}, {} tensors [{}], {:.1} M parameters, {} tokenizer with {} pieces, {}) in {seconds:.1} s",
+        a.file.display(),
+        a.out.display(),
+        s.architecture,
+        s.model_type,
+        s.tensors,
+        types.join(", "),
+        s.parameters as f64 / 1e6,
+        s.tokenizer_model,
+        s.vocab_size,
+        a.dtype.torch_name(),
+    );
     Ok(())
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 mod backend;
 mod data;
 mod eval;
+mod import;
 mod tokenizer;
 mod transfer;
 
@@ -41,6 +42,8 @@ pub enum BenchCommand {
     Backend(backend::BackendBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
     Transfer(transfer::TransferBenchArgs),
+    /// `hashi model import` of a GGUF file vs transformers' GGUF loading + writing it out: time and peak RSS.
+    Import(import::ImportBenchArgs),
 }
 
 /// The model and batch of a step benchmark.
@@ -110,6 +113,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Data(a) => data::run(a, progress),
         BenchCommand::Backend(a) => backend::run(a, progress),
         BenchCommand::Eval(a) => eval::run(a, progress),
+        BenchCommand::Import(a) => import::run(a, progress),
     }
 }
 
