@@ -29,7 +29,9 @@ fn logits_and_loss_match_transformers_on_every_config() {
 
 #[test]
 fn gradients_match_torch_autograd() {
-    for name in ["gqa", "tied", "bias", "qwen2_tied_window", "mistral_window", "rope_llama3", "rope_yarn_mscale"] {
+    for name in
+        ["gqa", "tied", "bias", "qwen2_tied_window", "mistral_window", "rope_llama3", "rope_yarn_mscale"]
+    {
         let dir = reference_dir().join(name);
         let reference = dir.join("reference.safetensors");
         let model = Llama::load(&dir).expect("load");

@@ -115,9 +115,11 @@ fn saved_families_and_rope_types_load_in_transformers() {
         )
         .expect("save");
         let source: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config"))
+                .expect("json");
         let written: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("config")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("config"))
+                .expect("json");
         assert_eq!(written["model_type"], source["model_type"], "{name}: model_type kept");
         let ids: Vec<Vec<u32>> = load_tensor(&reference, "ids")
             .to_dtype(candle_core::DType::U32)
@@ -128,6 +130,9 @@ fn saved_families_and_rope_types_load_in_transformers() {
         let ids_json = serde_json::to_string(&ids).expect("json");
         run_python("hf_logits.py", &[&out.display().to_string(), &ids_json, &theirs.display().to_string()]);
         let diff = max_abs_diff(&load_tensor(&theirs, "logits"), &load_tensor(&reference, "logits"));
-        assert!(diff <= 1e-4, "{name}: transformers on the re-saved model differs from the reference by {diff}");
+        assert!(
+            diff <= 1e-4,
+            "{name}: transformers on the re-saved model differs from the reference by {diff}"
+        );
     }
 }

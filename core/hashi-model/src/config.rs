@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
-pub use crate::rotary::RopeScaling;
 use crate::rotary::RopeKeys;
+pub use crate::rotary::RopeScaling;
 
 /// `config.json` of a `LlamaForCausalLM` checkpoint, as transformers writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -201,7 +201,9 @@ impl LlamaConfig {
         let family = match self.extra.get("model_type") {
             None | Some(Value::Null) => Family::Llama,
             Some(Value::String(mt)) => Family::from_model_type(mt).ok_or_else(|| {
-                err(format!("model_type {mt:?} is not supported (supported: \"llama\", \"mistral\", \"qwen2\")"))
+                err(format!(
+                    "model_type {mt:?} is not supported (supported: \"llama\", \"mistral\", \"qwen2\")"
+                ))
             })?,
             Some(v) => return Err(err(format!("model_type must be a string, got {v}"))),
         };
@@ -260,7 +262,9 @@ impl LlamaConfig {
             }
         };
         if head_dim == 0 || !head_dim.is_multiple_of(2) {
-            return Err(err(format!("head_dim ({head_dim}) must be even and positive for rotary embeddings")));
+            return Err(err(format!(
+                "head_dim ({head_dim}) must be even and positive for rotary embeddings"
+            )));
         }
         let (rope_theta, rope_scaling) = RopeScaling::from_hf(&RopeKeys {
             rope_theta: self.rope_theta,
@@ -271,7 +275,9 @@ impl LlamaConfig {
         })
         .map_err(err)?;
         if rope_scaling.is_dynamic() && head_dim <= 2 {
-            return Err(err(format!("dynamic RoPE needs head_dim > 2 (its exponent is dim / (dim - 2)), got {head_dim}")));
+            return Err(err(format!(
+                "dynamic RoPE needs head_dim > 2 (its exponent is dim / (dim - 2)), got {head_dim}"
+            )));
         }
         let (sliding_window, max_window_layers) = self.attention_window(family).map_err(err)?;
         let eos_token_ids = match &self.eos_token_id {
@@ -455,7 +461,8 @@ impl Config {
     }
 
     /// Names of the presets, for messages.
-    pub const PRESETS: [&str; 6] = ["tiny-test", "bench-a", "bench-b", "llama2-7b", "llama2-13b", "smollm2-135m"];
+    pub const PRESETS: [&str; 6] =
+        ["tiny-test", "bench-a", "bench-b", "llama2-7b", "llama2-13b", "smollm2-135m"];
 
     /// A named preset: one of [`Config::PRESETS`].
     pub fn preset(name: &str) -> Option<Self> {
@@ -589,7 +596,10 @@ mod tests {
     #[test]
     fn families_set_their_switches() {
         let q = with(r#""model_type":"qwen2","tie_word_embeddings":true"#).expect("qwen2");
-        assert_eq!((q.family, q.qkv_bias(), q.o_bias(), q.sliding_window), (Family::Qwen2, true, false, None));
+        assert_eq!(
+            (q.family, q.qkv_bias(), q.o_bias(), q.sliding_window),
+            (Family::Qwen2, true, false, None)
+        );
         let q = with(
             r#""model_type":"qwen2","use_sliding_window":true,"sliding_window":5,"max_window_layers":1,
                "layer_types":["full_attention","sliding_attention"]"#,
@@ -597,7 +607,11 @@ mod tests {
         .expect("qwen2 sliding");
         assert_eq!((q.layer_window(0), q.layer_window(1)), (None, Some(5)));
         let m = with(r#""model_type":"mistral""#).expect("mistral");
-        assert_eq!((m.layer_window(0), m.qkv_bias()), (Some(4096), false), "absent key: MistralConfig's 4096");
+        assert_eq!(
+            (m.layer_window(0), m.qkv_bias()),
+            (Some(4096), false),
+            "absent key: MistralConfig's 4096"
+        );
         let m = with(r#""model_type":"mistral","sliding_window":null"#).expect("mistral");
         assert_eq!(m.sliding_window, None);
     }
@@ -616,8 +630,14 @@ mod tests {
             (r#""rope_scaling":{"rope_type":"yarn2","factor":4.0}"#, "rope_scaling.rope_type \"yarn2\""),
             (r#""rope_scaling":{"rope_type":"longrope","factor":4.0}"#, "\"longrope\" is not supported"),
             (r#""rope_scaling":{"rope_type":"linear"}"#, "rope_scaling.factor is missing"),
-            (r#""rope_scaling":{"rope_type":"linear","factor":0.0}"#, "rope_scaling.factor must be a positive"),
-            (r#""rope_scaling":{"rope_type":"dynamic","factor":"2"}"#, "rope_scaling.factor must be a number"),
+            (
+                r#""rope_scaling":{"rope_type":"linear","factor":0.0}"#,
+                "rope_scaling.factor must be a positive",
+            ),
+            (
+                r#""rope_scaling":{"rope_type":"dynamic","factor":"2"}"#,
+                "rope_scaling.factor must be a number",
+            ),
             (
                 r#""rope_parameters":{"rope_type":"llama3","factor":8.0,"high_freq_factor":4.0}"#,
                 "rope_parameters.low_freq_factor is missing",
@@ -641,8 +661,14 @@ mod tests {
                 "rope_scaling.partial_rotary_factor",
             ),
             (r#""model_type":"mistral","sliding_window":0"#, "sliding_window must be a positive integer"),
-            (r#""model_type":"qwen2","use_sliding_window":true,"sliding_window":null"#, "sliding_window is null"),
-            (r#""model_type":"qwen2","use_sliding_window":"yes""#, "use_sliding_window must be true or false"),
+            (
+                r#""model_type":"qwen2","use_sliding_window":true,"sliding_window":null"#,
+                "sliding_window is null",
+            ),
+            (
+                r#""model_type":"qwen2","use_sliding_window":"yes""#,
+                "use_sliding_window must be true or false",
+            ),
             (
                 r#""model_type":"qwen2","layer_types":["sliding_attention","full_attention"]"#,
                 "layer_types [\"sliding_attention\",\"full_attention\"]",
@@ -694,7 +720,12 @@ mod tests {
             Config { family: Family::Mistral, sliding_window: Some(7), rope_scaling: yarn, ..tiny.clone() },
             Config { family: Family::Mistral, ..tiny.clone() },
             Config { family: Family::Qwen2, sliding_window: Some(3), max_window_layers: 1, ..tiny.clone() },
-            Config { family: Family::Qwen2, max_window_layers: 28, tie_word_embeddings: true, ..tiny.clone() },
+            Config {
+                family: Family::Qwen2,
+                max_window_layers: 28,
+                tie_word_embeddings: true,
+                ..tiny.clone()
+            },
         ] {
             let hf = c.to_hf("float32");
             let text = serde_json::to_string(&hf).expect("json");

@@ -432,3 +432,57 @@ impl Llama {
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::config::Family;
+    use crate::rotary::RopeScaling;
+
+    /// Token-by-token decoding through the KV cache gives the full forward's logits at every position, with a
+    /// sliding window shorter than the sequence (Mistral) and a scaled RoPE with an attention factor (YaRN).
+    #[test]
+    fn cached_decoding_matches_the_full_forward_with_a_window() -> Result<()> {
+        let yarn = RopeScaling::Yarn {
+            factor: 4.0,
+            original_max_position_embeddings: 4,
+            attention_factor: None,
+            beta_fast: None,
+            beta_slow: None,
+            mscale: None,
+            mscale_all_dim: None,
+            truncate: None,
+        };
+        let cfg = Config {
+            family: Family::Mistral,
+            sliding_window: Some(3),
+            rope_scaling: yarn,
+            initializer_range: 0.2,
+            ..Config::tiny_test()
+        };
+        let model = Llama::random(cfg, 3)?;
+        let ids: Vec<u32> = (0..9).map(|i| (i * 13 + 5) % 128).collect();
+        let full = model.forward(&Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?)?.squeeze(0)?;
+        let unwindowed =
+            Llama::new(Config { sliding_window: None, ..model.config().clone() }, model.params().clone())?;
+        let plain =
+            unwindowed.forward(&Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?)?.squeeze(0)?;
+        let max_diff = |a: &Tensor, b: &Tensor| -> Result<f32> {
+            Ok((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?)
+        };
+        assert!(
+            max_diff(&full.narrow(0, 0, 3)?, &plain.narrow(0, 0, 3)?)? < 1e-6,
+            "within the window: no change"
+        );
+        assert!(max_diff(&full, &plain)? > 1e-3, "past the window the mask matters");
+        let mut cache = model.new_cache();
+        for (i, &id) in ids.iter().enumerate() {
+            let step = model.forward_cached(&Tensor::new(&[id], &Device::Cpu)?.unsqueeze(0)?, &mut cache)?;
+            let d = max_diff(&step.squeeze(0)?, &full.get(i)?)?;
+            assert!(d < 1e-5, "position {i}: cached logits differ by {d}");
+        }
+        Ok(())
+    }
+}

@@ -97,7 +97,8 @@ impl RopeScaling {
     /// Returns `(rope_theta, scaling)`, or a message naming the offending key.
     pub(crate) fn from_hf(keys: &RopeKeys<'_>) -> std::result::Result<(f64, Self), String> {
         let scaling = keys.rope_scaling.filter(|v| !is_empty(v)).map(|v| ("rope_scaling", v));
-        let found = scaling.or_else(|| keys.rope_parameters.filter(|v| !is_empty(v)).map(|v| ("rope_parameters", v)));
+        let found =
+            scaling.or_else(|| keys.rope_parameters.filter(|v| !is_empty(v)).map(|v| ("rope_parameters", v)));
         let Some((name, value)) = found else {
             return Ok((theta("rope_theta", keys.rope_theta)?, Self::None));
         };
@@ -112,7 +113,9 @@ impl RopeScaling {
         let key = |k: &str| format!("{name}.{k}");
         let in_dict = match p.get("rope_theta") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_f64().ok_or_else(|| format!("{} must be a number, got {v}", key("rope_theta")))?),
+            Some(v) => {
+                Some(v.as_f64().ok_or_else(|| format!("{} must be a number, got {v}", key("rope_theta")))?)
+            }
         };
         let rope_theta = match in_dict {
             Some(t) => theta(&key("rope_theta"), Some(t))?,
@@ -121,7 +124,10 @@ impl RopeScaling {
         if let Some(v) = p.get("partial_rotary_factor")
             && v.as_f64() != Some(1.0)
         {
-            return Err(format!("{} = {v} is not supported (only 1.0: RoPE over the whole head)", key("partial_rotary_factor")));
+            return Err(format!(
+                "{} = {v} is not supported (only 1.0: RoPE over the whole head)",
+                key("partial_rotary_factor")
+            ));
         }
         let kind = match p.get("rope_type").or_else(|| p.get("type")) {
             None | Some(Value::Null) => "default",
@@ -185,7 +191,12 @@ impl RopeScaling {
                     truncate,
                 }
             }
-            other => return Err(format!("{} {other:?} is not supported (supported: {SUPPORTED})", key("rope_type"))),
+            other => {
+                return Err(format!(
+                    "{} {other:?} is not supported (supported: {SUPPORTED})",
+                    key("rope_type")
+                ));
+            }
         };
         Ok((rope_theta, scaling))
     }
@@ -262,7 +273,13 @@ impl RopeScaling {
     ///
     /// `seq_len` matters only for `dynamic` (`_compute_dynamic_ntk_parameters`, called by `dynamic_rope_update`
     /// when the length exceeds `max_position_embeddings`; shorter calls use the unscaled frequencies).
-    pub fn inv_freq(self, theta: f64, head_dim: usize, max_position_embeddings: usize, seq_len: usize) -> Vec<f64> {
+    pub fn inv_freq(
+        self,
+        theta: f64,
+        head_dim: usize,
+        max_position_embeddings: usize,
+        seq_len: usize,
+    ) -> Vec<f64> {
         let dim = head_dim as f64;
         let plain = |base: f64| -> Vec<f64> {
             (0..head_dim / 2).map(|i| 1.0 / base.powf((2 * i) as f64 / dim)).collect()
@@ -289,13 +306,16 @@ impl RopeScaling {
                         } else if wavelen > low_wavelen {
                             f / factor
                         } else {
-                            let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            let smooth =
+                                (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
                             (1.0 - smooth) * f / factor + smooth * f
                         }
                     })
                     .collect()
             }
-            Self::Yarn { factor, original_max_position_embeddings, beta_fast, beta_slow, truncate, .. } => {
+            Self::Yarn {
+                factor, original_max_position_embeddings, beta_fast, beta_slow, truncate, ..
+            } => {
                 // `or 32` / `or 1` in transformers: a 0 means the default too.
                 let beta_fast = beta_fast.filter(|&b| b != 0.0).unwrap_or(32.0);
                 let beta_slow = beta_slow.filter(|&b| b != 0.0).unwrap_or(1.0);
@@ -354,8 +374,11 @@ pub(crate) struct Rotary {
 impl Rotary {
     /// The rotary embedding of a config: base `theta`, `head_dim`, and its scaling.
     pub fn new(theta: f64, head_dim: usize, max_position_embeddings: usize, scaling: RopeScaling) -> Self {
-        let inv_freq =
-            scaling.inv_freq(theta, head_dim, max_position_embeddings, 0).into_iter().map(|f| f as f32).collect();
+        let inv_freq = scaling
+            .inv_freq(theta, head_dim, max_position_embeddings, 0)
+            .into_iter()
+            .map(|f| f as f32)
+            .collect();
         let attention_factor = scaling.attention_factor() as f32;
         Self { theta, head_dim, max_position_embeddings, scaling, inv_freq, attention_factor }
     }
@@ -364,7 +387,8 @@ impl Rotary {
     pub fn tables(&self, offset: usize, len: usize) -> Result<RopeTables> {
         let dynamic;
         let inv_freq: &[f32] = if self.scaling.is_dynamic() {
-            let f = self.scaling.inv_freq(self.theta, self.head_dim, self.max_position_embeddings, offset + len);
+            let f =
+                self.scaling.inv_freq(self.theta, self.head_dim, self.max_position_embeddings, offset + len);
             dynamic = f.into_iter().map(|f| f as f32).collect::<Vec<_>>();
             &dynamic
         } else {

@@ -124,12 +124,18 @@ mod tests {
 
     #[test]
     fn matches_masked_scaled_softmax_and_its_gradient() -> Result<()> {
-        for (t, offset, window) in [(7, 0, None), (3, 4, None), (1, 6, None), (7, 0, Some(3)), (3, 4, Some(2)), (1, 6, Some(1))] {
+        for (t, offset, window) in
+            [(7, 0, None), (3, 4, None), (1, 6, None), (7, 0, Some(3)), (3, 4, Some(2)), (1, 6, Some(1))]
+        {
             let x = randn(&[2, 3, t, offset + t], 3.0, 1);
             let w = randn(&[2, 3, t, offset + t], 1.0, 2).as_tensor().detach();
             let ours = causal_softmax(x.as_tensor(), 0.25, offset, window)?;
             let theirs = reference(x.as_tensor(), 0.25, offset, window)?;
-            assert!(diff(&ours, &theirs) < 1e-6, "t={t} offset={offset} window={window:?}: {}", diff(&ours, &theirs));
+            assert!(
+                diff(&ours, &theirs) < 1e-6,
+                "t={t} offset={offset} window={window:?}: {}",
+                diff(&ours, &theirs)
+            );
             let g1 = (ours * &w)?.sum_all()?.backward()?;
             let g2 = (theirs * &w)?.sum_all()?.backward()?;
             let (a, b) = (g1.get(x.as_tensor()).expect("grad"), g2.get(x.as_tensor()).expect("grad"));
