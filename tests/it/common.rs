@@ -110,9 +110,23 @@ pub fn reference_dir() -> &'static Path {
     })
 }
 
-/// Names of the reference configs.
-pub const REFERENCE_CONFIGS: [&str; 7] =
-    ["gqa", "tied", "rope_theta", "rope_linear", "bias", "bf16", "sharded"];
+/// Names of the reference configs (Llama unless named otherwise; `rope_*` are the RoPE types).
+pub const REFERENCE_CONFIGS: [&str; 14] = [
+    "gqa",
+    "tied",
+    "rope_theta",
+    "rope_linear",
+    "bias",
+    "bf16",
+    "sharded",
+    "mistral_window",
+    "qwen2_untied",
+    "qwen2_tied_window",
+    "rope_dynamic",
+    "rope_llama3",
+    "rope_yarn",
+    "rope_yarn_mscale",
+];
 
 /// A fresh directory under `target/tmp/` for this test process.
 pub fn scratch_dir(name: &str) -> PathBuf {

@@ -1,5 +1,6 @@
-//! hashi's Llama against transformers' `LlamaForCausalLM` on the reference checkpoints of
-//! `tests/python/make_reference.py`: logits, loss, gradients, greedy generation; through the library and the CLI.
+//! hashi's Llama against transformers' `LlamaForCausalLM`, `MistralForCausalLM` and `Qwen2ForCausalLM` on the
+//! reference checkpoints of `tests/python/make_reference.py` (every family and RoPE type): logits, loss,
+//! gradients, greedy generation past the original context; through the library and the CLI.
 
 use candle_core::DType;
 use hashi_model::{GenerateOptions, Llama, Sampling, causal_lm_loss};
@@ -28,7 +29,9 @@ fn logits_and_loss_match_transformers_on_every_config() {
 
 #[test]
 fn gradients_match_torch_autograd() {
-    for name in ["gqa", "tied", "bias"] {
+    for name in
+        ["gqa", "tied", "bias", "qwen2_tied_window", "mistral_window", "rope_llama3", "rope_yarn_mscale"]
+    {
         let dir = reference_dir().join(name);
         let reference = dir.join("reference.safetensors");
         let model = Llama::load(&dir).expect("load");
@@ -102,7 +105,7 @@ fn cli_logits_match_transformers() {
 
 #[test]
 fn cli_generate_matches_transformers_with_tokenizer() {
-    for name in ["gqa", "tied"] {
+    for name in ["gqa", "tied", "qwen2_tied_window", "rope_dynamic"] {
         let dir = reference_dir().join(name);
         let want: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("cli_reference.json")).expect("reference"),

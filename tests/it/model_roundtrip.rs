@@ -95,3 +95,44 @@ fn model_init_is_deterministic_in_its_seed() {
     assert_eq!(a, run("b", "3"), "same seed, same bytes");
     assert_ne!(a, run("c", "4"), "another seed, other weights");
 }
+
+/// A model of every family and scaled RoPE type, loaded by hashi and saved with `save_pretrained` (the path of
+/// training checkpoints), loads in transformers with the reference logits: the config is written back faithfully.
+#[test]
+fn saved_families_and_rope_types_load_in_transformers() {
+    let root = scratch_dir("family-save");
+    for name in ["mistral_window", "qwen2_tied_window", "rope_dynamic", "rope_llama3", "rope_yarn_mscale"] {
+        let src = reference_dir().join(name);
+        let reference = src.join("reference.safetensors");
+        let model = hashi_model::Llama::load(&src).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = root.join(name);
+        hashi_model::save_pretrained(
+            model.config(),
+            model.params(),
+            &out,
+            Default::default(),
+            &hashi_core::NoReporter,
+        )
+        .expect("save");
+        let source: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config"))
+                .expect("json");
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("config"))
+                .expect("json");
+        assert_eq!(written["model_type"], source["model_type"], "{name}: model_type kept");
+        let ids: Vec<Vec<u32>> = load_tensor(&reference, "ids")
+            .to_dtype(candle_core::DType::U32)
+            .expect("u32")
+            .to_vec2()
+            .expect("rows");
+        let theirs = out.join("hf_logits.safetensors");
+        let ids_json = serde_json::to_string(&ids).expect("json");
+        run_python("hf_logits.py", &[&out.display().to_string(), &ids_json, &theirs.display().to_string()]);
+        let diff = max_abs_diff(&load_tensor(&theirs, "logits"), &load_tensor(&reference, "logits"));
+        assert!(
+            diff <= 1e-4,
+            "{name}: transformers on the re-saved model differs from the reference by {diff}"
+        );
+    }
+}

@@ -1,10 +1,18 @@
-"""Reference outputs of transformers' LlamaForCausalLM for hashi's parity tests.
+"""Reference outputs of transformers' Llama, Mistral and Qwen2 causal LMs for hashi's parity tests.
 
 For each tiny config below: random weights written by `save_pretrained` (f32, bf16, or sharded), fixed
 token ids with some labels set to -100, and the reference logits (f32), loss, gradients of the loss for
 every parameter, and greedy generation (`generate(do_sample=False)`). The bf16 checkpoint is reloaded and
 upcast to f32, so both sides compute in f32 from the same stored values. A word-level tokenizer.json is
 written next to each model so that `hashi generate` can be tested end to end.
+
+The families and RoPE types are set up so that their switches matter on 17 training positions and on a
+5-token prompt + 16 generated tokens (21 positions): Mistral's and Qwen2's sliding windows are shorter than
+both; `dynamic` RoPE's max_position_embeddings (12) and the `original_max_position_embeddings` of `llama3` and
+`yarn` (8 or 16) are passed by both, so the generation runs past the original context. The `llama3` bands are
+chosen so that head_dim 16 has a kept, a smoothed and a divided frequency. Configs in V4_LAYOUT are rewritten
+to transformers v4's top-level `rope_theta` + `rope_scaling` before the model is reloaded (v5 writes
+`rope_parameters`), so both layouts are read.
 
 usage: make_reference.py OUT_DIR
 """
@@ -16,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
 VOCAB = 256
 BASE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
@@ -30,7 +38,31 @@ CONFIGS = {
     "bias": dict(attention_bias=True, mlp_bias=True, num_key_value_heads=2),
     "bf16": dict(num_key_value_heads=2),
     "sharded": dict(num_key_value_heads=2),
+    "mistral_window": dict(model_type="mistral", num_key_value_heads=2, sliding_window=4),
+    "qwen2_untied": dict(model_type="qwen2", num_key_value_heads=2),
+    "qwen2_tied_window": dict(model_type="qwen2", tie_word_embeddings=True, use_sliding_window=True,
+                              sliding_window=5, max_window_layers=1),
+    "rope_dynamic": dict(max_position_embeddings=12, rope_scaling={"rope_type": "dynamic", "factor": 2.0}),
+    "rope_llama3": dict(rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0.5,
+                                      "high_freq_factor": 2.0, "original_max_position_embeddings": 16}),
+    "rope_yarn": dict(max_position_embeddings=32, num_key_value_heads=2, rope_theta=20000.0,
+                      rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}),
+    "rope_yarn_mscale": dict(model_type="qwen2", max_position_embeddings=32,
+                             rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                                              "original_max_position_embeddings": 8, "beta_fast": 4.0,
+                                              "beta_slow": 0.25, "truncate": False, "mscale": 1.0,
+                                              "mscale_all_dim": 0.5}),
 }
+V4_LAYOUT = {"rope_linear", "rope_llama3", "rope_yarn"}
+
+
+def v4_layout(config_json: Path) -> None:
+    """Rewrites a v5 `rope_parameters` config as v4's top-level `rope_theta` + `rope_scaling`."""
+    cfg = json.loads(config_json.read_text())
+    params = dict(cfg.pop("rope_parameters"))
+    cfg["rope_theta"] = params.pop("rope_theta")
+    cfg["rope_scaling"] = params
+    config_json.write_text(json.dumps(cfg, indent=2))
 
 
 def word_tokenizer(path: Path) -> None:
@@ -48,15 +80,18 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, extra in CONFIGS.items():
         d = out / name
-        cfg = LlamaConfig(**{**BASE, **extra})
-        model = LlamaForCausalLM(cfg)
+        kw = {**BASE, **extra}
+        cfg = AutoConfig.for_model(kw.pop("model_type", "llama"), **kw)
+        model = AutoModelForCausalLM.from_config(cfg)
         if name == "bf16":
             model.to(torch.bfloat16).save_pretrained(d)
         elif name == "sharded":
             model.save_pretrained(d, max_shard_size="200KB")
         else:
             model.save_pretrained(d)
-        model = LlamaForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+        if name in V4_LAYOUT:
+            v4_layout(d / "config.json")
+        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
         word_tokenizer(d)
 
         ids = torch.randint(3, VOCAB, (2, 17))

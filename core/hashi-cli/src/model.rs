@@ -39,10 +39,10 @@ pub struct ImportArgs {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// An HF config.json (LlamaConfig fields; unknown keys are kept).
+    /// An HF config.json of a Llama, Mistral or Qwen2 model (unknown keys are kept).
     #[arg(long, conflicts_with = "preset", required_unless_present = "preset")]
     config: Option<PathBuf>,
-    /// A built-in size instead: tiny-test, bench-a, bench-b, llama2-7b, llama2-13b.
+    /// A built-in size instead: tiny-test, bench-a, bench-b, llama2-7b, llama2-13b, smollm2-135m.
     #[arg(long)]
     preset: Option<String>,
     /// Seed of the initialisation (same seed, same weights).
@@ -101,9 +101,8 @@ fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
             (hf.to_config(path)?, Some(hf))
         }
         (None, Some(name)) => (
-            Config::preset(name).with_context(|| {
-                format!("unknown preset {name:?} (tiny-test, bench-a, bench-b, llama2-7b, llama2-13b)")
-            })?,
+            Config::preset(name)
+                .with_context(|| format!("unknown preset {name:?} ({})", Config::PRESETS.join(", ")))?,
             None,
         ),
         (None, None) => bail!("give --config or --preset"),
@@ -115,9 +114,9 @@ fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
         // Keep the user's config (unknown keys included); only the dtype follows what was written.
         hf.extra.remove("dtype");
         hf.extra.insert("torch_dtype".into(), a.dtype.torch_name().into());
-        // What transformers needs to load it as a Llama, when the given config leaves it out.
-        hf.extra.entry("model_type").or_insert_with(|| "llama".into());
-        hf.extra.entry("architectures").or_insert_with(|| serde_json::json!(["LlamaForCausalLM"]));
+        // What transformers needs to load it as its family, when the given config leaves it out.
+        hf.extra.entry("model_type").or_insert_with(|| config.family.model_type().into());
+        hf.extra.entry("architectures").or_insert_with(|| serde_json::json!([config.family.architecture()]));
         let path = a.out.join("config.json");
         std::fs::write(&path, serde_json::to_string_pretty(hf)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
@@ -141,6 +140,7 @@ fn info(a: InfoArgs) -> Result<()> {
     if a.json {
         let out = serde_json::json!({
             "dir": a.dir,
+            "model_type": cfg.family.model_type(),
             "parameters": total,
             "dtypes": dtypes,
             "vocab_size": cfg.vocab_size,
@@ -151,6 +151,8 @@ fn info(a: InfoArgs) -> Result<()> {
             "num_kv_heads": cfg.num_kv_heads,
             "head_dim": cfg.head_dim,
             "rope_theta": cfg.rope_theta,
+            "rope_scaling": cfg.rope_scaling.to_hf_json(),
+            "sliding_window": cfg.sliding_window,
             "tie_word_embeddings": cfg.tie_word_embeddings,
             "tensors": tensors.iter().map(|(n, s, d)| serde_json::json!({"name": n, "shape": s, "dtype": d}))
                 .collect::<Vec<_>>(),
@@ -158,7 +160,7 @@ fn info(a: InfoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("model        {}", a.dir.display());
+    println!("model        {} ({})", a.dir.display(), cfg.family.model_type());
     println!("parameters   {total} ({:.2} M)", total as f64 / 1e6);
     println!("dtypes       {}", dtypes.into_iter().collect::<Vec<_>>().join(", "));
     println!("vocab        {}", cfg.vocab_size);
@@ -167,6 +169,12 @@ fn info(a: InfoArgs) -> Result<()> {
         cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     );
     println!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings);
+    if let Some(scaling) = cfg.rope_scaling.to_hf_json() {
+        println!("rope         {scaling}");
+    }
+    if let Some(w) = cfg.sliding_window {
+        println!("window       {w} positions (layers {}..{})", cfg.max_window_layers, cfg.num_layers);
+    }
     println!();
     let width = tensors.iter().map(|t| t.0.len()).max().unwrap_or(0);
     for (name, shape, dtype) in tensors {

@@ -1,7 +1,8 @@
 //! Autoregressive generation with a KV cache: greedy (argmax, first index on ties like `torch.argmax`) or
 //! sampled (temperature, top-k, top-p, seeded). The prompt is processed in one forward pass, then one token per
 //! step; generation stops at an end-of-sequence id (which is kept in the output, as in `transformers`), after
-//! `max_new_tokens`, or at the model's `max_position_embeddings`.
+//! `max_new_tokens`, or at the model's `max_position_embeddings` (except with `dynamic` RoPE, which exists to go
+//! past it; see `Config::generation_limit`).
 
 use candle_core::{Device, Tensor};
 use hashi_core::Reporter;
@@ -58,7 +59,10 @@ pub fn generate(
             "sampling needs temperature > 0 and 0 < top_p <= 1 (got {temperature}, {top_p})"
         )));
     }
-    let budget = model.config().max_position_embeddings.saturating_sub(prompt.len()).min(opts.max_new_tokens);
+    let budget = match model.config().generation_limit() {
+        Some(limit) => limit.saturating_sub(prompt.len()).min(opts.max_new_tokens),
+        None => opts.max_new_tokens,
+    };
     let mut rng = match opts.sampling {
         Sampling::Sample { seed, .. } => rand::rngs::StdRng::seed_from_u64(seed),
         Sampling::Greedy => rand::rngs::StdRng::seed_from_u64(0),

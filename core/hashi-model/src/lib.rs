@@ -2,8 +2,9 @@
 //!
 //! Loads and saves Hugging Face model directories (`config.json` + single or sharded safetensors, f32/f16/bf16),
 //! initialises random weights from a config and a seed, runs a training forward over all positions with a
-//! causal-LM loss, and generates with a KV cache. Parity with `transformers.LlamaForCausalLM` is tested in the
-//! workspace's `tests/`.
+//! causal-LM loss, and generates with a KV cache. One decoder covers the Llama, Mistral and Qwen2 families and
+//! the RoPE types `default`, `linear`, `dynamic`, `llama3` and `yarn` ([`Family`], [`RopeScaling`]). Parity with
+//! transformers' `*ForCausalLM` is tested in the workspace's `tests/`.
 
 mod checkpoint;
 mod config;
@@ -13,10 +14,11 @@ mod llama;
 mod loss;
 mod ops;
 mod params;
+mod rotary;
 mod save;
 
 pub use checkpoint::{Checkpoint, INDEX_FILE, SINGLE_FILE, ShardIndex};
-pub use config::{Config, LlamaConfig, RopeScaling};
+pub use config::{Config, Family, LlamaConfig, RopeScaling};
 pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Sampling, generate};
 pub use llama::{KvCache, Llama};

@@ -1,19 +1,25 @@
-//! Llama decoder (Llama 2 family and compatible) in candle, following `transformers`' `modeling_llama.py`.
+//! The Llama decoder in candle, following transformers' `modeling_llama.py`, with the switches of its
+//! relatives: `modeling_mistral.py` (sliding-window attention) and `modeling_qwen2.py` (q/k/v biases without an
+//! o_proj bias, sliding window on the upper layers). The families differ only in [`Config`]: which projections
+//! have biases ([`Config::qkv_bias`], [`Config::o_bias`]) and each layer's attention window
+//! ([`Config::layer_window`]); RoPE scaling is in the cos/sin tables (`rotary` module).
 //!
 //! Every op here has a backward pass: RMSNorm, RoPE, softmax and the SwiGLU gate are our own fused kernels with
 //! `bwd` ([`crate::ops`]), since candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and `sdpa` silently cut
-//! gradients. The training
-//! forward returns all positions; [`Llama::forward_cached`] is the generation path with a KV cache.
-//! Not supported: RoPE types other than default/linear, sliding-window attention, left-padded batches.
+//! gradients. The training forward returns all positions; [`Llama::forward_cached`] is the generation path with
+//! a KV cache, which keeps every position and masks the window (the same attention as transformers' sliding
+//! caches, which drop what the window no longer sees).
+//! Not supported: left-padded batches, attention or residual dropout, per-layer RoPE.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use tracing::{Span, span};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Config, RopeScaling};
+use crate::config::Config;
 use crate::error::{ModelError, Result};
 use crate::ops;
 use crate::params::ParamStore;
+use crate::rotary::{RopeTables, Rotary};
 
 /// A linear layer `y = x Wᵀ + b` over the last dimension.
 #[derive(Debug, Clone)]
@@ -78,36 +84,9 @@ impl RmsNorm {
     }
 }
 
-/// Rotary embedding tables for a range of positions.
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rope {
-    /// `cos`/`sin` of shape `[len, head_dim]` for positions `offset..offset+len`, as HF builds them
-    /// (`emb = cat(freqs, freqs)`).
-    fn new(inv_freq: &[f32], scaling: RopeScaling, offset: usize, len: usize) -> Result<Self> {
-        let half = inv_freq.len();
-        let scale = match scaling {
-            RopeScaling::None => 1.0,
-            RopeScaling::Linear { factor } => 1.0 / factor as f32,
-        };
-        let mut angles = Vec::with_capacity(len * half * 2);
-        for p in offset..offset + len {
-            let pos = p as f32 * scale;
-            let row: Vec<f32> = inv_freq.iter().map(|f| pos * f).collect();
-            angles.extend_from_slice(&row);
-            angles.extend_from_slice(&row);
-        }
-        let angles = Tensor::from_vec(angles, (len, 2 * half), &Device::Cpu)?;
-        Ok(Self { cos: angles.cos()?, sin: angles.sin()? })
-    }
-
-    /// Applies the rotation to `x` of shape `[batch, heads, len, head_dim]`.
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(ops::rope(x, &self.cos, &self.sin)?)
-    }
+/// Applies the rotation of `rope` to `x` of shape `[batch, heads, len, head_dim]`.
+fn apply_rope(rope: &RopeTables, x: &Tensor) -> Result<Tensor> {
+    Ok(ops::rope(x, &rope.cos, &rope.sin)?)
 }
 
 /// Key/value tensors of earlier positions, per layer, for incremental decoding.
@@ -155,6 +134,8 @@ struct Attention {
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
+    /// Sliding window of this layer (`None`: full causal attention).
+    window: Option<usize>,
     span: Span,
 }
 
@@ -169,16 +150,17 @@ impl Attention {
         })
     }
 
-    fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
-        let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.attention_bias);
+    fn load(params: &ParamStore, prefix: &str, layer: usize, cfg: &Config) -> Result<Self> {
+        let l = |n: &str, bias| Linear::load(params, &format!("{prefix}.{n}"), bias);
         Ok(Self {
-            q: l("q_proj")?,
-            k: l("k_proj")?,
-            v: l("v_proj")?,
-            o: l("o_proj")?,
+            q: l("q_proj", cfg.qkv_bias())?,
+            k: l("k_proj", cfg.qkv_bias())?,
+            v: l("v_proj", cfg.qkv_bias())?,
+            o: l("o_proj", cfg.o_bias())?,
             num_heads: cfg.num_heads,
             num_kv_heads: cfg.num_kv_heads,
             head_dim: cfg.head_dim,
+            window: cfg.layer_window(layer),
             span: span!(tracing::Level::TRACE, "attn"),
         })
     }
@@ -186,7 +168,7 @@ impl Attention {
     fn forward(
         &self,
         x: &Tensor,
-        rope: &Rope,
+        rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
@@ -194,8 +176,8 @@ impl Attention {
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = rope.apply(&heads(self.q.forward(x)?, self.num_heads)?)?;
-        let k = rope.apply(&heads(self.k.forward(x)?, self.num_kv_heads)?)?;
+        let q = apply_rope(rope, &heads(self.q.forward(x)?, self.num_heads)?)?;
+        let k = apply_rope(rope, &heads(self.k.forward(x)?, self.num_kv_heads)?)?;
         let v = heads(self.v.forward(x)?, self.num_kv_heads)?;
         let (k, v) = match cache {
             None => (k, v),
@@ -212,7 +194,7 @@ impl Attention {
         let v = repeat_kv(&v, self.num_heads / self.num_kv_heads)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let past = k.dim(2)? - t;
-        let y = ops::causal_softmax(&q.matmul(&k.t()?)?, scale, past)?.matmul(&v)?;
+        let y = ops::causal_softmax(&q.matmul(&k.t()?)?, scale, past, self.window)?.matmul(&v)?;
         let y = y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
         self.o.forward(&y)
     }
@@ -285,7 +267,7 @@ impl DecoderLayer {
         let p = format!("model.layers.{i}");
         Ok(Self {
             input_norm: RmsNorm::load(params, &format!("{p}.input_layernorm.weight"), cfg.rms_norm_eps)?,
-            attn: Attention::load(params, &format!("{p}.self_attn"), cfg)?,
+            attn: Attention::load(params, &format!("{p}.self_attn"), i, cfg)?,
             post_norm: RmsNorm::load(
                 params,
                 &format!("{p}.post_attention_layernorm.weight"),
@@ -299,7 +281,7 @@ impl DecoderLayer {
     fn forward(
         &self,
         x: &Tensor,
-        rope: &Rope,
+        rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
@@ -319,7 +301,7 @@ pub struct Llama {
     lm_head: Tensor,
     /// Inference copies only: `lm_head` transposed and contiguous.
     lm_head_t: Option<Tensor>,
-    inv_freq: Vec<f32>,
+    rotary: Rotary,
 }
 
 impl Llama {
@@ -334,10 +316,13 @@ impl Llama {
             .map(|i| DecoderLayer::load(&params, i, &config))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::load(&params, "model.norm.weight", config.rms_norm_eps)?;
-        let d = config.head_dim;
-        let inv_freq =
-            (0..d / 2).map(|i| (1.0 / config.rope_theta.powf((2 * i) as f64 / d as f64)) as f32).collect();
-        Ok(Self { config, params, embed, layers, norm, lm_head, lm_head_t: None, inv_freq })
+        let rotary = Rotary::new(
+            config.rope_theta,
+            config.head_dim,
+            config.max_position_embeddings,
+            config.rope_scaling,
+        );
+        Ok(Self { config, params, embed, layers, norm, lm_head, lm_head_t: None, rotary })
     }
 
     /// The same model for inference only: its weights detached from autograd and stored transposed (one copy),
@@ -425,7 +410,7 @@ impl Llama {
                 self.config.vocab_size
             )));
         }
-        let rope = Rope::new(&self.inv_freq, self.config.rope_scaling, offset, t)?;
+        let rope = self.rotary.tables(offset, t)?;
         let mut x =
             self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -445,5 +430,59 @@ impl Llama {
             None => hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?,
         };
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::config::Family;
+    use crate::rotary::RopeScaling;
+
+    /// Token-by-token decoding through the KV cache gives the full forward's logits at every position, with a
+    /// sliding window shorter than the sequence (Mistral) and a scaled RoPE with an attention factor (YaRN).
+    #[test]
+    fn cached_decoding_matches_the_full_forward_with_a_window() -> Result<()> {
+        let yarn = RopeScaling::Yarn {
+            factor: 4.0,
+            original_max_position_embeddings: 4,
+            attention_factor: None,
+            beta_fast: None,
+            beta_slow: None,
+            mscale: None,
+            mscale_all_dim: None,
+            truncate: None,
+        };
+        let cfg = Config {
+            family: Family::Mistral,
+            sliding_window: Some(3),
+            rope_scaling: yarn,
+            initializer_range: 0.2,
+            ..Config::tiny_test()
+        };
+        let model = Llama::random(cfg, 3)?;
+        let ids: Vec<u32> = (0..9).map(|i| (i * 13 + 5) % 128).collect();
+        let full = model.forward(&Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?)?.squeeze(0)?;
+        let unwindowed =
+            Llama::new(Config { sliding_window: None, ..model.config().clone() }, model.params().clone())?;
+        let plain =
+            unwindowed.forward(&Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?)?.squeeze(0)?;
+        let max_diff = |a: &Tensor, b: &Tensor| -> Result<f32> {
+            Ok((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?)
+        };
+        assert!(
+            max_diff(&full.narrow(0, 0, 3)?, &plain.narrow(0, 0, 3)?)? < 1e-6,
+            "within the window: no change"
+        );
+        assert!(max_diff(&full, &plain)? > 1e-3, "past the window the mask matters");
+        let mut cache = model.new_cache();
+        for (i, &id) in ids.iter().enumerate() {
+            let step = model.forward_cached(&Tensor::new(&[id], &Device::Cpu)?.unsqueeze(0)?, &mut cache)?;
+            let d = max_diff(&step.squeeze(0)?, &full.get(i)?)?;
+            assert!(d < 1e-5, "position {i}: cached logits differ by {d}");
+        }
+        Ok(())
     }
 }

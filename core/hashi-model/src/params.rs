@@ -1,4 +1,4 @@
-//! The parameters of a Llama by HF key name, as trainable candle variables.
+//! The parameters of a Llama-family model (Llama, Mistral, Qwen2) by HF key name, as trainable candle variables.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::error::{ModelError, Result};
 
-/// HF key and shape of every parameter of a `LlamaForCausalLM` with this config, in a stable order.
+/// HF key and shape of every parameter of the family's `*ForCausalLM` with this config, in a stable order.
 pub fn param_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     let (h, hd) = (cfg.hidden_size, cfg.head_dim);
     let (q, kv, m) = (cfg.num_heads * hd, cfg.num_kv_heads * hd, cfg.intermediate_size);
@@ -18,9 +18,15 @@ pub fn param_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
-        for (name, rows, cols) in [("q_proj", q, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, q)] {
+        let (qkv_bias, o_bias) = (cfg.qkv_bias(), cfg.o_bias());
+        for (name, rows, cols, bias) in [
+            ("q_proj", q, h, qkv_bias),
+            ("k_proj", kv, h, qkv_bias),
+            ("v_proj", kv, h, qkv_bias),
+            ("o_proj", h, q, o_bias),
+        ] {
             out.push((format!("{p}.self_attn.{name}.weight"), vec![rows, cols]));
-            if cfg.attention_bias {
+            if bias {
                 out.push((format!("{p}.self_attn.{name}.bias"), vec![rows]));
             }
         }

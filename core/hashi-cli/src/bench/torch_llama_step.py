@@ -1,4 +1,5 @@
-"""Peer of `hashi bench model`: forward + backward of transformers' LlamaForCausalLM on CPU, f32.
+"""Peer of `hashi bench model`: forward + backward of transformers' causal LM (the config's `model_type`:
+Llama, Mistral or Qwen2) on CPU, f32.
 
 Same config, batch, sequence length, warmup/steps and thread count as the hashi side; random weights
 (transformers' own init) and random token ids; the loss is transformers' (labels = input ids). Prints JSON.
@@ -11,7 +12,7 @@ import time
 
 import torch
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM
 
 
 def peak_rss_mib() -> float:
@@ -37,8 +38,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with open(args.config) as f:
-        cfg = LlamaConfig(**json.load(f))
-    model = LlamaForCausalLM(cfg).float().train()
+        kw = json.load(f)
+    cfg = AutoConfig.for_model(kw.pop("model_type", "llama"), **kw)
+    model = AutoModelForCausalLM.from_config(cfg).float().train()
     ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq))
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]

@@ -1,5 +1,7 @@
 //! Causal, scaled softmax over attention scores: for query row `i` of `t` new positions after `offset` cached
 //! ones, `y_j = exp(s·x_j − m) / Σ_k exp(s·x_k − m)` over the visible keys `j ≤ offset + i`, and `y_j = 0` beyond.
+//! With a sliding window `w` the visible keys are also `j > offset + i − w` (transformers' `masking_utils`:
+//! `sliding_window_overlay` and `causal_mask_function`, as Mistral and Qwen2 use them).
 //! Scaling and masking are folded into the one pass (no mask tensor, no separate scale op).
 //!
 //! Backward: `dx = s · y ⊙ (dy − ⟨dy, y⟩)` (masked entries have `y = 0`, hence no gradient).
@@ -12,12 +14,15 @@ use super::{contiguous_f32, dot, exp_in_place, max};
 struct CausalSoftmax {
     scale: f32,
     offset: usize,
+    window: Option<usize>,
 }
 
 impl CausalSoftmax {
-    /// Visible keys of row `r` (global row index over `[.., t, s]`).
-    fn visible(&self, r: usize, t: usize) -> usize {
-        self.offset + r % t + 1
+    /// Range of the visible keys of row `r` (global row index over `[.., t, s]`).
+    fn visible(&self, r: usize, t: usize) -> std::ops::Range<usize> {
+        let end = self.offset + r % t + 1;
+        let start = self.window.map_or(0, |w| end.saturating_sub(w));
+        start..end
     }
 }
 
@@ -38,8 +43,8 @@ impl CustomOp1 for CausalSoftmax {
         }
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(r, (y, x))| {
-            let n = self.visible(r, t);
-            let (y, x) = (&mut y[..n], &x[..n]);
+            let keys = self.visible(r, t);
+            let (y, x) = (&mut y[keys.clone()], &x[keys]);
             let m = max(x) * self.scale;
             for (yi, &xi) in y.iter_mut().zip(x) {
                 *yi = xi * self.scale - m;
@@ -87,9 +92,13 @@ impl CustomOp2 for SoftmaxBackward {
 }
 
 /// Softmax of `scale · scores` over the last dimension with a causal mask: `scores` is `[.., t, offset + t]`
-/// (queries at positions `offset..offset + t` against all keys so far). Differentiable in `scores`.
-pub fn causal_softmax(scores: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
-    scores.contiguous()?.apply_op1(CausalSoftmax { scale: scale as f32, offset })
+/// (queries at positions `offset..offset + t` against all keys so far), f32. With `window = Some(w)` (w ≥ 1) a
+/// query sees only itself and the `w − 1` keys before it. Differentiable in `scores`.
+pub fn causal_softmax(scores: &Tensor, scale: f64, offset: usize, window: Option<usize>) -> Result<Tensor> {
+    if window == Some(0) {
+        return Err(candle_core::Error::Msg("causal softmax: a sliding window of 0 sees no key".into()));
+    }
+    scores.contiguous()?.apply_op1(CausalSoftmax { scale: scale as f32, offset, window })
 }
 
 #[cfg(test)]
@@ -99,10 +108,14 @@ mod tests {
     use super::*;
     use crate::ops::testing::{diff, randn};
 
-    fn reference(x: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+    fn reference(x: &Tensor, scale: f64, offset: usize, window: Option<usize>) -> Result<Tensor> {
         let (t, s) = (x.dim(D::Minus2)?, x.dim(D::Minus1)?);
+        let w = window.unwrap_or(usize::MAX);
         let mask: Vec<f32> = (0..t)
-            .flat_map(|i| (0..s).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
+            .flat_map(|i| {
+                let q = offset + i;
+                (0..s).map(move |j| if j > q || q - j >= w { f32::NEG_INFINITY } else { 0.0 })
+            })
             .collect();
         let x = (x * scale)?.broadcast_add(&Tensor::from_vec(mask, (t, s), &Device::Cpu)?)?;
         let e = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?.exp()?;
@@ -111,12 +124,18 @@ mod tests {
 
     #[test]
     fn matches_masked_scaled_softmax_and_its_gradient() -> Result<()> {
-        for (t, offset) in [(7, 0), (3, 4), (1, 6)] {
+        for (t, offset, window) in
+            [(7, 0, None), (3, 4, None), (1, 6, None), (7, 0, Some(3)), (3, 4, Some(2)), (1, 6, Some(1))]
+        {
             let x = randn(&[2, 3, t, offset + t], 3.0, 1);
             let w = randn(&[2, 3, t, offset + t], 1.0, 2).as_tensor().detach();
-            let ours = causal_softmax(x.as_tensor(), 0.25, offset)?;
-            let theirs = reference(x.as_tensor(), 0.25, offset)?;
-            assert!(diff(&ours, &theirs) < 1e-6, "t={t} offset={offset}: {}", diff(&ours, &theirs));
+            let ours = causal_softmax(x.as_tensor(), 0.25, offset, window)?;
+            let theirs = reference(x.as_tensor(), 0.25, offset, window)?;
+            assert!(
+                diff(&ours, &theirs) < 1e-6,
+                "t={t} offset={offset} window={window:?}: {}",
+                diff(&ours, &theirs)
+            );
             let g1 = (ours * &w)?.sum_all()?.backward()?;
             let g2 = (theirs * &w)?.sum_all()?.backward()?;
             let (a, b) = (g1.get(x.as_tensor()).expect("grad"), g2.get(x.as_tensor()).expect("grad"));
