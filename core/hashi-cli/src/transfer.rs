@@ -1,5 +1,7 @@
-//! `hashi transfer`: vocabulary replacement with a Lua embedding-init strategy, and its report (matched and
-//! unmatched tokens by script, row norms, step-0 bits-per-byte on held-out text).
+//! `hashi transfer`: vocabulary replacement with a Lua embedding-init strategy, and its report (match classes by
+//! script, what happened to each special token, row norms, step-0 bits-per-byte on held-out text). Everything the
+//! transfer can refuse (tokenizers, special tokens, config, strategies) is checked before the source model is
+//! evaluated or its matrices are read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,11 +11,11 @@ use clap::Args;
 use hashi_core::Reporter;
 use hashi_model::Llama;
 use hashi_script::{Script, ScriptOptions};
-use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::input::{InputSpec, read_inputs};
-use hashi_tokenizer::script::is_byte_piece;
+use hashi_tokenizer::{PieceBytes, Tokenizer};
 use hashi_transfer::{
-    EmbeddingInit, InitContext, NewToken, Recipe, SimilarityIndex, TransferError, TransferOptions,
+    EmbeddingInit, InitContext, NewToken, Recipe, SimilarityIndex, SpecialMapping, TransferError,
+    TransferOptions,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -38,6 +40,10 @@ pub struct TransferArgs {
     /// The old tokenizer, if not MODEL/tokenizer.json.
     #[arg(long)]
     old_tokenizer: Option<PathBuf>,
+    /// A source special token mapped onto a token of the new tokenizer (OLD=NEW), or dropped (OLD=); the
+    /// others are carried into the new vocabulary (repeat).
+    #[arg(long = "map-special", value_name = "OLD=NEW")]
+    map_special: Vec<SpecialMapping>,
     /// Held-out text for step-0 bits-per-byte, as LANG=PATH or LANG:FIELD=PATH (repeat).
     #[arg(long = "eval-text")]
     eval_texts: Vec<InputSpec>,
@@ -57,7 +63,7 @@ pub struct TransferArgs {
 }
 
 /// A Lua strategy: `return { name = "...", recipe = function(token, ctx) ... end }`.
-struct LuaInit {
+pub(crate) struct LuaInit {
     script: Script,
     name: String,
 }
@@ -72,7 +78,12 @@ impl EmbeddingInit for LuaInit {
     }
 }
 
-fn load_strategy(path: &Path, opts: &ScriptOptions, index: Arc<SimilarityIndex>) -> Result<LuaInit> {
+/// Loads a strategy script: `hashi.similar` searches `index`.
+pub(crate) fn load_strategy(
+    path: &Path,
+    opts: &ScriptOptions,
+    index: Arc<SimilarityIndex>,
+) -> Result<LuaInit> {
     #[derive(Serialize)]
     struct Scored {
         id: u32,
@@ -112,24 +123,44 @@ fn bits_per_byte(
         .collect()
 }
 
+/// The old pieces a similarity search may return: text pieces in the common spelling (`▁` for spaces), neither
+/// special, added, byte nor partial characters.
+pub(crate) fn similarity_index(old: &[PieceBytes]) -> SimilarityIndex {
+    let pieces: Vec<Option<String>> = old
+        .iter()
+        .map(|b| match b {
+            PieceBytes::Text(bytes) if std::str::from_utf8(bytes).is_ok() => {
+                Some(hashi_transfer::matching::spelled(b))
+            }
+            _ => None,
+        })
+        .collect();
+    SimilarityIndex::new(&pieces)
+}
+
 pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
     if a.inits.len() > 1 && !a.dry_run {
         bail!("several --init strategies can only be compared with --dry-run");
     }
-    let old_tok_path = a.old_tokenizer.clone().unwrap_or_else(|| a.model.join("tokenizer.json"));
-    let old_tok = Tokenizer::from_file(&old_tok_path)?;
-    let pieces: Vec<Option<String>> = old_tok
-        .pieces()
-        .into_iter()
-        .map(|p| p.filter(|(s, special)| !special && !is_byte_piece(s)).map(|(s, _)| s))
-        .collect();
-    let index = Arc::new(SimilarityIndex::new(&pieces));
+    if !a.dry_run && a.out.exists() {
+        bail!("{}: output already exists", a.out.display());
+    }
+    // Everything that can be refused, before the source model is evaluated or a matrix read.
+    let topts = TransferOptions {
+        old_tokenizer: a.old_tokenizer.clone(),
+        seed: a.seed,
+        special_tokens: a.map_special.clone(),
+    };
+    let plan = hashi_transfer::plan(&a.model, &a.tokenizer, &topts)?;
+    let index = Arc::new(similarity_index(plan.old_piece_bytes()));
     let opts = ScriptOptions::default().lib_dirs(vec![a.script_lib.clone()]);
+    let strategies: Vec<LuaInit> =
+        a.inits.iter().map(|p| load_strategy(p, &opts, index.clone())).collect::<Result<_>>()?;
     let texts = if a.eval_texts.is_empty() { vec![] } else { read_inputs(&a.eval_texts)? };
     let source_bpb = if texts.is_empty() {
         None
     } else {
-        Some(bits_per_byte(&Llama::load(&a.model)?, &old_tok, &texts, a.eval_bytes)?)
+        Some(bits_per_byte(&Llama::load(&a.model)?, plan.old_tokenizer(), &texts, a.eval_bytes)?)
     };
     let scratch = if a.dry_run {
         Some(tempfile::tempdir_in(a.out.parent().filter(|p| p.is_dir()).unwrap_or(Path::new(".")))?)
@@ -137,14 +168,13 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
         None
     };
     let mut results = Vec::new();
-    for (i, init_path) in a.inits.iter().enumerate() {
-        let strategy = load_strategy(init_path, &opts, index.clone())?;
+    for (i, (init_path, strategy)) in a.inits.iter().zip(&strategies).enumerate() {
         let dst = match &scratch {
             Some(dir) => dir.path().join(format!("strategy-{i}")),
             None => a.out.clone(),
         };
-        let topts = TransferOptions { old_tokenizer: a.old_tokenizer.clone(), seed: a.seed };
-        let report = hashi_transfer::transfer(&a.model, &a.tokenizer, &strategy, &dst, &topts, progress)
+        let report = plan
+            .execute(strategy, &dst, a.seed, progress)
             .with_context(|| format!("transfer with {}", init_path.display()))?;
         let bpb = if texts.is_empty() {
             None
@@ -172,10 +202,33 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
         first["new_vocab_size"].as_u64().unwrap_or(0) - first["matched"].as_u64().unwrap_or(0),
         if a.dry_run { " (dry run: nothing written)" } else { "" }
     );
-    println!("\n{:<10} {:>9} {:>11}", "category", "matched", "initialised");
+    let classes = ["exact_string", "same_bytes", "partial_utf8", "special", "unmatched"];
+    println!("\n{:<10} {}", "category", classes.iter().map(|c| format!("{c:>13}")).collect::<String>());
     for c in first["by_category"].as_array().into_iter().flatten() {
-        let n = |k: &str| c[k].as_u64().unwrap_or(0);
-        println!("{:<10} {:>9} {:>11}", c["category"].as_str().unwrap_or(""), n("matched"), n("unmatched"));
+        let row: String =
+            classes.iter().map(|k| format!("{:>13}", c["by_class"][k].as_u64().unwrap_or(0))).collect();
+        println!("{:<10} {row}", c["category"].as_str().unwrap_or(""));
+    }
+    let total: String =
+        classes.iter().map(|k| format!("{:>13}", first["by_class"][k].as_u64().unwrap_or(0))).collect();
+    println!("{:<10} {total}", "total");
+    println!(
+        "\n{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
+        "special token", "old id", "roles", "action", "new id", "rows from"
+    );
+    let id = |v: &serde_json::Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
+    for t in first["special_tokens"].as_array().into_iter().flatten() {
+        let roles: Vec<&str> =
+            t["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+        println!(
+            "{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
+            t["content"].as_str().unwrap_or(""),
+            id(&t["old_id"]),
+            roles.join(","),
+            t["action"].as_str().unwrap_or(""),
+            id(&t["new_id"]),
+            id(&t["rows_from"])
+        );
     }
     println!("\n{:<16} {:<28} {:>8} {:>8} {:>11}", "strategy", "tensor", "old", "matched", "initialised");
     for r in &results {

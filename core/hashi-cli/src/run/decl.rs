@@ -49,6 +49,9 @@ pub struct TransferDecl {
     pub init: String,
     #[serde(default)]
     pub seed: u64,
+    /// Source special tokens mapped onto new tokens (`"OLD=NEW"`) or dropped (`"OLD="`), as `--map-special`.
+    #[serde(default)]
+    pub map_special: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]

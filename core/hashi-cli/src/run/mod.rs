@@ -218,6 +218,8 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
         d.tokenizer.inputs.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
     let heldout: Vec<(String, PathBuf)> =
         d.eval.bpb.iter().map(|i| input_spec(&base, i)).collect::<Result<_>>()?;
+    let init = rel(&base, &d.transfer.init);
+    check_transfer_inputs(&base_model, &init, &d.transfer.map_special, &experiment)?;
 
     let mut key = Key::new("tokenizer")
         .value("vocab", &d.tokenizer.vocab_size)?
@@ -247,9 +249,11 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
     }
     r.stage("tokenizer", &tok_key, &[&tok_dir], vec![train_tok, analyze])?;
 
-    let init = rel(&base, &d.transfer.init);
-    let mut key =
-        Key::new("transfer").upstream(&tok_key).content(&base_model)?.value("seed", &d.transfer.seed)?;
+    let mut key = Key::new("transfer")
+        .upstream(&tok_key)
+        .content(&base_model)?
+        .value("seed", &d.transfer.seed)?
+        .value("map_special", &d.transfer.map_special)?;
     for f in &script_files(&init) {
         key = key.content(f)?;
     }
@@ -258,6 +262,9 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
     let mut transfer = args(&["transfer", "--model"]);
     transfer.extend([s(&base_model), "--tokenizer".into(), s(&tok_dir), "--init".into(), s(&init)]);
     transfer.extend(["--out".into(), s(&transferred), "--seed".into(), d.transfer.seed.to_string()]);
+    for m in &d.transfer.map_special {
+        transfer.extend(["--map-special".into(), m.clone()]);
+    }
     r.stage("transfer", &transfer_key, &[&transferred], vec![transfer])?;
 
     let corpora = rel(&base, &d.corpora);
@@ -282,6 +289,28 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
         shards,
         shards_key,
     })
+}
+
+/// What the transfer stage will need, checked before any stage runs (no matrix is read): the base model's config,
+/// tokenizer and special tokens, the special-token mappings, and the strategy script.
+fn check_transfer_inputs(
+    base_model: &Path,
+    init: &Path,
+    map_special: &[String],
+    experiment: &Path,
+) -> Result<()> {
+    let in_run = || format!("{}: transfer", experiment.display());
+    let special_tokens = map_special
+        .iter()
+        .map(|m| m.parse::<hashi_transfer::SpecialMapping>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .with_context(in_run)?;
+    let opts = hashi_transfer::TransferOptions { special_tokens, ..Default::default() };
+    hashi_transfer::check_source(base_model, &opts).with_context(in_run)?;
+    let scripts = ScriptOptions::default().lib_dirs(vec![PathBuf::from("scripts/lib")]);
+    let index = std::sync::Arc::new(hashi_transfer::SimilarityIndex::new(&[]));
+    crate::transfer::load_strategy(init, &scripts, index).with_context(in_run)?;
+    Ok(())
 }
 
 /// Evaluates models with the run's settings; its key covers the settings, the task data and the held-out text.

@@ -1,0 +1,90 @@
+//! What a transfer did: `transfer_report.json`, and the counts the CLI prints.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hashi_tokenizer::PieceBytes;
+use hashi_tokenizer::script::Category;
+use serde::Serialize;
+
+use crate::matching::{self, Match, MatchClass};
+use crate::specials::SpecialOutcome;
+
+/// Match classes of one script category.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryCount {
+    /// Category name.
+    pub category: &'static str,
+    /// New tokens that copy an old row.
+    pub matched: usize,
+    /// New tokens initialised by a recipe.
+    pub unmatched: usize,
+    /// Count per match class ([`MatchClass::name`]), in [`MatchClass::ALL`] order.
+    pub by_class: BTreeMap<&'static str, usize>,
+}
+
+/// Mean row norms of one matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Norms {
+    /// Tensor name.
+    pub tensor: String,
+    /// Old rows.
+    pub old: f64,
+    /// Copied rows.
+    pub matched: f64,
+    /// Initialised rows.
+    pub initialised: f64,
+}
+
+/// What a transfer did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferReport {
+    /// Strategy name.
+    pub strategy: String,
+    /// Source model.
+    pub source: PathBuf,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Rows before.
+    pub old_vocab_size: usize,
+    /// Rows after (the new tokenizer's vocabulary and the appended special tokens).
+    pub new_vocab_size: usize,
+    /// New tokens that copy an old row.
+    pub matched: usize,
+    /// Count per match class.
+    pub by_class: BTreeMap<&'static str, usize>,
+    /// Per script category of the new tokens' bytes.
+    pub by_category: Vec<CategoryCount>,
+    /// What happened to each special token.
+    pub special_tokens: Vec<SpecialOutcome>,
+    /// Row norms per vocabulary matrix.
+    pub norms: Vec<Norms>,
+    /// (new id, old id) of every copied row.
+    pub matches: Vec<(u32, u32)>,
+}
+
+/// Counts of `matches` per class, and per class within each category of `new_bytes` (appended ids: special).
+pub(crate) fn counts(
+    matches: &[Match],
+    new_bytes: &[PieceBytes],
+) -> (BTreeMap<&'static str, usize>, Vec<CategoryCount>) {
+    let mut by_class: BTreeMap<&'static str, usize> = MatchClass::ALL.iter().map(|c| (c.name(), 0)).collect();
+    let mut by_cat: BTreeMap<Category, CategoryCount> = BTreeMap::new();
+    for (i, m) in matches.iter().enumerate() {
+        let cat = new_bytes.get(i).map_or(Category::Special, matching::category);
+        let c = by_cat.entry(cat).or_insert_with(|| CategoryCount {
+            category: cat.name(),
+            matched: 0,
+            unmatched: 0,
+            by_class: MatchClass::ALL.iter().map(|c| (c.name(), 0)).collect(),
+        });
+        if m.old.is_some() {
+            c.matched += 1
+        } else {
+            c.unmatched += 1
+        }
+        *c.by_class.entry(m.class.name()).or_default() += 1;
+        *by_class.entry(m.class.name()).or_default() += 1;
+    }
+    (by_class, by_cat.into_values().collect())
+}
