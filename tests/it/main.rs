@@ -3,6 +3,7 @@
 //! Run through the README's test command, which installs the peers into `.venv`; `HASHI_PYTHON` points at
 //! another interpreter. Python fixtures are produced once per test process under `target/tmp/`.
 
+mod bytelevel;
 mod common;
 mod data;
 mod eval;

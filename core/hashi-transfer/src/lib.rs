@@ -211,16 +211,18 @@ pub fn transfer(
     let mut recipes: Vec<Option<Recipe>> = vec![None; new_pieces.len()];
     for &i in &unmatched {
         let piece = &new_pieces[i];
+        let text = piece.replace('▁', " ");
+        let (starts_word, body) = text.strip_prefix(' ').map_or((false, text.as_str()), |b| (true, b));
         let token = NewToken {
             id: i as u32,
             piece: piece.clone(),
-            text: piece.replace('▁', " "),
             category: Category::of_piece(piece).name().into(),
             old_ids: old_tok
-                .encode_piece(piece)?
+                .encode_piece(body.as_bytes(), starts_word)?
                 .into_iter()
                 .filter(|&id| (id as usize) < cfg.vocab_size)
                 .collect(),
+            text,
         };
         let r = init.recipe(&token, &ctx)?;
         r.validate(&token, cfg.vocab_size, &strategy)?;
