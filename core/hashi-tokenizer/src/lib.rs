@@ -11,17 +11,18 @@
 //!   agree by construction; hashi's own layout takes a fast path with the same ids.
 
 pub mod analyze;
+pub mod canonical;
 mod error;
 mod fast;
 pub mod hf;
 pub mod input;
 pub mod script;
 pub mod sentencepiece;
-mod spelling;
 pub mod train;
 
 use std::path::{Path, PathBuf};
 
+pub use canonical::{PieceBytes, Spelling};
 pub use error::{Result, TokenizerError};
 
 /// A loaded HF tokenizer. Llama-style tokenizers (the ones hashi writes) encode through a fast path that gives
@@ -29,7 +30,7 @@ pub use error::{Result, TokenizerError};
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     fast: Option<fast::FastBpe>,
-    spelling: spelling::Spelling,
+    spelling: Spelling,
     /// Id of the model's `unk_token`.
     unk: Option<u32>,
     path: PathBuf,
@@ -48,7 +49,7 @@ impl Tokenizer {
             .map_err(|e| load_err(e.to_string()))?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
         let fast = fast::FastBpe::from_json(&json);
-        let spelling = spelling::Spelling::of_json(&json);
+        let spelling = Spelling::of_json(&json);
         let unk = json["model"]["unk_token"].as_str().and_then(|t| inner.token_to_id(t));
         Ok(Self { inner, fast, spelling, unk, path })
     }
@@ -108,11 +109,11 @@ impl Tokenizer {
         };
         let bytes: Vec<u8> = starts_word.then_some(b' ').into_iter().chain(body.iter().copied()).collect();
         let space = match self.spelling {
-            spelling::Spelling::ByteLevel => {
-                return cut(&bytes.iter().map(|&b| spelling::byte_char(b)).collect::<String>());
+            Spelling::ByteLevel => {
+                return cut(&bytes.iter().map(|&b| canonical::byte_level_char(b)).collect::<String>());
             }
-            spelling::Spelling::Metaspace(c) => c,
-            spelling::Spelling::Plain => ' ',
+            Spelling::Metaspace { replacement, .. } => replacement,
+            Spelling::Plain { .. } => ' ',
         };
         let mut ids = Vec::new();
         for chunk in bytes.utf8_chunks() {
@@ -187,6 +188,38 @@ impl Tokenizer {
     /// Vocabulary size, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// How this tokenizer spells the bytes of its pieces (read from its `tokenizer.json`).
+    pub fn spelling(&self) -> Spelling {
+        self.spelling
+    }
+
+    /// Canonical bytes of every id, indexed by id: text pieces with the family's spelling undone, byte-fallback
+    /// pieces as their byte, added tokens by content, gaps as [`PieceBytes::Unused`] (see [`canonical`]).
+    pub fn piece_bytes(&self) -> Vec<PieceBytes> {
+        let mut out = vec![PieceBytes::Unused; self.vocab_size()];
+        for (piece, id) in self.inner.get_vocab(false) {
+            if let Some(slot) = out.get_mut(id as usize) {
+                *slot = self.spelling.piece_bytes(&piece);
+            }
+        }
+        for (id, added) in self.inner.get_added_tokens_decoder() {
+            if let Some(slot) = out.get_mut(id as usize) {
+                *slot = PieceBytes::Added { content: added.content, special: added.special };
+            }
+        }
+        out
+    }
+
+    /// Id of a piece or added token.
+    pub fn token_to_id(&self, piece: &str) -> Option<u32> {
+        self.inner.token_to_id(piece)
+    }
+
+    /// Piece or added token of an id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
     }
 
     /// Piece of each id (`None` for gaps), and whether it is a special token.
