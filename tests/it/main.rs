@@ -4,6 +4,7 @@
 //! another interpreter. Python fixtures are produced once per test process under `target/tmp/`.
 
 mod bpb;
+mod bytelevel;
 mod common;
 mod data;
 mod eval;

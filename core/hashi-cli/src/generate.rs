@@ -34,7 +34,7 @@ pub struct GenerateArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Print JSON with prompt and generated ids instead of text.
+    /// Print JSON with prompt and generated ids and the continuation's text instead of the text.
     #[arg(long)]
     json: bool,
 }
@@ -54,7 +54,8 @@ pub fn run(a: GenerateArgs, progress: &dyn Reporter) -> Result<()> {
         stop_ids: model.config().eos_token_ids.clone(),
     };
     let new = hashi_model::generate(&model, &prompt, &opts, progress).context("generation failed")?;
-    let text = tokenizer.decode(&new, true)?;
+    // As transformers' text-generation: decode(prompt + new) minus decode(prompt), special tokens skipped.
+    let text = tokenizer.decode_continuation(&prompt, &new, true)?;
     if a.json {
         println!("{}", serde_json::json!({"prompt_ids": prompt, "generated_ids": new, "text": text}));
     } else {

@@ -225,7 +225,10 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let ratio = |x: f64, r: Option<f64>| r.map_or(String::new(), |r| format!("{:.2}%", 100.0 * x / r));
+    // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
+    let ratio = |x: f64, r: Option<f64>| {
+        r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })
+    };
     let num = |r: Option<f64>, digits: usize| r.map_or(String::new(), |r| format!("{r:.digits$}"));
     println!("Vocabulary by script ({} pieces)", comp.total);
     println!("{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share");

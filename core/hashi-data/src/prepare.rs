@@ -1,7 +1,8 @@
 //! `data prepare`: tokenize declared corpora into one Megatron indexed dataset per corpus, with a manifest.
 //!
 //! Files are read line by line and tokenized in chunks of documents in parallel (rayon), so memory is bounded
-//! by the chunk, not the corpus. Each document becomes one sequence: its tokens (no BOS) followed by EOS.
+//! by the chunk, not the corpus. Each document becomes one sequence: its tokens (no BOS) followed by EOS (the
+//! tokenizer's `eos_token`, see [`Tokenizer::eos_token`]).
 //! `.jsonl`/`.json` files hold one JSON object per line (text in `field`); other files one document per line.
 //! Bad records (invalid UTF-8, bad JSON, a missing or non-string field) and files without any document stop
 //! the run with `file:line` — or, with `skip_bad`, are counted per reason and listed in `NAME.rejects.jsonl`.
@@ -169,17 +170,21 @@ pub fn prepare(
     let tok_json =
         if tokenizer_path.is_dir() { tokenizer_path.join("tokenizer.json") } else { tokenizer_path.into() };
     let (_, tokenizer_hash) = fnv1a_file(&tok_json)?;
-    let eos_id =
-        tok.pieces().iter().position(|p| p.as_ref().is_some_and(|(s, _)| s == "</s>")).ok_or_else(|| {
-            DataError::Input(format!("{}: no </s> token to end documents with", tok_json.display()))
-        })? as u32;
+    let (_, eos_id) = tok.eos_token()?.ok_or_else(|| {
+        DataError::Input(format!(
+            "{}: no end-of-sequence token to end documents with (no eos_token in tokenizer_config.json, no </s>)",
+            tok_json.display()
+        ))
+    })?;
     let dtype = TokenDtype::for_vocab(tok.vocab_size());
     std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))?;
     let manifest_path = out.join("manifest.json");
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .filter(|m: &Manifest| m.format_version == MANIFEST_VERSION && m.tokenizer_hash == tokenizer_hash);
+        .filter(|m: &Manifest| {
+            m.format_version == MANIFEST_VERSION && m.tokenizer_hash == tokenizer_hash && m.eos_id == eos_id
+        });
     let mut entries = Vec::new();
     for decl in decls {
         let files = resolve(decl, base)?;

@@ -1,14 +1,19 @@
 //! Tokenizer analysis: vocabulary composition by script ([`Category`]) and length per token on text.
 //!
+//! Pieces are classified by the bytes they decode to ([`crate::canonical`]: `▁` is a space, a `<0xHH>` piece its
+//! byte, a byte-level piece its bytes with GPT-2's map undone), so that a SentencePiece-style and a byte-level
+//! vocabulary compare by what their pieces hold. Added tokens count as special.
+//!
 //! Length metrics per language: characters/token and UTF-8 bytes/token (the method's "length per token"),
 //! tokens per unit — per whitespace-separated word, or per character for languages written without spaces
-//! (`ja`, `zh`) — and the share of tokens that are byte fallbacks or unknown.
+//! (`ja`, `zh`) — and the share of tokens that hold bytes rather than characters: byte-fallback pieces, byte-level
+//! pieces that are not whole UTF-8 characters, and the unknown token.
 
 use serde::Serialize;
 
-use crate::Tokenizer;
 use crate::error::Result;
-use crate::script::{Category, is_byte_piece};
+use crate::script::Category;
+use crate::{PieceBytes, Tokenizer};
 
 /// Pieces per category.
 #[derive(Debug, Clone, Serialize)]
@@ -21,12 +26,17 @@ pub struct Composition {
     pub japanese: usize,
 }
 
-/// Counts the vocabulary of `tok` by category.
+/// Counts the vocabulary of `tok` by category, from each piece's decoded bytes ([`Category::of_bytes`]).
 pub fn composition(tok: &Tokenizer) -> Composition {
     let mut counts = [0usize; Category::ALL.len()];
-    let pieces = tok.pieces();
-    for (piece, special) in pieces.iter().flatten() {
-        let cat = if *special { Category::Special } else { Category::of_piece(piece) };
+    let pieces = tok.piece_bytes();
+    for piece in &pieces {
+        let cat = match piece {
+            PieceBytes::Added { .. } => Category::Special,
+            PieceBytes::Text(bytes) => Category::of_bytes(bytes),
+            PieceBytes::Byte(_) => Category::Byte,
+            PieceBytes::Unused => continue,
+        };
         counts[cat as usize] += 1;
     }
     let by_category: Vec<(Category, usize)> =
@@ -52,7 +62,8 @@ pub struct LengthStats {
     pub unit: &'static str,
     /// Tokens (no special tokens added).
     pub tokens: u64,
-    /// Tokens that are byte fallbacks or `<unk>`.
+    /// Tokens that hold bytes rather than characters: byte fallbacks, partial UTF-8 byte-level pieces, the
+    /// unknown token.
     pub fallback_tokens: u64,
     /// chars / tokens.
     pub chars_per_token: f64,
@@ -67,9 +78,11 @@ pub struct LengthStats {
 /// Encodes `docs` and measures lengths.
 pub fn length_stats(tok: &Tokenizer, lang: &str, docs: &[String]) -> Result<LengthStats> {
     let per_char = matches!(lang, "ja" | "zh");
-    let pieces = tok.pieces();
-    let fallback: Vec<bool> =
-        pieces.iter().map(|p| p.as_ref().is_some_and(|(s, _)| is_byte_piece(s) || s == "<unk>")).collect();
+    let unk = tok.unk_token_id();
+    let fallback: Vec<bool> = (0u32..)
+        .zip(tok.piece_bytes())
+        .map(|(id, p)| matches!(p, PieceBytes::Byte(_)) || p.is_partial_utf8() || Some(id) == unk)
+        .collect();
     let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
     let mut s = LengthStats {
         lang: lang.into(),

@@ -5,7 +5,9 @@
 //! `▁`), BPE over the whole segment with the merges applied lowest rank first (leftmost on ties) and unknown
 //! characters as byte tokens, `<s>` prepended by the template — without the alignment bookkeeping of
 //! `NormalizedString` and `Encoding`, which costs most of the library's encode time. Any other tokenizer.json is
-//! left to the `tokenizers` crate. Equality of ids with the library is tested on real corpora.
+//! left to the `tokenizers` crate: a pre-tokenizer (byte-level, metaspace, split regex), `ignore_merges`, no byte
+//! fallback, dropout, truncation or padding, added tokens that strip or match whole words, other normalisers or
+//! post-processors. Equality of ids with the library is tested on real corpora.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -69,6 +71,8 @@ impl FastBpe {
             || !model.get("continuing_subword_prefix").is_none_or(Value::is_null)
             || !model.get("end_of_word_suffix").is_none_or(Value::is_null)
             || !json.get("pre_tokenizer").is_none_or(Value::is_null)
+            || !json.get("truncation").is_none_or(Value::is_null)
+            || !json.get("padding").is_none_or(Value::is_null)
         {
             return None;
         }
@@ -197,13 +201,6 @@ impl FastBpe {
             return (id != NONE).then_some(id);
         }
         self.chars.get(&c).copied()
-    }
-
-    /// BPE over a piece that is already normalised (`▁` for spaces): no prefix, no added tokens.
-    pub(crate) fn encode_normalized(&self, piece: &str) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.bpe(piece.chars(), &mut out);
-        out
     }
 
     fn encode_segment(&self, segment: &str, out: &mut Vec<u32>) {

@@ -5,8 +5,10 @@
 //! - [`hf`]: the result as Hugging Face `tokenizer.json` + configs, loadable by `transformers.AutoTokenizer`;
 //! - [`sentencepiece`]: import of a SentencePiece BPE `tokenizer.model` (Llama 2's) with the same ids;
 //! - [`analyze`]: vocabulary composition by script and length per token against a reference;
-//! - [`Tokenizer`]: encoding and decoding through the `tokenizers` crate — the same code that backs Python
-//!   `tokenizers` and `transformers`' fast tokenizers, so ids agree by construction.
+//! - [`Tokenizer`]: any Hugging Face `tokenizer.json` of the BPE kind — SentencePiece-style (metaspace, byte
+//!   fallback) or byte-level (GPT-2's byte map, a split regex, `ignore_merges`) — encoded and decoded through the
+//!   `tokenizers` crate, the same code that backs Python `tokenizers` and `transformers`' fast tokenizers, so ids
+//!   agree by construction; hashi's own layout takes a fast path with the same ids.
 
 pub mod analyze;
 pub mod canonical;
@@ -29,6 +31,8 @@ pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     fast: Option<fast::FastBpe>,
     spelling: Spelling,
+    /// Id of the model's `unk_token`.
+    unk: Option<u32>,
     path: PathBuf,
 }
 
@@ -46,7 +50,8 @@ impl Tokenizer {
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
         let fast = fast::FastBpe::from_json(&json);
         let spelling = Spelling::of_json(&json);
-        Ok(Self { inner, fast, spelling, path })
+        let unk = json["model"]["unk_token"].as_str().and_then(|t| inner.token_to_id(t));
+        Ok(Self { inner, fast, spelling, unk, path })
     }
 
     /// Whether encoding takes the fast path.
@@ -87,18 +92,38 @@ impl Tokenizer {
         Ok(encs.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
-    /// Ids of a piece string as it appears after normalisation (`▁` for spaces), BPE-encoded without normalising
-    /// it again and without special tokens: how this tokenizer would cut another vocabulary's piece.
-    pub fn encode_piece(&self, piece: &str) -> Result<Vec<u32>> {
-        if let Some(f) = &self.fast {
-            return Ok(f.encode_normalized(piece));
-        }
-        let mut ids = self.encode_with_library(&piece.replace(script::METASPACE, " "), false)?;
-        // The library path adds its dummy prefix; drop it for pieces that do not start a word.
-        if !piece.starts_with(script::METASPACE) && ids.len() > 1 {
-            let first = self.inner.id_to_token(ids[0]);
-            if first.as_deref() == Some("▁") {
-                ids.remove(0);
+    /// How this tokenizer's BPE model cuts a piece of another vocabulary: `body` is the piece's bytes after its
+    /// word-start space, if any (`▁the`/`Ġthe` → `the`, `starts_word` = true), possibly part of a UTF-8
+    /// character. The bytes are spelled as this tokenizer's model sees text (GPT-2 byte map, or `▁` for spaces
+    /// with `<0xHH>` tokens for bytes that are not whole characters) and cut by the model alone: no normaliser,
+    /// dummy prefix, pre-tokenizer split, added or special tokens. A word start is cut as a word after a space.
+    ///
+    /// Errors: [`TokenizerError::Codec`] if the model fails (e.g. a character it cannot represent and no
+    /// `unk_token`).
+    pub fn encode_piece(&self, body: &[u8], starts_word: bool) -> Result<Vec<u32>> {
+        use tokenizers::Model;
+        let model = self.inner.get_model();
+        let cut = |text: &str| -> Result<Vec<u32>> {
+            let tokens = model.tokenize(text).map_err(|e| TokenizerError::Codec(e.to_string()))?;
+            Ok(tokens.into_iter().map(|t| t.id).collect())
+        };
+        let bytes: Vec<u8> = starts_word.then_some(b' ').into_iter().chain(body.iter().copied()).collect();
+        let space = match self.spelling {
+            Spelling::ByteLevel => {
+                return cut(&bytes.iter().map(|&b| canonical::byte_level_char(b)).collect::<String>());
+            }
+            Spelling::Metaspace { replacement, .. } => replacement,
+            Spelling::Plain { .. } => ' ',
+        };
+        let mut ids = Vec::new();
+        for chunk in bytes.utf8_chunks() {
+            ids.extend(cut(&chunk.valid().replace(' ', space.encode_utf8(&mut [0; 4])))?);
+            for b in chunk.invalid() {
+                let byte_piece = format!("<0x{b:02X}>");
+                let id = self.inner.token_to_id(&byte_piece).or(self.unk);
+                ids.push(id.ok_or_else(|| {
+                    TokenizerError::Codec(format!("byte 0x{b:02X} has no {byte_piece} token and no unk_token"))
+                })?);
             }
         }
         Ok(ids)
@@ -107,6 +132,57 @@ impl Tokenizer {
     /// Text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner.decode(ids, skip_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))
+    }
+
+    /// The text that `continuation` adds to `prompt`: `decode(prompt + continuation)` without its first
+    /// `decode(prompt).chars().count()` characters, as transformers' text-generation pipeline computed it up to
+    /// v4. Decoding the continuation alone (what v5's pipeline does) loses what the decoder does at the start of
+    /// a text — a metaspace decoder strips the first token's space: "France is" + "Paris" — and splits
+    /// characters whose bytes straddle the boundary.
+    pub fn decode_continuation(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+        skip_special_tokens: bool,
+    ) -> Result<String> {
+        let prompt_chars = self.decode(prompt, skip_special_tokens)?.chars().count();
+        let all: Vec<u32> = prompt.iter().chain(continuation).copied().collect();
+        Ok(self.decode(&all, skip_special_tokens)?.chars().skip(prompt_chars).collect())
+    }
+
+    /// The end-of-sequence token and its id, as transformers' `tokenizer.eos_token`: the `eos_token` of the
+    /// `tokenizer_config.json` beside the `tokenizer.json` (a string or an `{"content": ...}` object), else `</s>`
+    /// if the vocabulary has it (hashi's and Llama 2's layout), else `None`.
+    ///
+    /// Errors: [`TokenizerError::Load`] naming `tokenizer_config.json` if it is not JSON or names a token the
+    /// vocabulary lacks.
+    pub fn eos_token(&self) -> Result<Option<(String, u32)>> {
+        let config = self.path.with_file_name("tokenizer_config.json");
+        let named = match std::fs::read_to_string(&config) {
+            Ok(text) => {
+                let load_err = |message: String| TokenizerError::Load { path: config.clone(), message };
+                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
+                let eos = &json["eos_token"];
+                eos.as_str().or_else(|| eos["content"].as_str()).map(str::to_string)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(TokenizerError::io(&config, e)),
+        };
+        match named {
+            Some(piece) => match self.inner.token_to_id(&piece) {
+                Some(id) => Ok(Some((piece, id))),
+                None => Err(TokenizerError::Load {
+                    path: config,
+                    message: format!("eos_token {piece:?} is not in the vocabulary of {}", self.path.display()),
+                }),
+            },
+            None => Ok(self.inner.token_to_id("</s>").map(|id| ("</s>".to_string(), id))),
+        }
+    }
+
+    /// Id of the model's `unk_token`, if it has one (byte-level vocabularies usually do not).
+    pub fn unk_token_id(&self) -> Option<u32> {
+        self.unk
     }
 
     /// Vocabulary size, added tokens included.

@@ -1,6 +1,7 @@
 //! Character classes: the script groups that bound BPE pieces during training (SentencePiece's
 //! `split_by_unicode_script`, where Hiragana, Katakana and `ー` count as Han), and the categories of the
-//! vocabulary analysis, with their Unicode ranges.
+//! vocabulary analysis, with their Unicode ranges. A piece is classified by the bytes it decodes to
+//! ([`Category::of_bytes`]), whatever its tokenizer's spelling (`▁`, GPT-2's byte map, `<0xHH>`).
 
 use unicode_script::{Script, UnicodeScript};
 
@@ -36,10 +37,14 @@ pub enum Category {
     /// Decimal digits: U+0030–0039, U+FF10–FF19.
     Digit,
     /// Punctuation, symbols and spaces: ASCII punctuation, U+00A0–00BF, U+2000–2BFF, U+3000–3004, U+3008–303F,
-    /// U+FE30–FE4F, U+FF01–FF0F, U+FF1A–FF20, U+FF3B–FF40, U+FF5B–FF65, emoji U+1F000–1FAFF, and `▁` alone.
+    /// U+FE30–FE4F, U+FF01–FF0F, U+FF1A–FF20, U+FF3B–FF40, U+FF5B–FF65, emoji U+1F000–1FAFF, and runs of spaces.
     Symbol,
-    /// Byte-fallback tokens `<0x00>`…`<0xFF>`.
+    /// Pieces of exactly one byte, whatever their spelling: the byte-fallback tokens `<0x00>`…`<0xFF>`, a
+    /// byte-level vocabulary's 256-symbol alphabet, single ASCII characters.
     Byte,
+    /// Pieces of more than one byte that are not whole UTF-8 characters: part of a character, or characters and
+    /// a part (a byte-level piece like `ãģ`, the first two bytes of `の`).
+    Partial,
     /// Special tokens (`<unk>`, `<s>`, `</s>`, user-defined symbols).
     Special,
     /// Anything else (other scripts, mixed pieces that fit no single class).
@@ -48,7 +53,7 @@ pub enum Category {
 
 impl Category {
     /// Every category, in report order.
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 10] = [
         Self::Latin,
         Self::Cjk,
         Self::Hiragana,
@@ -56,6 +61,7 @@ impl Category {
         Self::Digit,
         Self::Symbol,
         Self::Byte,
+        Self::Partial,
         Self::Special,
         Self::Other,
     ];
@@ -86,18 +92,22 @@ impl Category {
         }
     }
 
-    /// Category of a vocabulary piece: the class of its characters other than a leading `▁` (a piece of only
-    /// `▁` is a symbol); a piece mixing Han, Hiragana and Katakana goes to the class with most characters; a
-    /// piece mixing classes otherwise is `Other`.
-    pub fn of_piece(piece: &str) -> Self {
-        if is_byte_piece(piece) {
+    /// Category of a piece from the bytes it decodes to (special tokens aside, which the caller knows):
+    /// one byte is [`Self::Byte`]; bytes that are not valid UTF-8 are [`Self::Partial`]; otherwise the class of
+    /// its characters after leading spaces (only spaces: [`Self::Symbol`]); a piece mixing Han, Hiragana and
+    /// Katakana goes to the class with most characters; a piece mixing classes otherwise is [`Self::Other`].
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        if bytes.len() == 1 {
             return Self::Byte;
         }
-        let body = piece.trim_start_matches(METASPACE);
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Self::Partial;
+        };
+        let body = text.trim_start_matches(' ');
         if body.is_empty() {
             return Self::Symbol;
         }
-        let mut counts = [0usize; 9];
+        let mut counts = [0usize; Self::ALL.len()];
         for c in body.chars() {
             counts[Self::of_char(c) as usize] += 1;
         }
@@ -112,6 +122,15 @@ impl Category {
         }
     }
 
+    /// Category of a SentencePiece-style piece (`▁` for a space, `<0xHH>` for a byte): [`Self::of_bytes`] of
+    /// its bytes.
+    pub fn of_piece(piece: &str) -> Self {
+        if is_byte_piece(piece) {
+            return Self::Byte;
+        }
+        Self::of_bytes(piece.replace(METASPACE, " ").as_bytes())
+    }
+
     /// Short name for tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -122,6 +141,7 @@ impl Category {
             Self::Digit => "digit",
             Self::Symbol => "symbol",
             Self::Byte => "byte",
+            Self::Partial => "partial",
             Self::Special => "special",
             Self::Other => "other",
         }
@@ -147,11 +167,25 @@ mod tests {
         assert_eq!(Category::of_piece("▁たべ"), Category::Hiragana);
         assert_eq!(Category::of_piece("食べる"), Category::Hiragana);
         assert_eq!(Category::of_piece("コーヒー"), Category::Katakana);
-        assert_eq!(Category::of_piece("7"), Category::Digit);
+        assert_eq!(Category::of_piece("42"), Category::Digit);
+        assert_eq!(Category::of_piece("7"), Category::Byte, "one byte");
         assert_eq!(Category::of_piece("。」"), Category::Symbol);
         assert_eq!(Category::of_piece("▁▁"), Category::Symbol);
         assert_eq!(Category::of_piece("<0x0A>"), Category::Byte);
         assert_eq!(Category::of_piece("Привет"), Category::Other);
+    }
+
+    #[test]
+    fn bytes_are_classified() {
+        assert_eq!(Category::of_bytes(" the".as_bytes()), Category::Latin);
+        assert_eq!(Category::of_bytes("の".as_bytes()), Category::Hiragana);
+        assert_eq!(Category::of_bytes(&"の".as_bytes()[..2]), Category::Partial);
+        assert_eq!(Category::of_bytes(b"a\xe3"), Category::Partial);
+        assert_eq!(Category::of_bytes(&[0xE3]), Category::Byte);
+        assert_eq!(Category::of_bytes(b" "), Category::Byte);
+        assert_eq!(Category::of_bytes(b"\n\n"), Category::Other);
+        assert_eq!(Category::of_bytes(b"  "), Category::Symbol);
+        assert_eq!(Category::of_bytes("東京タワー".as_bytes()), Category::Katakana);
     }
 
     #[test]

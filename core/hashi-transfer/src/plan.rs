@@ -152,18 +152,10 @@ impl TransferPlan {
         self.matches.iter().filter(|m| m.old.is_some()).count()
     }
 
-    /// The old ids for `bytes`: the old tokenizer's encoding of the text, or its byte pieces for bytes that are
-    /// not UTF-8 on their own.
-    fn old_ids(&self, index: &OldIndex<'_>, bytes: &[u8]) -> Result<Vec<u32>> {
-        let ids = match std::str::from_utf8(bytes) {
-            Ok(text) => match self.old_tok.spelling() {
-                Spelling::Metaspace { replacement, .. } => {
-                    self.old_tok.encode_piece(&text.replace(' ', &replacement.to_string()))?
-                }
-                _ => self.old_tok.encode_with_library(text, false)?,
-            },
-            Err(_) => bytes.iter().filter_map(|&b| index.byte(b)).collect(),
-        };
+    /// The old ids for `bytes`: how the old tokenizer's BPE model cuts them (spelled as that tokenizer spells
+    /// text, byte pieces for bytes that are not whole characters; [`hashi_tokenizer::Tokenizer::encode_piece`]).
+    fn old_ids(&self, bytes: &[u8]) -> Result<Vec<u32>> {
+        let ids = self.old_tok.encode_piece(bytes, false)?;
         Ok(ids.into_iter().filter(|&id| (id as usize) < self.source.config.vocab_size).collect())
     }
 
@@ -175,7 +167,6 @@ impl TransferPlan {
         ctx: &InitContext,
         reporter: &dyn Reporter,
     ) -> Result<Vec<Option<Recipe>>> {
-        let index = OldIndex::new(&self.old_bytes, &self.old_pieces, self.source.config.vocab_size);
         let strategy = init.name();
         let unmatched: Vec<usize> =
             (0..self.matches.len()).filter(|&i| self.matches[i].old.is_none()).collect();
@@ -201,7 +192,7 @@ impl TransferPlan {
                         piece: matching::spelled(bytes),
                         text: bytes.display(),
                         category: matching::category(bytes).name().into(),
-                        old_ids: self.old_ids(&index, text)?,
+                        old_ids: self.old_ids(text)?,
                     };
                     let r = init.recipe(&token, ctx)?;
                     r.validate(&token, self.source.config.vocab_size, &strategy)?;
