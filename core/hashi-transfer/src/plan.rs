@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use hashi_core::Reporter;
 use hashi_model::LlamaConfig;
-use hashi_tokenizer::{PieceBytes, Spelling, Tokenizer};
+use hashi_tokenizer::{PieceBytes, Tokenizer};
 use serde_json::Value;
 
 use crate::TransferOptions;
@@ -85,7 +85,6 @@ pub struct TransferPlan {
     pub(crate) source: SourceModel,
     pub(crate) old_tok: Tokenizer,
     pub(crate) old_bytes: Vec<PieceBytes>,
-    pub(crate) old_pieces: Vec<String>,
     pub(crate) new_bytes: Vec<PieceBytes>,
     /// The match of every new id, appended special tokens included.
     pub(crate) matches: Vec<Match>,
@@ -123,7 +122,6 @@ pub fn plan(src: &Path, new_tokenizer: &Path, opts: &TransferOptions) -> Result<
         source,
         old_tok: check.tokenizer,
         old_bytes: check.bytes,
-        old_pieces,
         new_bytes,
         matches,
         specials,
