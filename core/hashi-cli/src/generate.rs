@@ -56,9 +56,9 @@ pub fn run(a: GenerateArgs, progress: &dyn Reporter) -> Result<()> {
     let new = hashi_model::generate(&model, &prompt, &opts, progress).context("generation failed")?;
     let text = tokenizer.decode(&new, true)?;
     if a.json {
-        println!("{}", serde_json::json!({"prompt_ids": prompt, "generated_ids": new, "text": text}));
+        outln!("{}", serde_json::json!({"prompt_ids": prompt, "generated_ids": new, "text": text}))?;
     } else {
-        println!("{}{}", a.prompt, text);
+        outln!("{}{}", a.prompt, text)?;
     }
     Ok(())
 }
