@@ -11,6 +11,7 @@ mod model_errors;
 mod model_parity;
 mod model_roundtrip;
 mod plugins;
+mod refusals;
 mod run;
 mod tokenizer;
 mod train;

@@ -72,7 +72,8 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
         pool = pool.num_threads(n);
     }
     let pool = pool.build().context("thread pool")?;
-    let manifest = pool.install(|| hashi_data::prepare(&decls, &base, &a.tokenizer, &a.out, &opts, progress))
+    let manifest = pool
+        .install(|| hashi_data::prepare(&decls, &base, &a.tokenizer, &a.out, &opts, progress))
         .map_err(|e| match e {
             // Declaration problems (a path that is a directory or missing) name the declaration file too.
             hashi_data::DataError::Input(m) => anyhow::anyhow!("{}: {m}", a.corpora.display()),
@@ -80,7 +81,12 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
         })?;
     outln!(
         "{:<16} {:<5} {:<7} {:>10} {:>12} {:>12}  rejected",
-        "corpus", "lang", "tier", "documents", "tokens", "MB"
+        "corpus",
+        "lang",
+        "tier",
+        "documents",
+        "tokens",
+        "MB"
     )?;
     for e in &manifest.corpora {
         let rejected: Vec<String> = e.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -169,7 +175,15 @@ fn plan(a: PlanArgs) -> Result<()> {
     )?;
     outln!(
         "\n{:<14} {:>8} {:<5} {:>6} {:<11} {:<16} {:>10} {:>12} {:>7}",
-        "phase", "steps", "lang", "share", "order", "source", "sequences", "tokens", "epochs"
+        "phase",
+        "steps",
+        "lang",
+        "share",
+        "order",
+        "source",
+        "sequences",
+        "tokens",
+        "epochs"
     )?;
     for p in &plan.phases {
         for l in &p.langs {

@@ -186,8 +186,11 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         let (dir, split) = task.data();
         let eval = Split::read(&a.data.join(dir).join(format!("{split}.jsonl")))?;
         let train_path = a.data.join(dir).join("train.jsonl");
-        let train =
-            if a.shots == 0 && !train_path.exists() { Split::empty(&train_path) } else { Split::read(&train_path)? };
+        let train = if a.shots == 0 && !train_path.exists() {
+            Split::empty(&train_path)
+        } else {
+            Split::read(&train_path)?
+        };
         check_task_data(name, task, &eval, &train, a.shots)?;
         if a.limit == Some(0) {
             bail!("--limit 0 evaluates no documents");
@@ -297,10 +300,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     for b in &bpb {
-        outln!(
-            "bits per byte, {}: {:.4} ({} tokens, {} bytes)",
-            b.lang, b.bits_per_byte, b.tokens, b.bytes
-        )?;
+        outln!("bits per byte, {}: {:.4} ({} tokens, {} bytes)", b.lang, b.bits_per_byte, b.tokens, b.bytes)?;
     }
     if results.is_empty() {
         return Ok(());

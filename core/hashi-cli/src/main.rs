@@ -101,8 +101,8 @@ pub(crate) fn check_out_dir(out: &std::path::Path, force: bool) -> anyhow::Resul
     if force || !out.is_dir() {
         return Ok(());
     }
-    let mut entries =
-        std::fs::read_dir(out).map_err(|e| anyhow::anyhow!("--out {}: cannot list it: {e}", out.display()))?;
+    let mut entries = std::fs::read_dir(out)
+        .map_err(|e| anyhow::anyhow!("--out {}: cannot list it: {e}", out.display()))?;
     if entries.next().is_some() {
         anyhow::bail!(
             "--out {}: already exists and is not empty; its files would be overwritten (pass --force to write \

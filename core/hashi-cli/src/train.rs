@@ -200,8 +200,9 @@ fn bad_lr(lr: f64) -> Option<String> {
 impl LrSchedule for LuaSchedule {
     fn lr(&mut self, at: &StepInfo) -> hashi_train::Result<f64> {
         let script = self.hot.script();
-        let lr: f64 =
-            script.call("lr", &[at, &self.params]).map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
+        let lr: f64 = script
+            .call("lr", &[at, &self.params])
+            .map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
         match bad_lr(lr) {
             None => Ok(lr),
             Some(m) => Err(hashi_train::TrainError::State(format!(
@@ -307,9 +308,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
             let v: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not the JSON that `hashi train` writes", p.display()))?;
             PathBuf::from(
-                v["experiment"]
-                    .as_str()
-                    .with_context(|| format!("{}: names no experiment", p.display()))?,
+                v["experiment"].as_str().with_context(|| format!("{}: names no experiment", p.display()))?,
             )
         }
         _ => bail!("give an EXPERIMENT.lua, or --resume RUN_DIR"),
@@ -370,10 +369,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     // Freeze prefixes and row ranges are checked against the parameters of the model to train.
     let shapes = source.shapes()?;
     exp.optimizer.check_params(&shapes).map_err(|m| anyhow::anyhow!("{}: {m}", experiment.display()))?;
-    let model_vocab = shapes
-        .iter()
-        .find(|(n, _)| n == "model.embed_tokens.weight")
-        .and_then(|(_, d)| d.first().copied());
+    let model_vocab =
+        shapes.iter().find(|(n, _)| n == "model.embed_tokens.weight").and_then(|(_, d)| d.first().copied());
     std::fs::create_dir_all(&out).with_context(|| {
         format!("{}: cannot create the run folder `out` = {}", experiment.display(), out.display())
     })?;
@@ -445,8 +442,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         let ckpt = resume_from.as_ref().map(|c| c.join("plan.json")).context("checkpoint")?;
         let text = std::fs::read_to_string(&ckpt)
             .with_context(|| format!("reading {} (the checkpoint's plan)", ckpt.display()))?;
-        let old: hashi_data::ResolvedPlan =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a resolved plan", ckpt.display()))?;
+        let old: hashi_data::ResolvedPlan = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a resolved plan", ckpt.display()))?;
         let fixed = (s.cursor.phase + usize::from(s.cursor.slot > 0)).min(old.phases.len());
         if plan.phases.len() < fixed || plan.phases[..fixed] != old.phases[..fixed] {
             bail!(

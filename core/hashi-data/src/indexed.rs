@@ -198,7 +198,9 @@ impl IndexedDataset {
                 )));
             }
             None => {
-                return Err(bad(format!("the header declares {n} sequences and {docs} documents: impossible sizes")));
+                return Err(bad(format!(
+                    "the header declares {n} sequences and {docs} documents: impossible sizes"
+                )));
             }
         }
         let (n, docs) = (n as usize, docs as usize);

@@ -214,10 +214,14 @@ impl PlanDecl {
                 return Err(perr(format!("the share of {lang} is {s}, not a finite number")));
             }
             if let Some((lang, s)) = p.shares.iter().find(|(_, s)| **s < 0.0) {
-                return Err(perr(format!("the share of {lang} is {s}: negative (a share is between 0 and 1)")));
+                return Err(perr(format!(
+                    "the share of {lang} is {s}: negative (a share is between 0 and 1)"
+                )));
             }
             if let Some((lang, s)) = p.shares.iter().find(|(_, s)| **s > 1.0) {
-                return Err(perr(format!("the share of {lang} is {s}: above 1 (a share is between 0 and 1)")));
+                return Err(perr(format!(
+                    "the share of {lang} is {s}: above 1 (a share is between 0 and 1)"
+                )));
             }
             let share_sum: f64 = p.shares.values().sum();
             if (share_sum - 1.0).abs() > 1e-6 {

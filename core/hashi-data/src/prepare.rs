@@ -109,7 +109,8 @@ impl Manifest {
                 dir.display()
             )));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| DataError::Io { path: path.clone(), source: e })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| DataError::Io { path: path.clone(), source: e })?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Format {
             path: path.clone(),
             message: format!("not a manifest written by `hashi data prepare`: {e}"),
@@ -224,7 +225,8 @@ pub fn check_decls(decls: &[CorpusDecl]) -> Result<()> {
     if decls.is_empty() {
         return Err(DataError::Input("no corpus declared".into()));
     }
-    let tag_ok = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let tag_ok =
+        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     let mut names = std::collections::HashSet::new();
     for d in decls {
         if !tag_ok(&d.name) {
@@ -237,7 +239,10 @@ pub fn check_decls(decls: &[CorpusDecl]) -> Result<()> {
             return Err(DataError::Input(format!("corpus {} is declared twice", d.name)));
         }
         if !tag_ok(&d.lang) {
-            return Err(DataError::Input(format!("corpus {}: lang {:?}: use [A-Za-z0-9_-]+", d.name, d.lang)));
+            return Err(DataError::Input(format!(
+                "corpus {}: lang {:?}: use [A-Za-z0-9_-]+",
+                d.name, d.lang
+            )));
         }
         if d.paths.is_empty() {
             return Err(DataError::Input(format!("corpus {}: paths is empty", d.name)));

@@ -229,14 +229,16 @@ impl Task {
     pub fn gold(self, doc: &Value) -> Result<usize, String> {
         let label = doc.get("label");
         match self.dataset {
-            Dataset::JCommonsenseQa => label
-                .and_then(Value::as_u64)
-                .filter(|&l| l < 5)
-                .map(|l| l as usize)
-                .ok_or_else(|| match label {
-                    Some(l) => format!("label {l} is not one of 0..4 (the index of the answer among choice0..choice4)"),
-                    None => "document has no label 0..4".into(),
-                }),
+            Dataset::JCommonsenseQa => {
+                label.and_then(Value::as_u64).filter(|&l| l < 5).map(|l| l as usize).ok_or_else(
+                    || match label {
+                        Some(l) => format!(
+                            "label {l} is not one of 0..4 (the index of the answer among choice0..choice4)"
+                        ),
+                        None => "document has no label 0..4".into(),
+                    },
+                )
+            }
             // JGLUE's strings, or the ClassLabel index of the HF datasets (same order as the strings).
             Dataset::Jnli => {
                 let names: Vec<&str> = JNLI_LABELS.iter().map(|(en, _)| *en).collect();

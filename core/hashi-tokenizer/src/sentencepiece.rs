@@ -196,8 +196,13 @@ impl SpModel {
                 )));
             }
         }
-        let unknown: Vec<usize> =
-            self.pieces.iter().enumerate().filter(|(_, p)| p.2 == PieceType::Unknown).map(|(i, _)| i).collect();
+        let unknown: Vec<usize> = self
+            .pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.2 == PieceType::Unknown)
+            .map(|(i, _)| i)
+            .collect();
         if unknown.len() != 1 {
             return Err(refuse(format!(
                 "the model defines {} unknown pieces (ids {unknown:?}); exactly one is needed",

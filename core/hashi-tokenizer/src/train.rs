@@ -127,7 +127,9 @@ pub fn train(inputs: &[LangTexts], cfg: &TrainConfig, reporter: &dyn Reporter) -
             return Err(TokenizerError::Train("a user-defined symbol is empty".into()));
         }
         if SPECIAL_TOKENS.contains(&u.as_str()) {
-            return Err(TokenizerError::Train(format!("user-defined symbol {u:?} is a special token already")));
+            return Err(TokenizerError::Train(format!(
+                "user-defined symbol {u:?} is a special token already"
+            )));
         }
         if !seen_symbols.insert(u.as_str()) {
             return Err(TokenizerError::Train(format!("user-defined symbol {u:?} is given twice")));

@@ -79,10 +79,15 @@ impl AdamWConfig {
             ));
         }
         if !(self.clip.is_finite() && self.clip >= 0.0) {
-            return Err(format!("optimizer.clip = {} must be a finite number, 0 or more (0: no clipping)", self.clip));
+            return Err(format!(
+                "optimizer.clip = {} must be a finite number, 0 or more (0: no clipping)",
+                self.clip
+            ));
         }
         if let Some(p) = self.freeze.iter().find(|p| p.is_empty()) {
-            return Err(format!("optimizer.freeze: the prefix {p:?} is empty (it would freeze every parameter)"));
+            return Err(format!(
+                "optimizer.freeze: the prefix {p:?} is empty (it would freeze every parameter)"
+            ));
         }
         for (name, ranges) in &self.freeze_rows {
             for [a, b] in ranges {
@@ -115,7 +120,9 @@ impl AdamWConfig {
                 ));
             };
             if dims.len() < 2 {
-                return Err(format!("optimizer.freeze_rows: {name} has shape {dims:?}, not a matrix with rows"));
+                return Err(format!(
+                    "optimizer.freeze_rows: {name} has shape {dims:?}, not a matrix with rows"
+                ));
             }
             for [a, b] in ranges {
                 if *b > dims[0] {
