@@ -136,14 +136,14 @@ impl ExperimentDecl {
                 "{e}: checkpoint.keep = 0; at least the latest checkpoint must be kept (keep >= 1) to resume"
             );
         }
-        if let Some(st) = &self.stop {
-            if st.spike.is_nan() || st.spike <= 1.0 {
-                bail!(
-                    "{e}: stop.spike = {}; it must be above 1 (a step is skipped when its loss exceeds spike x \
-                     the running mean; math.huge turns the check off)",
-                    st.spike
-                );
-            }
+        if let Some(st) = &self.stop
+            && (st.spike.is_nan() || st.spike <= 1.0)
+        {
+            bail!(
+                "{e}: stop.spike = {}; it must be above 1 (a step is skipped when its loss exceeds spike x the \
+                 running mean; math.huge turns the check off)",
+                st.spike
+            );
         }
         Ok(())
     }
