@@ -281,6 +281,13 @@ fn damaged(name: &str, damage: impl FnOnce(&Path)) -> (PathBuf, PathBuf) {
     (shards, exp)
 }
 
+/// A way to damage a copy of the shards.
+type Damage = Box<dyn FnOnce(&Path)>;
+
+fn dmg(f: impl FnOnce(&Path) + 'static) -> Damage {
+    Box::new(f)
+}
+
 fn patch(path: &Path, at: usize, bytes: &[u8]) {
     let mut b = std::fs::read(path).expect("read");
     b[at..at + bytes.len()].copy_from_slice(bytes);
@@ -290,31 +297,30 @@ fn patch(path: &Path, at: usize, bytes: &[u8]) {
 #[test]
 fn damaged_shards_are_refused_naming_the_file() {
     // The fixture has one en_books sequence and two ja_books sequences; pointers start at byte 34 + 4 n.
-    type Damage = Box<dyn FnOnce(&Path)>;
     let cases: Vec<(&str, Damage, &[&str])> = vec![
         (
             "negative-pointer",
-            Box::new(|d: &Path| patch(&d.join("en_books.idx"), 34 + 4, &(-1000i64).to_le_bytes())),
-            &["en_books.idx", "pointer of sequence 0 is -1000"],
+            dmg(|d: &Path| patch(&d.join("en_books.idx"), 34 + 4, &(-1000i64).to_le_bytes())),
+            &["en_books.idx", "pointer of sequence 0 is -1000"][..],
         ),
         (
             "pointer-past-end",
-            Box::new(|d: &Path| patch(&d.join("ja_books.idx"), 34 + 8, &(10i64.pow(12)).to_le_bytes())),
-            &["ja_books.idx", "pointer of sequence 0"],
+            dmg(|d: &Path| patch(&d.join("ja_books.idx"), 34 + 8, &(10i64.pow(12)).to_le_bytes())),
+            &["ja_books.idx", "pointer of sequence 0"][..],
         ),
         (
             "negative-length",
-            Box::new(|d: &Path| patch(&d.join("en_books.idx"), 34, &(-5i32).to_le_bytes())),
-            &["en_books.idx", "negative length"],
+            dmg(|d: &Path| patch(&d.join("en_books.idx"), 34, &(-5i32).to_le_bytes())),
+            &["en_books.idx", "negative length"][..],
         ),
         (
             "count-too-large",
-            Box::new(|d: &Path| patch(&d.join("ja_books.idx"), 18, &u64::MAX.to_le_bytes())),
-            &["ja_books.idx"],
+            dmg(|d: &Path| patch(&d.join("ja_books.idx"), 18, &u64::MAX.to_le_bytes())),
+            &["ja_books.idx"][..],
         ),
         (
             "bin-truncated",
-            Box::new(|d: &Path| {
+            dmg(|d: &Path| {
                 let p = d.join("en_books.bin");
                 let n = std::fs::metadata(&p).expect("meta").len();
                 std::fs::File::options()
@@ -324,16 +330,16 @@ fn damaged_shards_are_refused_naming_the_file() {
                     .set_len(n - 2)
                     .expect("truncate");
             }),
-            &["en_books.bin", "describes"],
+            &["en_books.bin", "describes"][..],
         ),
         (
             "ids-out-of-vocab",
-            Box::new(|d: &Path| {
+            dmg(|d: &Path| {
                 let p = d.join("en_books.bin");
                 let n = std::fs::metadata(&p).expect("meta").len() as usize;
                 std::fs::write(&p, b"\xff\xfe".repeat(n / 2)).expect("write");
             }),
-            &["en_books", "token id 65279", "vocabulary of 8000"],
+            &["en_books", "token id 65279", "vocabulary of 8000"][..],
         ),
     ];
     for (name, damage, want) in cases {
@@ -650,7 +656,8 @@ fn user_defined_symbols_have_one_id_each_and_the_ids_of_tokenizers() {
         &s(&tok),
     ]);
     let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tok.join("tokenizer.json")).expect("read")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(tok.join("tokenizer.json")).expect("read"))
+            .expect("json");
     let vocab = j["model"]["vocab"].as_object().expect("vocab");
     assert_eq!(vocab.len(), 320, "every id has its own piece (a piece listed twice leaves a hole)");
     for sym in ["した", "the"] {
@@ -685,14 +692,19 @@ fn user_defined_symbols_have_one_id_each_and_the_ids_of_tokenizers() {
 fn sentencepiece_models_the_library_refuses_are_refused() {
     let dir = scratch_dir("refusals-sp");
     let models = fixtures().join("tokenizer");
-    hashi_ok(&["-q", "tokenizer", "import-sentencepiece", &s(&models.join("base.model")), "--out", &s(&dir.join("base"))]);
-    for (m, want) in [
-        ("dup", "\"▁cat\" is defined twice"),
-        ("empty", "is empty"),
-        ("missing_byte", "<0x41>"),
-    ] {
+    hashi_ok(&[
+        "-q",
+        "tokenizer",
+        "import-sentencepiece",
+        &s(&models.join("base.model")),
+        "--out",
+        &s(&dir.join("base")),
+    ]);
+    for (m, want) in [("dup", "\"▁cat\" is defined twice"), ("empty", "is empty"), ("missing_byte", "<0x41>")]
+    {
         let model = models.join(format!("{m}.model"));
-        let e = hashi_err(&["-q", "tokenizer", "import-sentencepiece", &s(&model), "--out", &s(&dir.join(m))]);
+        let e =
+            hashi_err(&["-q", "tokenizer", "import-sentencepiece", &s(&model), "--out", &s(&dir.join(m))]);
         says(&e, &[&format!("{m}.model"), want]);
         assert!(!dir.join(m).exists(), "{m}: nothing written");
     }
