@@ -323,12 +323,7 @@ fn damaged_shards_are_refused_naming_the_file() {
             dmg(|d: &Path| {
                 let p = d.join("en_books.bin");
                 let n = std::fs::metadata(&p).expect("meta").len();
-                std::fs::File::options()
-                    .write(true)
-                    .open(&p)
-                    .expect("open")
-                    .set_len(n - 2)
-                    .expect("truncate");
+                std::fs::File::options().write(true).open(p).expect("open").set_len(n - 2).expect("truncate");
             }),
             &["en_books.bin", "describes"][..],
         ),
@@ -337,7 +332,7 @@ fn damaged_shards_are_refused_naming_the_file() {
             dmg(|d: &Path| {
                 let p = d.join("en_books.bin");
                 let n = std::fs::metadata(&p).expect("meta").len() as usize;
-                std::fs::write(&p, b"\xff\xfe".repeat(n / 2)).expect("write");
+                std::fs::write(p, b"\xff\xfe".repeat(n / 2)).expect("write");
             }),
             &["en_books", "token id 65279", "vocabulary of 8000"][..],
         ),
@@ -386,7 +381,7 @@ fn manifests_that_disagree_with_their_shards_are_refused() {
                     edit(c);
                 }
             }
-            std::fs::write(&p, m.to_string()).expect("write");
+            std::fs::write(p, m.to_string()).expect("write");
         });
         says(&hashi_err(&["-q", "train", &s(&exp), "--stop-after", "3"]), want);
         // `data plan` reads the same manifest: an inflated count must not hide a source that runs out.
@@ -401,7 +396,7 @@ fn manifests_that_disagree_with_their_shards_are_refused() {
 fn a_leading_bom_is_not_text() {
     let dir = scratch_dir("refusals-bom");
     let jsonl = dir.join("bom.jsonl");
-    std::fs::write(&jsonl, "\u{feff}{\"text\": \"first doc\"}\n{\"text\": \"second doc\"}\n").expect("write");
+    std::fs::write(jsonl, "\u{feff}{\"text\": \"first doc\"}\n{\"text\": \"second doc\"}\n").expect("write");
     std::fs::copy(fixtures().join("corpora/bom.txt"), dir.join("notes.txt")).expect("copy");
     let corpora = dir.join("corpora.lua");
     std::fs::write(
