@@ -14,6 +14,7 @@ mod model_errors;
 mod model_parity;
 mod model_roundtrip;
 mod plugins;
+mod refusals;
 mod run;
 mod smollm2;
 mod tokenizer;

@@ -45,7 +45,8 @@ pub struct PrepareArgs {
     /// Skip bad records (counted per reason, listed in NAME.rejects.jsonl) instead of failing.
     #[arg(long)]
     skip_bad: bool,
-    /// Redo corpora that are up to date.
+    /// Redo corpora that are up to date, and write into an --out that is not empty although it holds no
+    /// earlier shards (its files are overwritten).
     #[arg(long)]
     force: bool,
     /// Tokenizer threads (default: all cores).
@@ -63,6 +64,7 @@ pub fn run(cmd: DataCommand, progress: &dyn Reporter) -> Result<()> {
 fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
     let script = Script::load(&a.corpora, &ScriptOptions::default())?;
     let decls: Vec<CorpusDecl> = script.exports()?;
+    hashi_data::check_decls(&decls).with_context(|| a.corpora.display().to_string())?;
     let base = a.corpora.parent().map(PathBuf::from).unwrap_or_default();
     let opts = PrepareOptions { skip_bad: a.skip_bad, force: a.force };
     let mut pool = rayon::ThreadPoolBuilder::new();
@@ -70,15 +72,25 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
         pool = pool.num_threads(n);
     }
     let pool = pool.build().context("thread pool")?;
-    let manifest =
-        pool.install(|| hashi_data::prepare(&decls, &base, &a.tokenizer, &a.out, &opts, progress))?;
-    println!(
+    let manifest = pool
+        .install(|| hashi_data::prepare(&decls, &base, &a.tokenizer, &a.out, &opts, progress))
+        .map_err(|e| match e {
+            // Declaration problems (a path that is a directory or missing) name the declaration file too.
+            hashi_data::DataError::Input(m) => anyhow::anyhow!("{}: {m}", a.corpora.display()),
+            e => e.into(),
+        })?;
+    outln!(
         "{:<16} {:<5} {:<7} {:>10} {:>12} {:>12}  rejected",
-        "corpus", "lang", "tier", "documents", "tokens", "MB"
-    );
+        "corpus",
+        "lang",
+        "tier",
+        "documents",
+        "tokens",
+        "MB"
+    )?;
     for e in &manifest.corpora {
         let rejected: Vec<String> = e.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
+        outln!(
             "{:<16} {:<5} {:<7} {:>10} {:>12} {:>12.2}  {}",
             e.corpus.name,
             e.corpus.lang,
@@ -87,7 +99,7 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
             e.tokens,
             e.text_bytes as f64 / 1e6,
             rejected.join(" ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -120,10 +132,10 @@ pub fn load_plan(
     let script = Script::load(curriculum, &ScriptOptions::default())?;
     let decl = plan_decl(&script, overrides)?;
     let manifest_path = shards.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("{}: run `hashi data prepare` first", manifest_path.display()))?;
-    let manifest: hashi_data::Manifest = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
+    if !manifest_path.exists() {
+        anyhow::bail!("{}: no such file; run `hashi data prepare` first", manifest_path.display());
+    }
+    let manifest = hashi_data::Manifest::load(shards)?;
     hashi_data::resolve(&decl, &manifest).with_context(|| curriculum.display().to_string())
 }
 
@@ -146,11 +158,11 @@ fn plan(a: PlanArgs) -> Result<()> {
             .with_context(|| format!("writing {}", svg.display()))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
     let d = &plan.decl;
-    println!(
+    outln!(
         "{}: {} phases, {} batches of {} x {} tokens = {} tokens (seed {}, on_exhausted {:?})",
         d.name,
         plan.phases.len(),
@@ -160,15 +172,23 @@ fn plan(a: PlanArgs) -> Result<()> {
         plan.total_batches() * plan.tokens_per_batch(),
         d.seed,
         d.on_exhausted
-    );
-    println!(
+    )?;
+    outln!(
         "\n{:<14} {:>8} {:<5} {:>6} {:<11} {:<16} {:>10} {:>12} {:>7}",
-        "phase", "steps", "lang", "share", "order", "source", "sequences", "tokens", "epochs"
-    );
+        "phase",
+        "steps",
+        "lang",
+        "share",
+        "order",
+        "source",
+        "sequences",
+        "tokens",
+        "epochs"
+    )?;
     for p in &plan.phases {
         for l in &p.langs {
             for s in &l.sources {
-                println!(
+                outln!(
                     "{:<14} {:>8} {:<5} {:>6.3} {:<11} {:<16} {:>10} {:>12} {:>7}",
                     p.name,
                     p.batches,
@@ -179,7 +199,7 @@ fn plan(a: PlanArgs) -> Result<()> {
                     s.sequences,
                     s.sequences * d.seq_len as u64,
                     s.epochs
-                );
+                )?;
             }
         }
     }
@@ -189,6 +209,7 @@ fn plan(a: PlanArgs) -> Result<()> {
 /// The inputs of a corpus declaration file as `LANG:FIELD=PATH` specs (paths resolved against the file).
 pub fn corpus_inputs(file: &std::path::Path) -> Result<Vec<hashi_tokenizer::input::InputSpec>> {
     let decls: Vec<CorpusDecl> = Script::load(file, &ScriptOptions::default())?.exports()?;
+    hashi_data::check_decls(&decls).with_context(|| file.display().to_string())?;
     let base = file.parent().map(PathBuf::from).unwrap_or_default();
     let mut specs = Vec::new();
     for d in decls {

@@ -65,15 +65,80 @@ pub struct EvalArgs {
     plugins: crate::plugins::PluginArgs,
 }
 
-fn read_jsonl(path: &std::path::Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{}:{}: bad JSON", path.display(), i + 1))
-        })
-        .collect()
+/// A JSONL split: its documents and the line each came from, so that every document error names `file:line`.
+struct Split {
+    path: PathBuf,
+    docs: Vec<Value>,
+    lines: Vec<usize>,
+}
+
+impl Split {
+    /// Reads `path` (blank lines skipped; a UTF-8 byte-order mark at the start is ignored).
+    fn read(path: &std::path::Path) -> Result<Self> {
+        if path.is_dir() {
+            bail!("{}: is a directory, not a JSONL file", path.display());
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let (mut docs, mut lines) = (vec![], vec![]);
+        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a JSON document", path.display(), i + 1))?;
+            if !v.is_object() {
+                bail!("{}:{}: a document is a JSON object, not {v}", path.display(), i + 1);
+            }
+            docs.push(v);
+            lines.push(i + 1);
+        }
+        Ok(Self { path: path.to_path_buf(), docs, lines })
+    }
+
+    /// An empty split (no few-shot pool is needed for zero shots).
+    fn empty(path: &std::path::Path) -> Self {
+        Self { path: path.to_path_buf(), docs: vec![], lines: vec![] }
+    }
+
+    /// `file:line` of document `i`.
+    fn at(&self, i: usize) -> String {
+        format!("{}:{}", self.path.display(), self.lines.get(i).copied().unwrap_or(0))
+    }
+}
+
+/// Checks every document of the evaluation split and of the few-shot pool before anything is scored: the
+/// split is not empty, the pool holds at least `shots` documents, and each document has what its role needs
+/// (prompt, choices and gold label, or answers; a few-shot example also its target). Errors name `file:line`.
+fn check_task_data(name: &str, task: Task, eval: &Split, train: &Split, shots: usize) -> Result<()> {
+    if eval.docs.is_empty() {
+        bail!("{name}: {}: no documents (the evaluation split is empty)", eval.path.display());
+    }
+    if shots > 0 && train.docs.len() < shots {
+        bail!(
+            "{name}: {}: the few-shot pool has {} documents, fewer than --shots {shots}",
+            train.path.display(),
+            train.docs.len()
+        );
+    }
+    for (i, doc) in eval.docs.iter().enumerate() {
+        let err = |e: String| anyhow::anyhow!("{name}: {}: {e}", eval.at(i));
+        task.text(doc).map_err(err)?;
+        match task.request() {
+            Request::Choices => {
+                task.choices(doc).map_err(err)?;
+                task.gold(doc).map_err(err)?;
+            }
+            Request::Generate { .. } => {
+                task.answers(doc).map_err(err)?;
+            }
+        }
+    }
+    if shots > 0 {
+        for (i, doc) in train.docs.iter().enumerate() {
+            let err = |e: String| anyhow::anyhow!("{name}: {} (few-shot pool): {e}", train.at(i));
+            task.example_text(doc).map_err(err)?;
+            task.target(doc).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 fn stderr_of_mean(xs: &[f64]) -> f64 {
@@ -120,13 +185,25 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             format!("unknown task {name:?} (known: {})", known.join(", "))
         })?;
         let (dir, split) = task.data();
-        let eval = read_jsonl(&a.data.join(dir).join(format!("{split}.jsonl")))?;
-        let train = read_jsonl(&a.data.join(dir).join("train.jsonl"))?;
+        let eval = Split::read(&a.data.join(dir).join(format!("{split}.jsonl")))?;
+        let train_path = a.data.join(dir).join("train.jsonl");
+        let train = if a.shots == 0 && !train_path.exists() {
+            Split::empty(&train_path)
+        } else {
+            Split::read(&train_path)?
+        };
+        check_task_data(name, task, &eval, &train, a.shots)?;
+        if a.limit == Some(0) {
+            bail!("--limit 0 evaluates no documents");
+        }
+        let fewshot_err = |i: usize, e: String| {
+            anyhow::anyhow!("{name}: {} (few-shot examples from {}): {e}", eval.at(i), train.path.display())
+        };
         // The Japanese harness shuffles the documents with `Random(42)` and samples shots from that stream;
         // EleutherAI's keeps the dataset order and samples with the task's `Random(1234)` few-shot generator.
         let eleuther = task.eleuther();
         let mut rnd = PyRandom::new(if eleuther { 1234 } else { 42 });
-        let mut order: Vec<usize> = (0..eval.len()).collect();
+        let mut order: Vec<usize> = (0..eval.docs.len()).collect();
         if !eleuther {
             rnd.shuffle(&mut order);
         }
@@ -139,7 +216,7 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
                 );
             }
             let ctx = GenContext { model: cpu()?, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
-            let r = run_generation(&a, name, task, &until, &eval, &train, &order, &mut rnd, ctx)?;
+            let r = run_generation(&a, name, task, &until, &eval, &train.docs, &order, &mut rnd, ctx)?;
             progress.finish();
             results.insert(name.clone(), r);
             let version = name.split_once('-').map_or("1.0", |(_, v)| v);
@@ -149,9 +226,10 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         }
         let (mut golds, mut preds, mut preds_norm) = (vec![], vec![], vec![]);
         for &i in &order {
-            let doc = &eval[i];
-            let err = |e: String| anyhow::anyhow!("{name}: document {i}: {e}");
-            let (ctx, shots) = task.fewshot_context(doc, &train, a.shots, &mut rnd).map_err(err)?;
+            let doc = &eval.docs[i];
+            let err = |e: String| anyhow::anyhow!("{name}: {}: {e}", eval.at(i));
+            let (ctx, shots) =
+                task.fewshot_context(doc, &train.docs, a.shots, &mut rnd).map_err(|e| fewshot_err(i, e))?;
             let choices = task.choices(doc).map_err(err)?;
             let scored = match backend.as_mut() {
                 None => score_choices(cpu()?, &tok, &ctx, &choices).map_err(err)?,
@@ -222,27 +300,27 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     for b in &bpb {
-        println!(
+        outln!(
             "bits per byte, {}: {:.4} ({} documents, {} bytes, {} tokens)",
             b.lang, b.bits_per_byte, b.documents, b.bytes, b.tokens
-        );
+        )?;
     }
     if results.is_empty() {
         return Ok(());
     }
-    println!("{:<26} {:>6}  metrics", "task", "docs");
+    outln!("{:<26} {:>6}  metrics", "task", "docs")?;
     for (name, r) in &results {
         let shown: Vec<String> = ["acc", "acc_norm", "balanced_acc", "mcc", "exact_match", "f1"]
             .iter()
             .filter_map(|k| r[*k].as_f64().map(|v| format!("{k} {v:.4}")))
             .collect();
-        println!("{name:<26} {:>6}  {}", r["docs"], shown.join(", "));
+        outln!("{name:<26} {:>6}  {}", r["docs"], shown.join(", "))?;
         if let Some(n) = r["truncated_contexts"].as_u64().filter(|&n| n > 0) {
-            println!("{:<26} {n} prompts cut from the left to fit the model's positions", "");
+            outln!("{:<26} {n} prompts cut from the left to fit the model's positions", "")?;
         }
         for key in ["shots_dropped_to_fit", "pieces_dropped_to_fit"] {
             if let Some(n) = r[key].as_u64().filter(|&n| n > 0) {
-                println!("{:<26} {n} few-shot pieces dropped to fit (upstream's rule)", "");
+                outln!("{:<26} {n} few-shot pieces dropped to fit (upstream's rule)", "")?;
             }
         }
     }
@@ -265,7 +343,7 @@ fn run_generation(
     name: &str,
     task: Task,
     until: &[&str],
-    eval: &[Value],
+    eval: &Split,
     train: &[Value],
     order: &[usize],
     rnd: &mut PyRandom,
@@ -285,8 +363,8 @@ fn run_generation(
     let (mut em, mut f1, mut acc) = (vec![], vec![], vec![]);
     let (mut truncated, mut dropped) = (0usize, 0usize);
     for &i in order {
-        let doc = &eval[i];
-        let err = |e: String| anyhow::anyhow!("{name}: document {i}: {e}");
+        let doc = &eval.docs[i];
+        let err = |e: String| anyhow::anyhow!("{name}: {}: {e}", eval.at(i));
         let (ctx, _) = task.fewshot_context(doc, train, a.shots, rnd).map_err(err)?;
         let golds = task.answers(doc).map_err(err)?;
         let (ctx, max_tokens) = if mgsm {

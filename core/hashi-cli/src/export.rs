@@ -83,6 +83,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let experiment = &a.experiment;
     let exp_script = Script::load(experiment, &ScriptOptions::default())?;
     let exp: ExperimentDecl = exp_script.exports()?;
+    exp.validate(experiment)?;
     let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
     let (shards, curriculum, schedule_path) =
         (rel(&base, &exp.shards), rel(&base, &exp.curriculum), rel(&base, &exp.schedule.script));
@@ -97,8 +98,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let steps = hashi_train::steps_per_phase(&plan, accumulation)?;
     let schedule = Script::load(&schedule_path, &ScriptOptions::default())?;
     let (lrs, engines) = schedules(&schedule, &exp.schedule.params, &steps)?;
-    let manifest: hashi_data::Manifest =
-        serde_json::from_str(&std::fs::read_to_string(shards.join("manifest.json"))?)?;
+    let manifest = hashi_data::Manifest::load(&shards)?;
     let shards_abs = PathBuf::from(abs(&shards)?);
     let corpora: serde_json::Map<String, Value> = manifest
         .corpora
@@ -153,7 +153,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let summary = plugin.export(&a.backend, &request.to_string(), &a.out)?;
     std::fs::write(a.out.join("request.json"), serde_json::to_string_pretty(&request)? + "\n")?;
     let v: Value = serde_json::from_str(&summary).context("the exporter's summary is not JSON")?;
-    println!("{}", v["table"].as_str().unwrap_or(&summary));
-    println!("written to {} by plugin {} {}", a.out.display(), plugin.info().name, plugin.info().version);
+    outln!("{}", v["table"].as_str().unwrap_or(&summary))?;
+    outln!("written to {} by plugin {} {}", a.out.display(), plugin.info().name, plugin.info().version)?;
     Ok(())
 }

@@ -57,9 +57,9 @@ pub fn run(a: GenerateArgs, progress: &dyn Reporter) -> Result<()> {
     // As transformers' text-generation: decode(prompt + new) minus decode(prompt), special tokens skipped.
     let text = tokenizer.decode_continuation(&prompt, &new, true)?;
     if a.json {
-        println!("{}", serde_json::json!({"prompt_ids": prompt, "generated_ids": new, "text": text}));
+        outln!("{}", serde_json::json!({"prompt_ids": prompt, "generated_ids": new, "text": text}))?;
     } else {
-        println!("{}{}", a.prompt, text);
+        outln!("{}{}", a.prompt, text)?;
     }
     Ok(())
 }

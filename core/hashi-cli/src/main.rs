@@ -2,6 +2,24 @@
 //!
 //! Results go to stdout, progress and logs to stderr (`-v`/`-q`, or `RUST_LOG` for fine-grained filters).
 
+/// `println!` that returns an error instead of panicking when standard output cannot be written (a full disk,
+/// `/dev/full`, a closed pipe): `outln!(...)?` ends hashi with "writing standard output: ..." and exit code 1.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::stdout_error)
+    }};
+}
+
+/// `print!` with the error handling of [`outln!`].
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err(crate::stdout_error)
+    }};
+}
+
 mod alloc;
 mod bench;
 mod data;
@@ -69,13 +87,42 @@ enum Command {
     Report(report::ReportArgs),
 }
 
+/// The error of a failed write to standard output.
+pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("writing standard output: {e}")
+}
+
+/// Refuses to write into `out` when it exists and is not an empty folder, unless `force`: a command that
+/// creates an output folder never replaces someone's files without being asked.
+pub(crate) fn check_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {}: exists and is not a directory", out.display());
+    }
+    if force || !out.is_dir() {
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(out)
+        .map_err(|e| anyhow::anyhow!("--out {}: cannot list it: {e}", out.display()))?;
+    if entries.next().is_some() {
+        anyhow::bail!(
+            "--out {}: already exists and is not empty; its files would be overwritten (pass --force to write \
+             into it, or choose another folder)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     alloc::keep_freed_memory();
-    die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let progress = progress::Progress::new(cli.quiet);
-    match execute(cli.command, &progress) {
+    let result = execute(cli.command, &progress).and_then(|()| {
+        use std::io::Write as _;
+        std::io::stdout().flush().map_err(stdout_error)
+    });
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -104,16 +151,6 @@ fn execute(command: Command, progress: &progress::Progress) -> anyhow::Result<()
         Command::Export(args) => export::run(args),
         Command::Run(args) => run::run(args, progress),
         Command::Report(args) => report::run(args),
-    }
-}
-
-/// `hashi ... | head` should end quietly like other Unix tools, not panic in `println!` (Rust ignores SIGPIPE).
-fn die_quietly_on_closed_pipe() {
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

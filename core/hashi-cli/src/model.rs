@@ -57,6 +57,9 @@ pub struct InitArgs {
     /// Largest safetensors shard in bytes; bigger models are sharded with an index.
     #[arg(long, default_value_t = 5_000_000_000)]
     max_shard_bytes: u64,
+    /// Write into --out even if it is a folder that is not empty (its files are overwritten).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -95,6 +98,7 @@ pub fn run(cmd: ModelCommand, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
+    crate::check_out_dir(&a.out, a.force)?;
     let (config, mut hf) = match (&a.config, &a.preset) {
         (Some(path), _) => {
             let hf = LlamaConfig::from_file(path)?;
@@ -121,7 +125,7 @@ fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(hf)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("wrote {} ({} parameters, seed {})", a.out.display(), model.params().num_params(), a.seed);
+    outln!("wrote {} ({} parameters, seed {})", a.out.display(), model.params().num_params(), a.seed)?;
     Ok(())
 }
 
@@ -157,28 +161,28 @@ fn info(a: InfoArgs) -> Result<()> {
             "tensors": tensors.iter().map(|(n, s, d)| serde_json::json!({"name": n, "shape": s, "dtype": d}))
                 .collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!("model        {} ({})", a.dir.display(), cfg.family.model_type());
-    println!("parameters   {total} ({:.2} M)", total as f64 / 1e6);
-    println!("dtypes       {}", dtypes.into_iter().collect::<Vec<_>>().join(", "));
-    println!("vocab        {}", cfg.vocab_size);
-    println!(
+    outln!("model        {} ({})", a.dir.display(), cfg.family.model_type())?;
+    outln!("parameters   {total} ({:.2} M)", total as f64 / 1e6)?;
+    outln!("dtypes       {}", dtypes.into_iter().collect::<Vec<_>>().join(", "))?;
+    outln!("vocab        {}", cfg.vocab_size)?;
+    outln!(
         "shape        hidden {}, mlp {}, layers {}, heads {} (kv {}), head_dim {}",
         cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    );
-    println!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings);
+    )?;
+    outln!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings)?;
     if let Some(scaling) = cfg.rope_scaling.to_hf_json() {
-        println!("rope         {scaling}");
+        outln!("rope         {scaling}")?;
     }
     if let Some(w) = cfg.sliding_window {
-        println!("window       {w} positions (layers {}..{})", cfg.max_window_layers, cfg.num_layers);
+        outln!("window       {w} positions (layers {}..{})", cfg.max_window_layers, cfg.num_layers)?;
     }
-    println!();
+    outln!()?;
     let width = tensors.iter().map(|t| t.0.len()).max().unwrap_or(0);
     for (name, shape, dtype) in tensors {
-        println!("{name:width$}  {dtype:>5}  {shape:?}");
+        outln!("{name:width$}  {dtype:>5}  {shape:?}")?;
     }
     Ok(())
 }
@@ -201,7 +205,7 @@ fn logits(a: LogitsArgs) -> Result<()> {
         .save_safetensors("logits", &a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
     let out = serde_json::json!({"out": a.out, "shape": logits.dims(), "loss": loss});
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }
 
@@ -230,11 +234,11 @@ fn import(a: ImportArgs, progress: &dyn Reporter) -> Result<()> {
             "seconds": seconds,
             "peak_rss_mib": crate::bench::peak_rss_mib(),
         });
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
     let types: Vec<String> = s.ggml_types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
-    println!(
+    outln!(
         "imported {} → {} ({} {}, {} tensors [{}], {:.1} M parameters, {} tokenizer with {} pieces, {}) in {seconds:.1} s",
         a.file.display(),
         a.out.display(),
@@ -246,6 +250,6 @@ fn import(a: ImportArgs, progress: &dyn Reporter) -> Result<()> {
         s.tokenizer_model,
         s.vocab_size,
         a.dtype.torch_name(),
-    );
+    )?;
     Ok(())
 }

@@ -41,29 +41,29 @@ pub fn run(cmd: PluginsCommand) -> Result<()> {
             let infos: Vec<_> = reg.plugins().iter().map(|p| p.info().clone()).collect();
             let refused: Vec<String> = reg.refused().iter().map(ToString::to_string).collect();
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({"plugins": infos, "refused": refused}))?
-                );
+                )?;
                 return Ok(());
             }
-            println!("{:<12} {:<8} {:<5} {:<22} path", "name", "version", "abi", "capabilities");
+            outln!("{:<12} {:<8} {:<5} {:<22} path", "name", "version", "abi", "capabilities")?;
             for i in &infos {
                 let mut caps = i.capabilities.join("+");
                 if !i.export_targets.is_empty() {
                     caps = format!("{caps} ({})", i.export_targets.join(","));
                 }
-                println!("{:<12} {:<8} {:<5} {:<22} {}", i.name, i.version, i.abi, caps, i.path.display());
-                println!("{:12} {}", "", i.description);
+                outln!("{:<12} {:<8} {:<5} {:<22} {}", i.name, i.version, i.abi, caps, i.path.display())?;
+                outln!("{:12} {}", "", i.description)?;
                 if !i.same_compiler {
-                    println!("{:12} built by {} (only C types cross; fine)", "", i.canary);
+                    outln!("{:12} built by {} (only C types cross; fine)", "", i.canary)?;
                 }
             }
             if infos.is_empty() {
-                println!("(no plugins found)");
+                outln!("(no plugins found)")?;
             }
             for r in &refused {
-                println!("refused: {r}");
+                outln!("refused: {r}")?;
             }
             Ok(())
         }

@@ -64,6 +64,9 @@ pub struct TrainArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Write into --out even if it is a folder that is not empty (its files are overwritten).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -95,6 +98,9 @@ pub struct ImportArgs {
     /// `model_max_length` written to tokenizer_config.json.
     #[arg(long, default_value_t = 4096)]
     model_max_length: usize,
+    /// Write into --out even if it is a folder that is not empty (its files are overwritten).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -158,6 +164,7 @@ fn parse_sampling(s: &str) -> Result<LangSampling> {
 }
 
 fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
+    crate::check_out_dir(&a.out, a.force)?;
     let cfg = TrainConfig {
         vocab_size: a.vocab_size,
         character_coverage: a.character_coverage,
@@ -198,7 +205,7 @@ fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         "seconds": start.elapsed().as_secs_f64(),
         "peak_rss_mib": crate::bench::peak_rss_mib(),
     });
-    println!("{summary}");
+    outln!("{summary}")?;
     Ok(())
 }
 
@@ -222,7 +229,7 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
@@ -230,8 +237,8 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
         r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })
     };
     let num = |r: Option<f64>, digits: usize| r.map_or(String::new(), |r| format!("{r:.digits$}"));
-    println!("Vocabulary by script ({} pieces)", comp.total);
-    println!("{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share");
+    outln!("Vocabulary by script ({} pieces)", comp.total)?;
+    outln!("{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share")?;
     let rows = comp.by_category.iter().map(|(c, n)| (c.name(), *n)).chain([("japanese", comp.japanese)]);
     for (i, (name, n)) in rows.enumerate() {
         let r = reference.as_ref().map(|(rc, _)| {
@@ -240,12 +247,12 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
         });
         let share = |n: usize, t: usize| format!("{:.1}%", 100.0 * n as f64 / t.max(1) as f64);
         let (rn, rs) = r.map_or((String::new(), String::new()), |(rn, rt)| (rn.to_string(), share(rn, rt)));
-        println!("{name:<12} {n:>10} {:>8} {rn:>10} {rs:>8}", share(n, comp.total));
+        outln!("{name:<12} {n:>10} {:>8} {rn:>10} {rs:>8}", share(n, comp.total))?;
     }
     for (i, l) in lengths.iter().enumerate() {
         let r = reference.as_ref().map(|(_, rl)| &rl[i]);
-        println!("\nLength on {} text ({} docs, {} chars)", l.lang, l.docs, l.chars);
-        println!("{:<22} {:>10} {:>10} {:>9}", "metric", "ours", "reference", "ratio");
+        outln!("\nLength on {} text ({} docs, {} chars)", l.lang, l.docs, l.chars)?;
+        outln!("{:<22} {:>10} {:>10} {:>9}", "metric", "ours", "reference", "ratio")?;
         let metrics: [(&str, f64, Option<f64>, usize); 5] = [
             ("chars/token", l.chars_per_token, r.map(|r| r.chars_per_token), 3),
             ("bytes/token", l.bytes_per_token, r.map(|r| r.bytes_per_token), 3),
@@ -259,17 +266,18 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
             ("tokens", l.tokens as f64, r.map(|r| r.tokens as f64), 0),
         ];
         for (name, x, rx, d) in metrics {
-            println!("{name:<22} {x:>10.d$} {:>10} {:>9}", num(rx, d), ratio(x, rx));
+            outln!("{name:<22} {x:>10.d$} {:>10} {:>9}", num(rx, d), ratio(x, rx))?;
         }
     }
     Ok(())
 }
 
 fn import_cmd(a: ImportArgs) -> Result<()> {
+    crate::check_out_dir(&a.out, a.force)?;
     let model = SpModel::from_file(&a.model)?;
     let style = model.to_llama_style(&a.model)?;
     style.save(&a.out, a.model_max_length)?;
-    println!("{}", json!({"out": a.out, "vocab_size": style.pieces.len(), "merges": style.merges.len()}));
+    outln!("{}", json!({"out": a.out, "vocab_size": style.pieces.len(), "merges": style.merges.len()}))?;
     Ok(())
 }
 
@@ -290,9 +298,9 @@ fn encode_cmd(a: EncodeArgs) -> Result<()> {
             .iter()
             .map(|&i| pieces.get(i as usize).cloned().flatten().map(|p| p.0).unwrap_or_default())
             .collect();
-        println!("{}", json!({"ids": ids, "pieces": names}));
+        outln!("{}", json!({"ids": ids, "pieces": names}))?;
     } else {
-        println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+        outln!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))?;
     }
     Ok(())
 }
@@ -307,6 +315,6 @@ fn decode_cmd(a: DecodeArgs) -> Result<()> {
             .map(|t| t.trim().parse::<u32>().with_context(|| format!("bad id {t:?}")))
             .collect::<Result<_>>()?
     };
-    print!("{}", tok.decode(&ids, !a.keep_special)?);
+    out!("{}", tok.decode(&ids, !a.keep_special)?)?;
     Ok(())
 }

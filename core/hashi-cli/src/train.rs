@@ -118,6 +118,36 @@ pub(crate) struct ExperimentDecl {
 }
 
 impl ExperimentDecl {
+    /// Checks the settings that need no model or plan: accumulation and batch_tokens, the optimizer's numbers,
+    /// checkpoint retention and the stop rule. Messages name the experiment file and the setting.
+    pub(crate) fn validate(&self, experiment: &Path) -> Result<()> {
+        let e = experiment.display();
+        if self.accumulation == 0 {
+            bail!("{e}: accumulation = 0; the micro-batches per optimizer step must be at least 1");
+        }
+        if self.batch_tokens == Some(0) {
+            bail!("{e}: batch_tokens = 0; the tokens per optimizer step must be positive");
+        }
+        self.optimizer.validate().map_err(|m| anyhow::anyhow!("{e}: {m}"))?;
+        if let Some(c) = &self.checkpoint
+            && c.keep == 0
+        {
+            bail!(
+                "{e}: checkpoint.keep = 0; at least the latest checkpoint must be kept (keep >= 1) to resume"
+            );
+        }
+        if let Some(st) = &self.stop
+            && (st.spike.is_nan() || st.spike <= 1.0)
+        {
+            bail!(
+                "{e}: stop.spike = {}; it must be above 1 (a step is skipped when its loss exceeds spike x the \
+                 running mean; math.huge turns the check off)",
+                st.spike
+            );
+        }
+        Ok(())
+    }
+
     /// Micro-batches per optimizer step: `accumulation`, or `batch_tokens` over the plan's batch.
     pub(crate) fn accumulation_for(
         &self,
@@ -150,12 +180,37 @@ struct LuaSchedule {
     params: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The largest learning rate a schedule may answer: AdamW moves every weight by about `lr` per step, so
+/// anything above this destroys the model rather than training it.
+const MAX_LR: f64 = 1.0;
+
+/// Why `lr` is not a usable learning rate, if it is not.
+fn bad_lr(lr: f64) -> Option<String> {
+    if !lr.is_finite() {
+        Some(format!("the learning rate {lr} is not a finite number"))
+    } else if lr < 0.0 {
+        Some(format!("the learning rate {lr} is negative"))
+    } else if lr > MAX_LR {
+        Some(format!("the learning rate {lr:e} is above {MAX_LR} (check max_lr in schedule.params)"))
+    } else {
+        None
+    }
+}
+
 impl LrSchedule for LuaSchedule {
     fn lr(&mut self, at: &StepInfo) -> hashi_train::Result<f64> {
-        self.hot
-            .script()
+        let script = self.hot.script();
+        let lr: f64 = script
             .call("lr", &[at, &self.params])
-            .map_err(|e| hashi_train::TrainError::State(e.to_string()))
+            .map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
+        match bad_lr(lr) {
+            None => Ok(lr),
+            Some(m) => Err(hashi_train::TrainError::State(format!(
+                "{}: lr() at step {}: {m}",
+                script.path().display(),
+                at.step
+            ))),
+        }
     }
 
     fn poll(&mut self) -> u64 {
@@ -217,11 +272,11 @@ fn schedule_loader(params: serde_json::Map<String, serde_json::Value>) -> hashi_
                 steps_per_phase: vec![10],
             };
             let lr: f64 = s.call("lr", &[&probe, &params])?;
-            if !(lr.is_finite() && lr >= 0.0) {
+            if let Some(m) = bad_lr(lr) {
                 return Err(hashi_script::ScriptError::Decode {
                     path: path.into(),
                     what: "lr()".into(),
-                    message: format!("returned {lr} for step {step}"),
+                    message: format!("probe step {step} of 10: {m}"),
                 });
             }
         }
@@ -247,16 +302,20 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         (Some(e), _) => e.clone(),
         (None, Some(Some(run_dir))) => {
             let p = run_dir.join("experiment.json");
-            let v: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(&p)
-                    .with_context(|| format!("{}: not a run directory", run_dir.display()))?,
-            )?;
-            PathBuf::from(v["experiment"].as_str().context("experiment.json names no experiment")?)
+            let text = std::fs::read_to_string(&p).with_context(|| {
+                format!("{}: not a run directory (cannot read {})", run_dir.display(), p.display())
+            })?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not the JSON that `hashi train` writes", p.display()))?;
+            PathBuf::from(
+                v["experiment"].as_str().with_context(|| format!("{}: names no experiment", p.display()))?,
+            )
         }
         _ => bail!("give an EXPERIMENT.lua, or --resume RUN_DIR"),
     };
     let exp_script = Script::load(&experiment, &ScriptOptions::default())?;
     let exp: ExperimentDecl = exp_script.exports()?;
+    exp.validate(&experiment)?;
     let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
     let (shards, curriculum, schedule_path, out) = (
         rel(&base, &exp.shards),
@@ -283,9 +342,6 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         }
         None
     };
-    std::fs::create_dir_all(&out)?;
-    let abs = std::fs::canonicalize(&experiment).unwrap_or_else(|_| experiment.clone());
-    std::fs::write(out.join("experiment.json"), serde_json::json!({"experiment": abs}).to_string() + "\n")?;
     let (source, mut extra_files) = match (&resume_from, &exp.model, &exp.init) {
         (Some(ckpt), _, _) => (ModelSource::Dir(ckpt.clone()), tokenizer_files(ckpt)),
         (None, Some(m), None) => {
@@ -310,6 +366,18 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         must_exist(&dir, "tokenizer", &experiment)?;
         extra_files = tokenizer_files(&dir);
     }
+    // Freeze prefixes and row ranges are checked against the parameters of the model to train.
+    let shapes = source.shapes()?;
+    exp.optimizer.check_params(&shapes).map_err(|m| anyhow::anyhow!("{}: {m}", experiment.display()))?;
+    let model_vocab =
+        shapes.iter().find(|(n, _)| n == "model.embed_tokens.weight").and_then(|(_, d)| d.first().copied());
+    std::fs::create_dir_all(&out).with_context(|| {
+        format!("{}: cannot create the run folder `out` = {}", experiment.display(), out.display())
+    })?;
+    let abs = std::fs::canonicalize(&experiment).unwrap_or_else(|_| experiment.clone());
+    let exp_json = out.join("experiment.json");
+    std::fs::write(&exp_json, serde_json::json!({"experiment": abs}).to_string() + "\n")
+        .with_context(|| format!("writing {}", exp_json.display()))?;
     let registry;
     let mut backend: Box<dyn Backend> = if exp.backend == "cpu" {
         Box::new(CpuBackend::new(source.load()?, exp.optimizer.clone()))
@@ -328,8 +396,10 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
             backend.load_optimizer(ckpt)?;
             let p = ckpt.join("trainer_state.json");
             Some(
-                serde_json::from_str(&std::fs::read_to_string(&p)?)
-                    .with_context(|| p.display().to_string())?,
+                serde_json::from_str(
+                    &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+                )
+                .with_context(|| p.display().to_string())?,
             )
         }
         None => None,
@@ -358,12 +428,22 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         stop_after: a.stop_after,
     };
     tracing::info!(experiment = %exp.name, steps = plan.total_batches() / accumulation as u64, "training");
-    let manifest: hashi_data::Manifest =
-        serde_json::from_str(&std::fs::read_to_string(shards.join("manifest.json"))?)?;
+    let manifest = hashi_data::Manifest::load(&shards)?;
+    if let (Some(v), Some(rows)) = (manifest.vocab_size, model_vocab)
+        && v > rows as u64
+    {
+        bail!(
+            "{}: the shards were prepared with a tokenizer of {v} entries, but the model has {rows} embedding rows",
+            shards.join("manifest.json").display()
+        );
+    }
     if let Some(s) = &state {
         // A resumed run must agree with its checkpoint on every phase already started.
         let ckpt = resume_from.as_ref().map(|c| c.join("plan.json")).context("checkpoint")?;
-        let old: hashi_data::ResolvedPlan = serde_json::from_str(&std::fs::read_to_string(&ckpt)?)?;
+        let text = std::fs::read_to_string(&ckpt)
+            .with_context(|| format!("reading {} (the checkpoint's plan)", ckpt.display()))?;
+        let old: hashi_data::ResolvedPlan = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a resolved plan", ckpt.display()))?;
         let fixed = (s.cursor.phase + usize::from(s.cursor.slot > 0)).min(old.phases.len());
         if plan.phases.len() < fixed || plan.phases[..fixed] != old.phases[..fixed] {
             bail!(
@@ -385,14 +465,14 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         Trainer::new(&mut *backend, &mut schedule, plan, &shards, opts, state, Some(&mut lua_plan))?;
     let final_state = trainer.run(progress)?;
     write_plots(&out)?;
-    println!(
+    outln!(
         "{}: {} steps ({} skipped), tokens {:?}; checkpoints in {}",
         exp.name,
         final_state.step,
         final_state.skipped,
         final_state.tokens_by_lang,
         out.join("ckpt").display()
-    );
+    )?;
     Ok(())
 }
 
@@ -405,6 +485,17 @@ enum ModelSource {
 }
 
 impl ModelSource {
+    /// The name and shape of every parameter (from the config; no weights are read).
+    fn shapes(&self) -> Result<Vec<(String, Vec<usize>)>> {
+        Ok(match self {
+            ModelSource::Dir(d) => {
+                let p = d.join("config.json");
+                hashi_model::param_shapes(&LlamaConfig::from_file(&p)?.to_config(&p)?)
+            }
+            ModelSource::Random(cfg, _) => hashi_model::param_shapes(cfg),
+        })
+    }
+
     /// The model, in memory (built-in backend).
     fn load(self) -> Result<Llama> {
         Ok(match self {

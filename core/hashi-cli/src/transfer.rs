@@ -190,37 +190,37 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
             "strategies": results,
             "peak_rss_mib": crate::bench::peak_rss_mib(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     let first = &results[0]["report"];
-    println!(
+    outln!(
         "vocabulary {} -> {}: {} matched, {} initialised{}",
         first["old_vocab_size"],
         first["new_vocab_size"],
         first["matched"],
         first["new_vocab_size"].as_u64().unwrap_or(0) - first["matched"].as_u64().unwrap_or(0),
         if a.dry_run { " (dry run: nothing written)" } else { "" }
-    );
+    )?;
     let classes = ["exact_string", "same_bytes", "partial_utf8", "special", "unmatched"];
-    println!("\n{:<10} {}", "category", classes.iter().map(|c| format!("{c:>13}")).collect::<String>());
+    outln!("\n{:<10} {}", "category", classes.iter().map(|c| format!("{c:>13}")).collect::<String>())?;
     for c in first["by_category"].as_array().into_iter().flatten() {
         let row: String =
-            classes.iter().map(|k| format!("{:>13}", c["by_class"][k].as_u64().unwrap_or(0))).collect();
-        println!("{:<10} {row}", c["category"].as_str().unwrap_or(""));
+            classes.iter().map(|k| format!("{:>13}", c["by_class"][k].as_u64().unwrap_or(0))).collect()?;
+        outln!("{:<10} {row}", c["category"].as_str().unwrap_or(""))?;
     }
     let total: String =
-        classes.iter().map(|k| format!("{:>13}", first["by_class"][k].as_u64().unwrap_or(0))).collect();
-    println!("{:<10} {total}", "total");
-    println!(
+        classes.iter().map(|k| format!("{:>13}", first["by_class"][k].as_u64().unwrap_or(0))).collect()?;
+    outln!("{:<10} {total}", "total")?;
+    outln!(
         "\n{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
         "special token", "old id", "roles", "action", "new id", "rows from"
-    );
-    let id = |v: &serde_json::Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
+    )?;
+    let id = |v: &serde_json::Value| v.as_u64().map_or("-".to_string(), |n| n.to_string())?;
     for t in first["special_tokens"].as_array().into_iter().flatten() {
         let roles: Vec<&str> =
-            t["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
-        println!(
+            t["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect()?;
+        outln!(
             "{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
             t["content"].as_str().unwrap_or(""),
             id(&t["old_id"]),
@@ -228,30 +228,30 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
             t["action"].as_str().unwrap_or(""),
             id(&t["new_id"]),
             id(&t["rows_from"])
-        );
+        )?;
     }
-    println!("\n{:<16} {:<28} {:>8} {:>8} {:>11}", "strategy", "tensor", "old", "matched", "initialised");
+    outln!("\n{:<16} {:<28} {:>8} {:>8} {:>11}", "strategy", "tensor", "old", "matched", "initialised")?;
     for r in &results {
         for n in r["report"]["norms"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "{:<16} {:<28} {:>8.4} {:>8.4} {:>11.4}",
                 r["report"]["strategy"].as_str().unwrap_or(""),
                 n["tensor"].as_str().unwrap_or(""),
                 n["old"].as_f64().unwrap_or(0.0),
                 n["matched"].as_f64().unwrap_or(0.0),
                 n["initialised"].as_f64().unwrap_or(0.0)
-            );
+            )?;
         }
     }
     if let Some(src) = &source_bpb {
-        println!("\nstep-0 bits per byte (lower is better)");
+        outln!("\nstep-0 bits per byte (lower is better)")?;
         let langs: Vec<&str> = src.iter().map(|b| b.lang.as_str()).collect();
-        println!("{:<16} {}", "model", langs.iter().map(|l| format!("{l:>8}")).collect::<String>());
-        println!(
+        outln!("{:<16} {}", "model", langs.iter().map(|l| format!("{l:>8}")).collect::<String>())?;
+        outln!(
             "{:<16} {}",
             "source",
             src.iter().map(|b| format!("{:>8.4}", b.bits_per_byte)).collect::<String>()
-        );
+        )?;
         for r in &results {
             let row: String = r["bits_per_byte"]
                 .as_array()
@@ -259,7 +259,7 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
                 .flatten()
                 .map(|b| format!("{:>8.4}", b["bits_per_byte"].as_f64().unwrap_or(f64::NAN)))
                 .collect();
-            println!("{:<16} {row}", r["report"]["strategy"].as_str().unwrap_or(""));
+            outln!("{:<16} {row}", r["report"]["strategy"].as_str().unwrap_or(""))?;
         }
     }
     Ok(())

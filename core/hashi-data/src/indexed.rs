@@ -149,10 +149,17 @@ pub struct IndexedDataset {
 }
 
 impl IndexedDataset {
-    /// Opens `PREFIX.idx` / `PREFIX.bin`, validating the header and that every sequence lies inside `.bin`.
+    /// Opens `PREFIX.idx` / `PREFIX.bin`, validating the whole index against the `.bin` before anything is read:
+    /// the header (magic, version, dtype), the counts against the file size, every length (not negative), every
+    /// pointer (not negative, aligned, the sequences back to back from 0), the document index (0 first, not
+    /// decreasing, the sequence count last) and the `.bin` size (exactly the tokens the index describes).
+    /// Errors name the file and the first entry at fault.
     pub fn open(prefix: &Path) -> Result<Self> {
         let idx_path = prefix.with_extension("idx");
         let bad = |m: String| DataError::Format { path: idx_path.clone(), message: m };
+        if idx_path.is_dir() {
+            return Err(bad("is a directory, not an index file".into()));
+        }
         let mut buf = Vec::new();
         File::open(&idx_path)
             .and_then(|mut f| f.read_to_end(&mut buf))
@@ -169,11 +176,34 @@ impl IndexedDataset {
             4 => TokenDtype::I32,
             c => return Err(bad(format!("token dtype code {c} is not supported (8 = uint16, 4 = int32)"))),
         };
-        let (n, docs) = (u64_at(18) as usize, u64_at(26) as usize);
-        let need = 34 + n * 4 + n * 8 + docs * 8;
-        if buf.len() < need {
-            return Err(bad(format!("truncated index: {} bytes, {need} needed", buf.len())));
+        let (n, docs) = (u64_at(18), u64_at(26));
+        // 34 + 12 n + 8 d bytes, computed without overflow for any header.
+        let need = n
+            .checked_mul(12)
+            .and_then(|x| docs.checked_mul(8).and_then(|y| x.checked_add(y)))
+            .and_then(|x| x.checked_add(34));
+        match need {
+            Some(need) if need == buf.len() as u64 => {}
+            Some(need) if need > buf.len() as u64 => {
+                return Err(bad(format!(
+                    "truncated index: the header declares {n} sequences and {docs} document boundaries \
+                     ({need} bytes), the file has {} bytes",
+                    buf.len()
+                )));
+            }
+            Some(need) => {
+                return Err(bad(format!(
+                    "{} bytes after the index of {n} sequences and {docs} document boundaries ({need} bytes)",
+                    buf.len() as u64 - need
+                )));
+            }
+            None => {
+                return Err(bad(format!(
+                    "the header declares {n} sequences and {docs} documents: impossible sizes"
+                )));
+            }
         }
+        let (n, docs) = (n as usize, docs as usize);
         let lengths: Vec<i32> = buf[34..34 + n * 4]
             .chunks_exact(4)
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -182,18 +212,60 @@ impl IndexedDataset {
             .chunks_exact(8)
             .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
             .collect();
+        let doc_idx: Vec<i64> = buf[34 + n * 12..]
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            .collect();
+        let sz = dtype.size() as i64;
+        let mut expected = 0i64;
+        for (i, (&l, &p)) in lengths.iter().zip(&pointers).enumerate() {
+            if l < 0 {
+                return Err(bad(format!("sequence {i} has a negative length {l}")));
+            }
+            if p != expected {
+                return Err(bad(format!(
+                    "the pointer of sequence {i} is {p}, expected byte offset {expected} into the .bin (the \
+                     sequences lie back to back)"
+                )));
+            }
+            expected += i64::from(l) * sz;
+        }
+        if docs == 0 || doc_idx[0] != 0 {
+            return Err(bad("the document index must start with 0".into()));
+        }
+        if let Some(w) = doc_idx.windows(2).position(|w| w[1] < w[0]) {
+            return Err(bad(format!("the document index decreases at entry {}", w + 1)));
+        }
+        if doc_idx[docs - 1] != n as i64 {
+            return Err(bad(format!(
+                "the document index ends at {}, not at the sequence count {n}",
+                doc_idx[docs - 1]
+            )));
+        }
         let bin_path = prefix.with_extension("bin");
         let bin = File::open(&bin_path).map_err(|e| DataError::io(&bin_path, e))?;
         let bin_len = bin.metadata().map_err(|e| DataError::io(&bin_path, e))?.len();
-        if let (Some(&l), Some(&p)) = (lengths.last(), pointers.last())
-            && (p + i64::from(l) * dtype.size() as i64) as u64 > bin_len
-        {
+        if bin_len != expected as u64 {
             return Err(DataError::Format {
                 path: bin_path,
-                message: "truncated: the index points past the end".into(),
+                message: format!(
+                    "{bin_len} bytes, but its index {} describes {expected} ({n} sequences of {:?} tokens)",
+                    idx_path.display(),
+                    dtype
+                ),
             });
         }
         Ok(Self { bin, bin_path, dtype, lengths, pointers })
+    }
+
+    /// Sum of the sequence lengths (tokens).
+    pub fn tokens(&self) -> u64 {
+        self.lengths.iter().map(|&l| l as u64).sum()
+    }
+
+    /// The `.bin` file.
+    pub fn bin_path(&self) -> &Path {
+        &self.bin_path
     }
 
     /// Number of sequences (documents).

@@ -13,4 +13,4 @@ pub use error::{DataError, Result};
 pub use indexed::{IndexedDataset, IndexedWriter, TokenDtype};
 pub use mixer::{Batch, Cursor, Mixer};
 pub use plan::{PlanDecl, ResolvedPlan, resolve};
-pub use prepare::{CorpusDecl, Manifest, ManifestEntry, PrepareOptions, prepare};
+pub use prepare::{CorpusDecl, Manifest, ManifestEntry, PrepareOptions, check_decls, prepare};

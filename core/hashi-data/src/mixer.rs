@@ -69,6 +69,8 @@ pub struct Mixer {
     data: BTreeMap<String, IndexedDataset>,
     orders: BTreeMap<String, (u64, Vec<u32>)>,
     cursor: Cursor,
+    /// Every token id read must be below this (the tokenizer's size from `manifest.json`, when it says).
+    vocab_size: Option<u64>,
 }
 
 /// Index of the entry furthest behind `totals[i] * (done + 1) / n` (ties: first).
@@ -99,7 +101,12 @@ impl Mixer {
                 }
             }
         }
-        let mut m = Self { plan, data, orders: BTreeMap::new(), cursor: Cursor::default() };
+        // The vocabulary the shards were prepared with: ids at or above it are damage, named with the shard.
+        let vocab_size = std::fs::read_to_string(dir.join("manifest.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<crate::prepare::Manifest>(&t).ok())
+            .and_then(|m| m.vocab_size);
+        let mut m = Self { plan, data, orders: BTreeMap::new(), cursor: Cursor::default(), vocab_size };
         m.enter_phase(0);
         Ok(m)
     }
@@ -213,7 +220,19 @@ impl Mixer {
             if next.is_none() && consumed + take >= stride {
                 next = Some(StreamPos { offset: q.offset + (stride - consumed), ..q.clone() });
             }
-            out.extend(self.data[name].read(doc, q.offset as usize, take as usize)?);
+            let ids = self.data[name].read(doc, q.offset as usize, take as usize)?;
+            if let Some(v) = self.vocab_size
+                && let Some(id) = ids.iter().find(|&&id| u64::from(id) >= v)
+            {
+                return Err(DataError::Format {
+                    path: self.data[name].bin_path().to_path_buf(),
+                    message: format!(
+                        "token id {id} in document {doc} of source {name} is outside the vocabulary of {v} \
+                         (manifest.json): the shard is damaged or was prepared with another tokenizer"
+                    ),
+                });
+            }
+            out.extend(ids);
             q.offset += take;
         }
         self.cursor.streams.insert(name.to_string(), next.unwrap_or(q));
@@ -273,6 +292,7 @@ mod tests {
             tokenizer: "t".into(),
             tokenizer_hash: "h".into(),
             eos_id: 2,
+            vocab_size: None,
             corpora: entries,
         };
         (m, docs_by)

@@ -151,12 +151,12 @@ impl ResolvedPlan {
 /// Splits `total` into integer parts proportional to `weights`, exactly (largest remainder; ties: first).
 pub fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
     let sum: f64 = weights.iter().sum();
-    if sum <= 0.0 || weights.is_empty() {
+    if !(sum.is_finite() && sum > 0.0) || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
         return vec![0; weights.len()];
     }
     let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
     let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
-    let mut left = total - parts.iter().sum::<u64>();
+    let mut left = total.saturating_sub(parts.iter().sum::<u64>());
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|&a, &b| {
         (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b))
@@ -171,12 +171,111 @@ pub fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
     parts
 }
 
-/// Resolves `decl` against the prepared shards of `manifest`.
+impl PlanDecl {
+    /// Checks every number of the declaration before it is used: sizes positive, budgets finite and positive,
+    /// fractional budgets summing to at most 1, shares finite, in `[0, 1]` and summing to 1, blend weights
+    /// finite and positive with one per source, no source listed twice. Messages name the phase and the field.
+    pub fn validate(&self) -> Result<()> {
+        let err = |m: String| DataError::Input(format!("plan {}: {m}", self.name));
+        if self.seq_len == 0 {
+            return Err(err("seq_len must be at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(err("batch_size must be at least 1".into()));
+        }
+        if self.phases.is_empty() {
+            return Err(err("phases: at least one phase is required".into()));
+        }
+        if let Some(t) = self.total_tokens
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(err(format!("total_tokens = {t} must be a finite number above 0")));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut fractions = 0.0;
+        for p in &self.phases {
+            let perr = |m: String| err(format!("phase {}: {m}", p.name));
+            if !names.insert(p.name.as_str()) {
+                return Err(perr("the phase name is used twice".into()));
+            }
+            if !(p.tokens.is_finite() && p.tokens > 0.0) {
+                return Err(perr(format!(
+                    "tokens = {} must be a finite number above 0 (a fraction of total_tokens, or a count > 1)",
+                    p.tokens
+                )));
+            }
+            if p.tokens <= 1.0 {
+                fractions += p.tokens;
+            }
+            if p.shares.is_empty() {
+                return Err(perr("shares: at least one language is required".into()));
+            }
+            if let Some((lang, s)) = p.shares.iter().find(|(_, s)| !s.is_finite()) {
+                return Err(perr(format!("the share of {lang} is {s}, not a finite number")));
+            }
+            if let Some((lang, s)) = p.shares.iter().find(|(_, s)| **s < 0.0) {
+                return Err(perr(format!(
+                    "the share of {lang} is {s}: negative (a share is between 0 and 1)"
+                )));
+            }
+            if let Some((lang, s)) = p.shares.iter().find(|(_, s)| **s > 1.0) {
+                return Err(perr(format!(
+                    "the share of {lang} is {s}: above 1 (a share is between 0 and 1)"
+                )));
+            }
+            let share_sum: f64 = p.shares.values().sum();
+            if (share_sum - 1.0).abs() > 1e-6 {
+                let list: Vec<String> = p.shares.iter().map(|(l, s)| format!("{l} = {s}")).collect();
+                return Err(perr(format!(
+                    "the language shares ({}) sum to {share_sum}; they must sum to 1",
+                    list.join(", ")
+                )));
+            }
+            for (lang, list) in &p.sources {
+                let mut seen = std::collections::BTreeSet::new();
+                for n in &list.names {
+                    if !seen.insert(n.as_str()) {
+                        return Err(perr(format!("sources of {lang}: {n} is listed twice")));
+                    }
+                }
+                if let Some(w) = &list.weights {
+                    if list.order != Order::Blend {
+                        return Err(perr(format!(
+                            "sources of {lang}: weights are for order = \"blend\", not \"sequential\""
+                        )));
+                    }
+                    if w.len() != list.names.len() {
+                        return Err(perr(format!(
+                            "sources of {lang}: {} blend weights for {} sources (one weight per source)",
+                            w.len(),
+                            list.names.len()
+                        )));
+                    }
+                    for (n, x) in list.names.iter().zip(w) {
+                        if !(x.is_finite() && *x > 0.0) {
+                            return Err(perr(format!(
+                                "sources of {lang}: the blend weight of {n} is {x}; blend weights must be \
+                                 finite and above 0 (leave a source out instead of weighting it 0)"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if fractions > 1.0 + 1e-6 {
+            return Err(err(format!(
+                "the phases' fractional token budgets sum to {fractions}, more than 1 (the whole of \
+                 total_tokens)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Resolves `decl` against the prepared shards of `manifest` (after [`PlanDecl::validate`]).
 pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
     let err = |m: String| DataError::Input(format!("plan {}: {m}", decl.name));
-    if decl.seq_len == 0 || decl.batch_size == 0 || decl.phases.is_empty() {
-        return Err(err("seq_len, batch_size and at least one phase are required".into()));
-    }
+    decl.validate()?;
     let available: BTreeMap<String, u64> = manifest
         .corpora
         .iter()
@@ -197,10 +296,6 @@ pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
         };
         if !(tokens.is_finite() && tokens > 0.0) {
             return Err(perr(format!("token budget {tokens} must be positive")));
-        }
-        let share_sum: f64 = p.shares.values().sum();
-        if (share_sum - 1.0).abs() > 1e-6 || p.shares.values().any(|s| *s < 0.0) {
-            return Err(perr(format!("language shares sum to {share_sum}, not 1")));
         }
         let batches = ((tokens / (decl.seq_len * decl.batch_size) as f64).round() as u64).max(1);
         let langs: Vec<&String> = p.shares.keys().collect();

@@ -90,8 +90,76 @@ pub struct Manifest {
     pub tokenizer_hash: String,
     /// EOS id appended to every document.
     pub eos_id: u32,
+    /// Entries of the tokenizer (every token id in the shards is below this); absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<u64>,
     /// Prepared corpora.
     pub corpora: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json` and checks it against the shards it lists: the format version, unique corpus
+    /// names, each prefix naming the corpus's own `.bin`/`.idx` pair, and each entry's documents, tokens and
+    /// dtype equal to what the `.idx` holds (which [`crate::IndexedDataset::open`] checks against the `.bin`).
+    /// A manifest that disagrees with its shards is refused, naming manifest.json and the corpus.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        if dir.is_file() {
+            return Err(DataError::Input(format!(
+                "{}: is a file; give the folder that `hashi data prepare` wrote",
+                dir.display()
+            )));
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| DataError::Io { path: path.clone(), source: e })?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Format {
+            path: path.clone(),
+            message: format!("not a manifest written by `hashi data prepare`: {e}"),
+        })?;
+        let bad = |m: String| DataError::Format { path: path.clone(), message: m };
+        if m.format_version != MANIFEST_VERSION {
+            return Err(bad(format!(
+                "format_version {} (this hashi reads {MANIFEST_VERSION}); prepare the shards again",
+                m.format_version
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for e in &m.corpora {
+            let name = &e.corpus.name;
+            if !names.insert(name.as_str()) {
+                return Err(bad(format!("corpus {name} is listed twice")));
+            }
+            if e.prefix != *name {
+                return Err(bad(format!(
+                    "corpus {name}: prefix {:?} is not the corpus's shard (its files are {name}.bin and {name}.idx)",
+                    e.prefix
+                )));
+            }
+            let ds = crate::IndexedDataset::open(&dir.join(&e.prefix))
+                .map_err(|err| bad(format!("corpus {name}: {err}")))?;
+            let disagree = |what: &str, manifest: String, shard: String| {
+                bad(format!(
+                    "corpus {name}: the manifest says {what} {manifest}, but {} holds {shard}",
+                    dir.join(format!("{}.idx", e.prefix)).display()
+                ))
+            };
+            if ds.dtype() != e.dtype {
+                return Err(disagree("dtype", format!("{:?}", e.dtype), format!("{:?}", ds.dtype())));
+            }
+            if ds.len() as u64 != e.documents {
+                return Err(disagree("documents", e.documents.to_string(), ds.len().to_string()));
+            }
+            if ds.tokens() != e.tokens {
+                return Err(disagree("tokens", e.tokens.to_string(), ds.tokens().to_string()));
+            }
+        }
+        if let Some(v) = m.vocab_size
+            && u64::from(m.eos_id) >= v
+        {
+            return Err(bad(format!("eos_id {} is outside the vocabulary of {v}", m.eos_id)));
+        }
+        Ok(m)
+    }
 }
 
 /// Options of [`prepare`].
@@ -136,6 +204,13 @@ fn resolve(decl: &CorpusDecl, base: &Path) -> Result<Vec<PathBuf>> {
             files.extend(found);
         } else if full.is_file() {
             files.push(full);
+        } else if full.is_dir() {
+            return Err(DataError::Input(format!(
+                "corpus {}: {} is a directory, not a file (list its files, or a glob such as {}/*.jsonl)",
+                decl.name,
+                full.display(),
+                p.trim_end_matches('/')
+            )));
         } else {
             return Err(DataError::Input(format!("corpus {}: {} does not exist", decl.name, full.display())));
         }
@@ -145,7 +220,46 @@ fn resolve(decl: &CorpusDecl, base: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Checks corpus declarations: at least one; names `[A-Za-z0-9_-]+` (they become file names) and unique;
+/// a language tag of the same characters; at least one path; a JSON field name.
+pub fn check_decls(decls: &[CorpusDecl]) -> Result<()> {
+    if decls.is_empty() {
+        return Err(DataError::Input("no corpus declared".into()));
+    }
+    let tag_ok =
+        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let mut names = std::collections::HashSet::new();
+    for d in decls {
+        if !tag_ok(&d.name) {
+            return Err(DataError::Input(format!(
+                "corpus name {:?}: use [A-Za-z0-9_-]+ (the name becomes the shard's file name)",
+                d.name
+            )));
+        }
+        if !names.insert(&d.name) {
+            return Err(DataError::Input(format!("corpus {} is declared twice", d.name)));
+        }
+        if !tag_ok(&d.lang) {
+            return Err(DataError::Input(format!(
+                "corpus {}: lang {:?}: use [A-Za-z0-9_-]+",
+                d.name, d.lang
+            )));
+        }
+        if d.paths.is_empty() {
+            return Err(DataError::Input(format!("corpus {}: paths is empty", d.name)));
+        }
+        if d.field.is_empty() {
+            return Err(DataError::Input(format!("corpus {}: field is empty", d.name)));
+        }
+    }
+    Ok(())
+}
+
 /// Prepares every declared corpus into `out` (relative paths of `decls` resolve against `base`).
+///
+/// `out` must be missing, empty, or a folder this function wrote before (with its `manifest.json`): there,
+/// corpora whose inputs and tokenizer are unchanged are kept and changed ones replaced. Any other non-empty
+/// folder is refused unless `opts.force`.
 pub fn prepare(
     decls: &[CorpusDecl],
     base: &Path,
@@ -154,16 +268,27 @@ pub fn prepare(
     opts: &PrepareOptions,
     reporter: &dyn Reporter,
 ) -> Result<Manifest> {
-    if decls.is_empty() {
-        return Err(DataError::Input("no corpus declared".into()));
+    check_decls(decls)?;
+    if out.exists() && !out.is_dir() {
+        return Err(DataError::Input(format!("--out {}: exists and is not a directory", out.display())));
     }
-    let mut names = std::collections::HashSet::new();
-    for d in decls {
-        if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(DataError::Input(format!("corpus name {:?}: use [A-Za-z0-9_-]+", d.name)));
+    let manifest_path = out.join("manifest.json");
+    if out.is_dir() {
+        let nonempty = std::fs::read_dir(out).map_err(|e| DataError::io(out, e))?.next().is_some();
+        if nonempty && !manifest_path.is_file() && !opts.force {
+            return Err(DataError::Input(format!(
+                "--out {}: already exists, is not empty and holds no manifest.json of earlier shards; its files \
+                 would be overwritten (pass --force to write into it, or choose another folder)",
+                out.display()
+            )));
         }
-        if !names.insert(&d.name) {
-            return Err(DataError::Input(format!("corpus {} is declared twice", d.name)));
+        if manifest_path.is_file() {
+            tracing::warn!(
+                "{}: already holds prepared shards; corpora whose inputs and tokenizer are unchanged are kept, \
+                 the others replaced{}",
+                out.display(),
+                if opts.force { " (--force: every corpus is redone)" } else { "" }
+            );
         }
     }
     let tok = Tokenizer::from_file(tokenizer_path)?;
@@ -178,7 +303,6 @@ pub fn prepare(
     })?;
     let dtype = TokenDtype::for_vocab(tok.vocab_size());
     std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))?;
-    let manifest_path = out.join("manifest.json");
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -211,6 +335,7 @@ pub fn prepare(
         tokenizer: tok_json,
         tokenizer_hash,
         eos_id,
+        vocab_size: Some(tok.vocab_size() as u64),
         corpora: entries,
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Input(e.to_string()))?;
@@ -263,7 +388,9 @@ fn prepare_one(
             }
             line += 1;
             reporter.advance(n as u64);
-            match parse_record(&buf, jsonl, &decl.field) {
+            // A UTF-8 byte-order mark starts some files (Windows editors); it is not text.
+            let raw = if line == 1 { hashi_tokenizer::input::strip_bom(&buf) } else { &buf[..] };
+            match parse_record(raw, jsonl, &decl.field) {
                 Record::Doc(d) => {
                     chunk.push(d);
                     docs_in_file += 1;

@@ -229,27 +229,25 @@ impl Task {
     pub fn gold(self, doc: &Value) -> Result<usize, String> {
         let label = doc.get("label");
         match self.dataset {
-            Dataset::JCommonsenseQa => label
-                .and_then(Value::as_u64)
-                .filter(|&l| l < 5)
-                .map(|l| l as usize)
-                .ok_or_else(|| "document has no label 0..4".into()),
+            Dataset::JCommonsenseQa => {
+                label.and_then(Value::as_u64).filter(|&l| l < 5).map(|l| l as usize).ok_or_else(
+                    || match label {
+                        Some(l) => format!(
+                            "label {l} is not one of 0..4 (the index of the answer among choice0..choice4)"
+                        ),
+                        None => "document has no label 0..4".into(),
+                    },
+                )
+            }
+            // JGLUE's strings, or the ClassLabel index of the HF datasets (same order as the strings).
             Dataset::Jnli => {
-                let l = Self::str_field(doc, "label")?;
-                JNLI_LABELS
-                    .iter()
-                    .position(|(en, _)| *en == l)
-                    .ok_or_else(|| format!("unknown JNLI label {l:?}"))
+                let names: Vec<&str> = JNLI_LABELS.iter().map(|(en, _)| *en).collect();
+                Self::class_label(label, &names, "JNLI")
             }
-            Dataset::Mnli | Dataset::Qnli => {
-                let l = Self::str_field(doc, "label")?;
-                let labels: &[&str] = if self.dataset == Dataset::Mnli {
-                    &["entailment", "neutral", "contradiction"]
-                } else {
-                    &["entailment", "not_entailment"]
-                };
-                labels.iter().position(|x| *x == l).ok_or_else(|| format!("unknown label {l:?}"))
-            }
+            // GLUE's strings, or the HF `glue` ClassLabel index (MNLI 0/1/2 = entailment/neutral/contradiction,
+            // QNLI 0/1 = entailment/not_entailment).
+            Dataset::Mnli => Self::class_label(label, &["entailment", "neutral", "contradiction"], "MNLI"),
+            Dataset::Qnli => Self::class_label(label, &["entailment", "not_entailment"], "QNLI"),
             // shunk031/JGLUE's ClassLabel order (positive = 0), or JGLUE's original strings.
             Dataset::MarcJa => match label {
                 Some(Value::Number(n)) if n.as_u64().is_some_and(|l| l < 2) => {
@@ -266,6 +264,27 @@ impl Task {
                 _ => Err("document has no label 0/1".into()),
             },
             _ => Err(format!("{} is not a choice task", self.name())),
+        }
+    }
+
+    /// A label given as one of `names` or as its index (a HF `ClassLabel`).
+    fn class_label(label: Option<&Value>, names: &[&str], dataset: &str) -> Result<usize, String> {
+        let expected = || {
+            let list: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{n} ({i})")).collect();
+            list.join(", ")
+        };
+        match label {
+            Some(Value::String(l)) => names
+                .iter()
+                .position(|x| *x == l.as_str())
+                .ok_or_else(|| format!("unknown {dataset} label {l:?} (expected {})", expected())),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|&i| (i as usize) < names.len())
+                .map(|i| i as usize)
+                .ok_or_else(|| format!("unknown {dataset} label {n} (expected {})", expected())),
+            Some(other) => Err(format!("unknown {dataset} label {other} (expected {})", expected())),
+            None => Err(format!("document has no label (expected {})", expected())),
         }
     }
 
@@ -428,6 +447,12 @@ impl Task {
         k: usize,
         rnd: &mut PyRandom,
     ) -> Result<Vec<usize>, String> {
+        if k > train.len() {
+            return Err(format!(
+                "the few-shot pool has {} documents, fewer than the {k} shots asked for",
+                train.len()
+            ));
+        }
         let all: Vec<usize> = (0..train.len()).collect();
         if !self.stratified() {
             return Ok(rnd.sample(&all, k));
@@ -450,7 +475,14 @@ impl Task {
             counts[i] += 1;
         }
         let mut picked = vec![];
-        for ((_, members), &c) in strata.iter().zip(&counts) {
+        for ((target, members), &c) in strata.iter().zip(&counts) {
+            if c > members.len() {
+                return Err(format!(
+                    "the few-shot pool has {} documents labelled {target:?}, fewer than the {c} that stratified \
+                     sampling of {k} shots takes",
+                    members.len()
+                ));
+            }
             picked.extend(rnd.sample(members, c));
         }
         rnd.shuffle(&mut picked);

@@ -60,6 +60,14 @@ impl InputSpec {
                 .collect()
         } else {
             let p = PathBuf::from(&self.pattern);
+            if p.is_dir() {
+                return Err(TokenizerError::Input(format!(
+                    "{}: is a directory, not a file (language {}); give a file or a glob such as {}/*.jsonl",
+                    self.pattern,
+                    self.lang,
+                    self.pattern.trim_end_matches('/')
+                )));
+            }
             if !p.is_file() {
                 return Err(TokenizerError::Input(format!(
                     "{}: no such file (language {})",
@@ -123,6 +131,12 @@ pub enum Record {
     Bad(&'static str, String),
 }
 
+/// `raw` without a leading UTF-8 byte-order mark (EF BB BF): for the first line of a file, where Windows
+/// tools put one; it is not part of the first document's text.
+pub fn strip_bom(raw: &[u8]) -> &[u8] {
+    raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
+}
+
 /// Whether `path` is read as JSON lines (`.jsonl`, `.json`) rather than plain text.
 pub fn is_jsonl(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json"))
@@ -164,7 +178,8 @@ pub fn read_file(path: &Path, field: &str, docs: &mut Vec<String>) -> Result<()>
             return Ok(());
         }
         line += 1;
-        match parse_record(&buf, jsonl, field) {
+        let raw = if line == 1 { strip_bom(&buf) } else { &buf[..] };
+        match parse_record(raw, jsonl, field) {
             Record::Doc(d) => docs.push(d),
             Record::Empty => {}
             Record::Bad(_, message) => {

@@ -183,6 +183,47 @@ impl SpModel {
     /// The equivalent Llama-style HF tokenizer.
     pub fn to_llama_style(&self, path: &Path) -> Result<LlamaStyle> {
         let refuse = |message: String| TokenizerError::Load { path: path.into(), message };
+        // What the sentencepiece library's ModelInterface refuses at load: empty or repeated pieces, no unknown
+        // piece or more than one, and (with byte fallback) any of the 256 byte pieces missing.
+        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, (piece, _, _)) in self.pieces.iter().enumerate() {
+            if piece.is_empty() {
+                return Err(refuse(format!("piece {i} is empty (sentencepiece refuses such a model)")));
+            }
+            if let Some(j) = seen.insert(piece.as_str(), i) {
+                return Err(refuse(format!(
+                    "piece {piece:?} is defined twice (ids {j} and {i}); sentencepiece refuses such a model"
+                )));
+            }
+        }
+        let unknown: Vec<usize> = self
+            .pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.2 == PieceType::Unknown)
+            .map(|(i, _)| i)
+            .collect();
+        if unknown.len() != 1 {
+            return Err(refuse(format!(
+                "the model defines {} unknown pieces (ids {unknown:?}); exactly one is needed",
+                unknown.len()
+            )));
+        }
+        if self.byte_fallback {
+            let missing: Vec<String> = (0..=255u8)
+                .map(|b| format!("<0x{b:02X}>"))
+                .filter(|p| !self.pieces.iter().any(|q| &q.0 == p && q.2 == PieceType::Byte))
+                .collect();
+            if !missing.is_empty() {
+                return Err(refuse(format!(
+                    "byte_fallback is on but {} of the 256 byte pieces are missing ({}{}); sentencepiece refuses \
+                     such a model",
+                    missing.len(),
+                    missing.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                    if missing.len() > 4 { ", ..." } else { "" }
+                )));
+            }
+        }
         if self.model_type != 2 {
             return Err(refuse(format!(
                 "model type {} is not BPE (2); only BPE models can be imported",

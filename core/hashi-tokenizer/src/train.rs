@@ -121,9 +121,25 @@ pub fn train(inputs: &[LangTexts], cfg: &TrainConfig, reporter: &dyn Reporter) -
             cfg.character_coverage
         )));
     }
+    let mut seen_symbols = std::collections::HashSet::new();
+    for u in &cfg.user_defined_symbols {
+        if u.is_empty() {
+            return Err(TokenizerError::Train("a user-defined symbol is empty".into()));
+        }
+        if SPECIAL_TOKENS.contains(&u.as_str()) {
+            return Err(TokenizerError::Train(format!(
+                "user-defined symbol {u:?} is a special token already"
+            )));
+        }
+        if !seen_symbols.insert(u.as_str()) {
+            return Err(TokenizerError::Train(format!("user-defined symbol {u:?} is given twice")));
+        }
+    }
     let (docs, mut stats) = sample(inputs, cfg)?;
     reporter.start("counting words", Some(docs.len() as u64), "docs");
-    let words = count_words(&docs, cfg.split_digits, reporter);
+    // User-defined symbols are cut out of the text first (as SentencePiece does, and as the tokenizer's added
+    // tokens are at encoding time): BPE never sees them, so no merge can learn one a second time.
+    let words = count_words(&docs, cfg.split_digits, &cfg.user_defined_symbols, reporter);
     reporter.finish();
     stats.unique_words = words.len();
 
@@ -220,7 +236,12 @@ fn sample<'a>(inputs: &'a [LangTexts], cfg: &TrainConfig) -> Result<(Vec<&'a str
 }
 
 /// Word counts over all lines, in parallel.
-fn count_words(docs: &[&str], split_digits: bool, reporter: &dyn Reporter) -> FxHashMap<String, u64> {
+fn count_words(
+    docs: &[&str],
+    split_digits: bool,
+    user_symbols: &[String],
+    reporter: &dyn Reporter,
+) -> FxHashMap<String, u64> {
     docs.par_iter()
         .fold(
             || (FxHashMap::<String, u64>::default(), String::new()),
@@ -230,15 +251,22 @@ fn count_words(docs: &[&str], split_digits: bool, reporter: &dyn Reporter) -> Fx
                     if line.is_empty() {
                         continue;
                     }
-                    buf.clear();
-                    buf.push(METASPACE);
-                    buf.extend(line.chars().map(|c| if c == ' ' { METASPACE } else { c }));
-                    for_each_word(&buf, split_digits, |w| match map.get_mut(w) {
-                        Some(n) => *n += 1,
-                        None => {
-                            map.insert(w.to_owned(), 1);
+                    for (k, segment) in cut_user_symbols(line, user_symbols).into_iter().enumerate() {
+                        if segment.is_empty() {
+                            continue;
                         }
-                    });
+                        buf.clear();
+                        if k == 0 {
+                            buf.push(METASPACE);
+                        }
+                        buf.extend(segment.chars().map(|c| if c == ' ' { METASPACE } else { c }));
+                        for_each_word(&buf, split_digits, |w| match map.get_mut(w) {
+                            Some(n) => *n += 1,
+                            None => {
+                                map.insert(w.to_owned(), 1);
+                            }
+                        });
+                    }
                 }
                 reporter.advance(1);
                 (map, buf)
@@ -252,6 +280,29 @@ fn count_words(docs: &[&str], split_digits: bool, reporter: &dyn Reporter) -> Fx
             }
             big
         })
+}
+
+/// The parts of `line` between occurrences of the user-defined symbols (leftmost, longest first), the first
+/// part first; the symbols themselves are dropped.
+fn cut_user_symbols<'a>(line: &'a str, symbols: &[String]) -> Vec<&'a str> {
+    if symbols.is_empty() {
+        return vec![line];
+    }
+    let mut parts = vec![];
+    let (mut start, mut i) = (0, 0);
+    while i < line.len() {
+        let rest = &line[i..];
+        match symbols.iter().filter(|s| rest.starts_with(s.as_str())).map(String::len).max() {
+            Some(n) => {
+                parts.push(&line[start..i]);
+                i += n;
+                start = i;
+            }
+            None => i += rest.chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    parts.push(&line[start..]);
+    parts
 }
 
 /// Calls `f` with each word of a normalised line (see the module docs for the cutting rules).

@@ -214,6 +214,6 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
         }
         std::fs::write(p, &text)?;
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }

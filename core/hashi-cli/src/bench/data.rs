@@ -124,6 +124,6 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }

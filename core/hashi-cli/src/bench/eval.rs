@@ -125,6 +125,6 @@ pub fn run(a: EvalBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(p) = &a.out {
         std::fs::write(p, &text)?;
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }

@@ -194,7 +194,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 

@@ -147,7 +147,7 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         write(out, &text)?;
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub struct ReportArgs {
 
 pub fn run(a: ReportArgs) -> Result<()> {
     write(&a.runs, &a.out)?;
-    println!("{}", a.out.join("report.md").display());
+    outln!("{}", a.out.join("report.md").display())?;
     Ok(())
 }
 
