@@ -6,6 +6,7 @@
 mod common;
 mod data;
 mod eval;
+mod hardening;
 mod export;
 mod model_errors;
 mod model_parity;
