@@ -326,7 +326,11 @@ fn position(lua: &Lua) -> Option<String> {
 /// tables show their fields, other values their type and value. Host errors pass unchanged.
 fn render_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
     let text = match &e {
-        Value::Error(_) => return Ok(e),
+        // Raised by the host (limits, sandbox refusals): the message gets the script's position.
+        Value::Error(err) => match host_message(err) {
+            Some(m) if !crate::error::has_position(&m) => m,
+            _ => return Ok(e),
+        },
         Value::String(s) => {
             let t = s.to_string_lossy();
             if crate::error::has_position(&t) {
@@ -343,6 +347,15 @@ fn render_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
         None => text,
     };
     Ok(Value::String(lua.create_string(&text)?))
+}
+
+/// The text of a host-raised runtime error (possibly wrapped as a callback error).
+fn host_message(err: &mlua::Error) -> Option<String> {
+    match err {
+        mlua::Error::RuntimeError(m) => Some(m.clone()),
+        mlua::Error::CallbackError { cause, .. } => host_message(cause),
+        _ => None,
+    }
 }
 
 fn render_scalar(v: &Value) -> String {
@@ -422,7 +435,7 @@ fn sandbox(
             if n > 0 {
                 let piece = s.as_bytes().len() as u64 + sep.as_ref().map_or(0, |p| p.as_bytes().len() as u64);
                 let n = n as u64;
-                crate::limits::charge(lua, n.saturating_add(n.saturating_mul(piece) / 16))?;
+                crate::limits::charge(lua, n.saturating_add(n.saturating_mul(piece)) / 16)?;
             }
             rep.call::<Value>((s, n, sep))
         })?,
