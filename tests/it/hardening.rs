@@ -49,7 +49,10 @@ impl Fx {
             ),
         )
         .expect("corpora");
-        ok(&sh(&dir, &["-q", "model", "init", "--config", "tiny.json", "--seed", "0", "--out", "tiny"]), "model init");
+        ok(
+            &sh(&dir, &["-q", "model", "init", "--config", "tiny.json", "--seed", "0", "--out", "tiny"]),
+            "model init",
+        );
         let mini = repo_root().join("examples/mini/base/model");
         for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
             std::fs::copy(mini.join(f), dir.join("tiny").join(f)).expect("copy tokenizer");
@@ -80,7 +83,12 @@ impl Fx {
     fn steps(&self) -> Vec<u64> {
         let text = std::fs::read_to_string(self.dir.join("run/metrics.jsonl")).unwrap_or_default();
         text.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).unwrap_or(0))
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .unwrap_or(0)
+            })
             .collect()
     }
 
@@ -125,7 +133,11 @@ fn a_resume_survives_retention_of_the_checkpoint_it_started_from() {
             std::fs::read(last.join("tokenizer.json")).expect("tokenizer in the final checkpoint"),
             std::fs::read(fx.dir.join("tiny/tokenizer.json")).expect("tokenizer")
         );
-        assert_eq!(fx.steps(), (1..=60).collect::<Vec<_>>(), "keep = {keep}: every step once in metrics.jsonl");
+        assert_eq!(
+            fx.steps(),
+            (1..=60).collect::<Vec<_>>(),
+            "keep = {keep}: every step once in metrics.jsonl"
+        );
     }
 }
 
@@ -186,7 +198,10 @@ fn a_kill_while_checkpoints_are_replaced_leaves_no_half_checkpoint() {
         .expect("ckpt")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step_")) && p.join("DONE").is_file())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step_"))
+                && p.join("DONE").is_file()
+        })
         .collect();
     complete.sort();
     let reference: Vec<String> = std::fs::read_dir(complete.first().expect("a complete checkpoint"))
@@ -234,7 +249,10 @@ fn a_training_folder_has_one_writer_and_a_stale_lock_is_taken_over() {
     let _ = first.wait();
     assert!(still_running, "the first trainer ended before the second started; the test proves nothing");
     assert_eq!(second.status.code(), Some(1), "{e}");
-    assert!(e.contains("in use by another hashi process") && e.contains(&format!("pid {}", first.id())), "{e}");
+    assert!(
+        e.contains("in use by another hashi process") && e.contains(&format!("pid {}", first.id())),
+        "{e}"
+    );
     assert!(fx.dir.join("run").join(hashi_train::LOCK_FILE).is_file());
     ok(&fx.run(&["-q", "train", &exp, "--resume"]), "resume after the holder was killed (stale lock)");
     assert!(fx.dir.join("run/ckpt/step_00000060/DONE").is_file());
@@ -259,11 +277,31 @@ fn lua_cannot_hang_or_crash_hashi() {
         assert!(t0.elapsed() < Duration::from_secs(20), "{file}: took {:?}", t0.elapsed());
         o
     };
-    refused(&plan("error_level0.lua"), "error(msg, 0)", &["error_level0.lua:1: the warmup must be shorter than the phase"]);
-    refused(&plan("error_table.lua"), "error({...})", &["error_table.lua:1: error value is a table: {code = 42, reason = \"bad\"}"]);
-    refused(&plan("yield_main.lua"), "yield outside a coroutine", &["yield_main.lua:1: attempt to yield from outside a coroutine"]);
-    refused(&plan("require_cycle.lua"), "require cycle", &["circular require (cycle_a -> cycle_b -> cycle_a)"]);
-    refused(&plan("gc_curriculum.lua"), "__gc finalizer", &["gc_curriculum.lua:2: setmetatable: __gc metamethods (finalizers) are not allowed"]);
+    refused(
+        &plan("error_level0.lua"),
+        "error(msg, 0)",
+        &["error_level0.lua:1: the warmup must be shorter than the phase"],
+    );
+    refused(
+        &plan("error_table.lua"),
+        "error({...})",
+        &["error_table.lua:1: error value is a table: {code = 42, reason = \"bad\"}"],
+    );
+    refused(
+        &plan("yield_main.lua"),
+        "yield outside a coroutine",
+        &["yield_main.lua:1: attempt to yield from outside a coroutine"],
+    );
+    refused(
+        &plan("require_cycle.lua"),
+        "require cycle",
+        &["circular require (cycle_a -> cycle_b -> cycle_a)"],
+    );
+    refused(
+        &plan("gc_curriculum.lua"),
+        "__gc finalizer",
+        &["gc_curriculum.lua:2: setmetatable: __gc metamethods (finalizers) are not allowed"],
+    );
     refused(&plan("pattern.lua"), "backtracking string.find", &["pattern.lua", "time limit"]);
 
     let sched = lua.join("gc_schedule.lua").display().to_string();
@@ -275,7 +313,11 @@ fn lua_cannot_hang_or_crash_hashi() {
         ),
     )
     .expect("experiment");
-    refused(&fx.run(&["-q", "train", "gc.lua", "--stop-after", "2"]), "__gc in lr()", &["__gc metamethods (finalizers)"]);
+    refused(
+        &fx.run(&["-q", "train", "gc.lua", "--stop-after", "2"]),
+        "__gc in lr()",
+        &["__gc metamethods (finalizers)"],
+    );
 
     for e in ["exp_params.lua", "exp_overrides.lua"] {
         let text = std::fs::read_to_string(fixtures().join(e)).expect("fixture").replace("FX/", "");

@@ -6,8 +6,8 @@
 mod common;
 mod data;
 mod eval;
-mod hardening;
 mod export;
+mod hardening;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;

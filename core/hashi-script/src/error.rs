@@ -48,16 +48,24 @@ impl ScriptError {
         let (text, traceback) = flatten(err);
         let (text, trace) = split_traceback(&text);
         let traceback = traceback.or(trace);
-        let text = if text == "not enough memory" { "memory limit exceeded (not enough memory)".into() } else { text };
+        let text = if text == "not enough memory" {
+            "memory limit exceeded (not enough memory)".into()
+        } else {
+            text
+        };
         if let Some((path, line, message)) = locate(&text)
             && text.starts_with(&format!("{path}:{line}:"))
         {
             return Self::Lua { path: path.into(), line: Some(line), message, traceback };
         }
         match traceback.as_deref().and_then(locate) {
-            Some((path, line, _)) => Self::Lua { path: path.into(), line: Some(line), message: text, traceback },
+            Some((path, line, _)) => {
+                Self::Lua { path: path.into(), line: Some(line), message: text, traceback }
+            }
             None => match locate(&text) {
-                Some((path, line, message)) => Self::Lua { path: path.into(), line: Some(line), message, traceback },
+                Some((path, line, message)) => {
+                    Self::Lua { path: path.into(), line: Some(line), message, traceback }
+                }
                 None => Self::Lua { path: default_path.into(), line: None, message: text, traceback },
             },
         }
@@ -132,7 +140,10 @@ mod tests {
         );
         match ScriptError::from_lua(std::path::Path::new("x/plan.lua"), &e) {
             ScriptError::Lua { path, line, message, .. } => {
-                assert_eq!((path.to_str(), line, message.as_str()), (Some("x/plan.lua"), Some(1), "the warmup must be shorter"));
+                assert_eq!(
+                    (path.to_str(), line, message.as_str()),
+                    (Some("x/plan.lua"), Some(1), "the warmup must be shorter")
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -532,7 +532,11 @@ fn sandbox(
         if let Ok(mut chain) = loading.lock() {
             chain.push(name.clone());
         }
-        let v = lua.load(source).set_name(format!("@{}", path.display())).set_mode(ChunkMode::Text).eval::<Value>();
+        let v = lua
+            .load(source)
+            .set_name(format!("@{}", path.display()))
+            .set_mode(ChunkMode::Text)
+            .eval::<Value>();
         if let Ok(mut chain) = loading.lock() {
             chain.retain(|n| n != &name);
         }

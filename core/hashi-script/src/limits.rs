@@ -108,10 +108,9 @@ fn watchdog() {
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let now = Instant::now();
-        let over = running()
-            .lock()
-            .ok()
-            .and_then(|r| r.iter().find(|c| now > c.hard_deadline).map(|c| (c.path.clone(), c.what.clone(), c.wall)));
+        let over = running().lock().ok().and_then(|r| {
+            r.iter().find(|c| now > c.hard_deadline).map(|c| (c.path.clone(), c.what.clone(), c.wall))
+        });
         if let Some((path, what, wall)) = over {
             eprintln!(
                 "error: {}: {what} ran past its time limit of {} s inside a C function or host callback that the \

@@ -191,7 +191,11 @@ fn finalizers_are_refused() {
     let e = refuse("setmetatable({}, { __gc = function() while true do end end })\nreturn {}");
     assert!(e.contains("policy.lua:1:") && e.contains("__gc"), "{e}");
     let dir = tempfile::tempdir().expect("tmp");
-    let p = write(dir.path(), "ok.lua", "local t = setmetatable({}, { __index = function() return 5 end })\nreturn { n = t.x }");
+    let p = write(
+        dir.path(),
+        "ok.lua",
+        "local t = setmetatable({}, { __index = function() return 5 end })\nreturn { n = t.x }",
+    );
     assert_eq!(Script::load(&p, &opts(dir.path())).expect("loads").field::<i64>("n").expect("n"), 5);
 }
 
@@ -245,15 +249,26 @@ fn a_call_has_a_time_limit() {
 #[test]
 fn deep_or_huge_values_are_refused_before_decoding() {
     let dir = tempfile::tempdir().expect("tmp");
-    let p = write(dir.path(), "deep.lua", "local d = {}\nfor i = 1, 200000 do d = { d } end\nreturn { deep = d, cyc = nil }");
-    let s = Script::load(&p, &opts(dir.path()).instruction_limit(100_000_000).memory_limit(64 << 20)).expect("loads");
+    let p = write(
+        dir.path(),
+        "deep.lua",
+        "local d = {}\nfor i = 1, 200000 do d = { d } end\nreturn { deep = d, cyc = nil }",
+    );
+    let s = Script::load(&p, &opts(dir.path()).instruction_limit(100_000_000).memory_limit(64 << 20))
+        .expect("loads");
     let e = s.exports::<serde_json::Value>().expect_err("too deep").to_string();
     assert!(e.contains("deep.lua") && e.contains("nested more than 100 levels deep"), "{e}");
     let p = write(dir.path(), "cyc.lua", "local t = {}\nt.self = t\nreturn t");
-    let e = Script::load(&p, &opts(dir.path())).expect("loads").exports::<serde_json::Value>().expect_err("cycle");
+    let e = Script::load(&p, &opts(dir.path()))
+        .expect("loads")
+        .exports::<serde_json::Value>()
+        .expect_err("cycle");
     assert!(e.to_string().contains("contains itself"), "{e}");
     let p = write(dir.path(), "ok.lua", "local d = 1\nfor i = 1, 50 do d = { d } end\nreturn d");
-    Script::load(&p, &opts(dir.path())).expect("loads").exports::<serde_json::Value>().expect("50 levels decode");
+    Script::load(&p, &opts(dir.path()))
+        .expect("loads")
+        .exports::<serde_json::Value>()
+        .expect("50 levels decode");
 }
 
 #[test]
@@ -261,7 +276,10 @@ fn math_random_repeats_given_the_seed() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = write(dir.path(), "r.lua", "return { x = math.random(1, 1000000), y = math.random() }");
     let get = |seed| {
-        Script::load(&p, &opts(dir.path()).seed(seed)).expect("loads").exports::<serde_json::Value>().expect("decodes")
+        Script::load(&p, &opts(dir.path()).seed(seed))
+            .expect("loads")
+            .exports::<serde_json::Value>()
+            .expect("decodes")
     };
     assert_eq!(get(7), get(7));
     assert_ne!(get(7), get(8));

@@ -59,9 +59,9 @@ pub(crate) fn leftovers(ckpt: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(ckpt) else { return vec![] };
     rd.filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with(".step_") && (n.ends_with(".tmp") || n.ends_with(".deleting"))
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".step_") && (n.ends_with(".tmp") || n.ends_with(".deleting")))
         })
         .collect()
 }

@@ -55,8 +55,13 @@ impl RunLock {
         }
         let path = dir.join(LOCK_FILE);
         let io = |e: std::io::Error| TrainError::State(format!("{}: {e}", path.display()));
-        let mut file =
-            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -120,6 +125,10 @@ mod tests {
         let key = std::fs::canonicalize(t.path()).expect("canon");
         registry().lock().expect("registry").remove(&key);
         let e = RunLock::acquire(t.path()).expect_err("held elsewhere").to_string();
-        assert!(e.contains("in use by another hashi process") && e.contains(&format!("pid {}", std::process::id())), "{e}");
+        assert!(
+            e.contains("in use by another hashi process")
+                && e.contains(&format!("pid {}", std::process::id())),
+            "{e}"
+        );
     }
 }
