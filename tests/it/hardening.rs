@@ -325,3 +325,28 @@ fn lua_cannot_hang_or_crash_hashi() {
         refused(&fx.run(&["-q", "train", e, "--stop-after", "1"]), e, &["nested more than 100 levels deep"]);
     }
 }
+
+/// Case 33's kind: a library that crashes while it is loaded is probed in a child process and refused, naming
+/// it; discovery lists it as refused beside the good plugins, and hashi keeps running.
+#[test]
+fn a_plugin_that_crashes_at_load_is_refused_by_the_probe() {
+    let crash = crate::plugins::lib("hashi_testplugin_crash_at_load");
+    let o = hashi(&["plugins", "list", "--plugin", &crash.display().to_string()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("libhashi_testplugin_crash_at_load") && e.contains("segmentation fault"), "{e}");
+    let dir = scratch_dir("harden-plugin-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(crate::plugins::lib("hashi_plugin_example"), dir.join("libhashi_plugin_example.so")).expect("copy");
+    std::fs::copy(&crash, dir.join("libhashi_plugin_crash.so")).expect("copy");
+    let o = Command::new(hashi_bin())
+        .args(["plugins", "list"])
+        .env("HASHI_PLUGIN_PATH", &dir)
+        .current_dir(repo_root())
+        .output()
+        .expect("hashi starts");
+    let all = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+    assert!(o.status.success(), "{all}");
+    assert!(all.contains("example") && all.contains("refused:") && all.contains("libhashi_plugin_crash.so"), "{all}");
+}

@@ -70,6 +70,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // A child started to load a plugin library before this process trusts it (a crash there is a refusal).
+    if let Some(code) = hashi_plugin_host::probe_child_main() {
+        std::process::exit(code);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        hashi_plugin_host::enable_probe(exe);
+    }
     alloc::keep_freed_memory();
     die_quietly_on_closed_pipe();
     let cli = Cli::parse();
