@@ -226,7 +226,7 @@ fn a_training_folder_has_one_writer_and_a_stale_lock_is_taken_over() {
     // A schedule that spends a few ms of Lua per step keeps the first trainer alive long enough.
     std::fs::write(
         fx.dir.join("schedule.lua"),
-        "return { lr = function(s, p) local x = 0 for i = 1, 300000 do x = x + i end \
+        "return { lr = function(s, p) local x = 0 for i = 1, 5000000 do x = x + i end \
          return p.max_lr * (1 - s.step / s.total_steps) + 1e-5 end }\n",
     )
     .expect("schedule");
