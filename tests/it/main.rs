@@ -10,6 +10,7 @@ mod data;
 mod eval;
 mod export;
 mod gguf;
+mod hardening;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;

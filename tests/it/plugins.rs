@@ -24,6 +24,7 @@ pub(crate) fn libs() -> &'static Path {
             "hashi-plugin-test-faulty",
             "hashi-plugin-test-bad-abi",
             "hashi-plugin-test-no-entry",
+            "hashi-plugin-test-crash-at-load",
         ] {
             cmd.args(["-p", p]);
         }

@@ -331,6 +331,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         bail!("{}: backend_options are for plugin backends; \"cpu\" takes none", experiment.display());
     }
     let accumulation = exp.accumulation_for(&plan, &experiment)?;
+    // The run folder is ours until we return (a second process on it is refused; the trainer shares this lock).
+    let _lock = hashi_train::RunLock::acquire(&out)?;
     let resume_from = if resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
             .with_context(|| format!("{}: no complete checkpoint to resume from", out.display()))?;

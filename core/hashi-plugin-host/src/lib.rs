@@ -2,6 +2,12 @@
 //! `libloading`, checks the header (magic, ABI version, target) before calling anything else, and wraps a
 //! plugin's backend as a [`hashi_train::Backend`] and its exporter as a function. Loaded libraries stay loaded
 //! for the life of the process (a backend's code must outlive every handle).
+//!
+//! In the `hashi` binary every library is first loaded by a child `hashi` (the probe, [`enable_probe`]): a
+//! library whose entry point or constructors panic, abort, segfault, hang or exit is refused with a message
+//! naming it, and discovery lists it as refused beside the good plugins. Not done yet: backend calls still run
+//! in this process, so a crash inside `create` or a step still ends hashi (an out-of-process backend is the
+//! remedy).
 
 #![allow(unsafe_code)] // Loading libraries and calling through the C ABI; each block says why it is sound.
 
@@ -67,9 +73,102 @@ fn target_of(canary: &str) -> &str {
     canary.rsplit("; ").next().unwrap_or(canary)
 }
 
+/// The environment variable that makes a `hashi` process a plugin probe (see [`probe_child_main`]).
+pub const PROBE_ENV: &str = "HASHI_PLUGIN_PROBE";
+const PROBE_OK: &str = "hashi-plugin-probe: ok";
+
+static PROBE_EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every later [`Plugin::load`] first load the library in a child process running `exe` (the `hashi`
+/// binary, which calls [`probe_child_main`] first thing): a library that crashes, aborts, hangs or exits while
+/// loading is refused, naming it, instead of taking this process down. Without this call (library users,
+/// tests), libraries are loaded in-process only.
+pub fn enable_probe(exe: PathBuf) {
+    let _ = PROBE_EXE.set(exe);
+}
+
+/// In a probe child (the [`PROBE_ENV`] variable set): loads the library it names, prints the all-clear and
+/// returns the exit code; `None` in any other process.
+pub fn probe_child_main() -> Option<i32> {
+    let path = std::env::var_os(PROBE_ENV)?;
+    Some(match Plugin::load_here(Path::new(&path)) {
+        Ok(_) => {
+            println!("{PROBE_OK}");
+            0
+        }
+        // A clean refusal: the parent's own load gives the same message.
+        Err(_) => 3,
+    })
+}
+
+/// Loads `path` in a child process first: `Ok` when the child loaded it or refused it cleanly.
+fn probe(exe: &Path, path: &Path) -> Result<(), PluginError> {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let handshake = |message: String| PluginError::Refused { path: path.to_path_buf(), message };
+    let mut child = Command::new(exe)
+        .env(PROBE_ENV, path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| handshake(format!("cannot start the probe process {}: {e}", exe.display())))?;
+    let t0 = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(handshake("loading it did not finish within 30 s (probed in a child process)".into()));
+            }
+            Err(e) => return Err(handshake(format!("probe process: {e}"))),
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        use std::io::Read;
+        let _ = o.read_to_string(&mut out);
+    }
+    match status.code() {
+        Some(0) if out.lines().any(|l| l == PROBE_OK) => Ok(()),
+        Some(3) => Ok(()),
+        Some(c) => Err(handshake(format!(
+            "loading it ended the process with exit code {c}{} (probed in a child process; not loaded)",
+            if c == 101 { ", a panic" } else { "" }
+        ))),
+        None => {
+            #[cfg(unix)]
+            let how = {
+                use std::os::unix::process::ExitStatusExt;
+                match status.signal() {
+                    Some(11) => "a segmentation fault (SIGSEGV)".to_string(),
+                    Some(6) => "an abort (SIGABRT)".to_string(),
+                    Some(7) => "a bus error (SIGBUS)".to_string(),
+                    Some(sig) => format!("signal {sig}"),
+                    None => "an unknown cause".to_string(),
+                }
+            };
+            #[cfg(not(unix))]
+            let how = "an unknown cause".to_string();
+            Err(handshake(format!("loading it crashed the process with {how} (probed in a child process; not loaded)")))
+        }
+    }
+}
+
 impl Plugin {
-    /// Loads the library at `path` and checks its header.
+    /// Loads the library at `path` and checks its header; when [`enable_probe`] was called, a child process
+    /// loads it first, so that a library that crashes at load is refused.
     pub fn load(path: &Path) -> Result<Plugin, PluginError> {
+        if let Some(exe) = PROBE_EXE.get() {
+            probe(exe, path)?;
+        }
+        Self::load_here(path)
+    }
+
+    /// Loads the library at `path` in this process and checks its header.
+    fn load_here(path: &Path) -> Result<Plugin, PluginError> {
         let refused = |message: String| PluginError::Refused { path: path.to_path_buf(), message };
         // SAFETY: loading runs the library's initialisers; a hashi plugin has none beyond Rust's own. This is the
         // trust a user gives a plugin by naming or installing it.

@@ -8,10 +8,12 @@
 
 mod error;
 mod host;
+mod limits;
 mod reload;
 
 pub use error::{Result, ScriptError};
-pub use host::{Script, ScriptOptions, erased::Arg};
+pub use host::{MAX_DEPTH, MAX_ENTRIES, Script, ScriptOptions, erased::Arg};
+pub use limits::charge;
 pub use mlua;
 pub use reload::{HotScript, Loader, Reload};
 

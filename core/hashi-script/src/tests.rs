@@ -151,3 +151,136 @@ fn hot_reload_swaps_good_edits_and_keeps_the_last_good_one() {
     assert_eq!(hot.generation(), 1);
     assert_eq!(hot.script().call::<f64>("lr", &[&0u32]).expect("last good still runs"), 2.0);
 }
+
+#[test]
+fn every_error_value_renders_with_file_and_line() {
+    let e = refuse("error('the warmup must be shorter than the phase', 0)");
+    assert!(e.contains("policy.lua:1: the warmup must be shorter than the phase"), "{e}");
+    let e = refuse("local x = 1\nerror({ code = 42, reason = 'bad' })");
+    assert!(e.contains("policy.lua:2: error value is a table: {code = 42, reason = \"bad\"}"), "{e}");
+    let e = refuse("return { run = function()\n  error()\nend }");
+    assert!(e.contains("policy.lua:2: error value is nil"), "{e}");
+    let e = refuse("return { run = function() error(false) end }");
+    assert!(e.contains("error value is a boolean: false"), "{e}");
+    let e = refuse("coroutine.yield(1)\nreturn {}");
+    assert!(e.contains("policy.lua:1: attempt to yield from outside a coroutine"), "{e}");
+    let e = refuse("local function f() return 1 + f() end\nreturn { run = function() return f() end }");
+    assert!(e.contains("stack overflow") || e.contains("memory limit"), "{e}");
+    // pcall still sees the original values.
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "p.lua",
+        "return { run = function() local ok, e = pcall(error, { n = 3 }) return e.n end }",
+    );
+    assert_eq!(Script::load(&p, &opts(dir.path())).expect("loads").call::<i64>("run", &[]).expect("runs"), 3);
+}
+
+#[test]
+fn require_cycles_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "a.lua", "return require('b')");
+    write(dir.path(), "b.lua", "return require('a')");
+    let p = write(dir.path(), "main.lua", "local a = require('a')\nreturn {}");
+    let e = Script::load(&p, &opts(dir.path())).expect_err("a cycle").to_string();
+    assert!(e.contains("circular require (a -> b -> a)") && e.contains(".lua:1"), "{e}");
+}
+
+#[test]
+fn finalizers_are_refused() {
+    let e = refuse("setmetatable({}, { __gc = function() while true do end end })\nreturn {}");
+    assert!(e.contains("policy.lua:1:") && e.contains("__gc"), "{e}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "ok.lua",
+        "local t = setmetatable({}, { __index = function() return 5 end })\nreturn { n = t.x }",
+    );
+    assert_eq!(Script::load(&p, &opts(dir.path())).expect("loads").field::<i64>("n").expect("n"), 5);
+}
+
+#[test]
+fn work_in_library_and_host_functions_is_charged() {
+    // string.rep of an empty string loops in C once per repetition.
+    let e = refuse("return { run = function() return #string.rep('', 1e15) end }");
+    assert!(e.contains("instruction limit"), "{e}");
+    // A host function charges the bytes it is given.
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "h.lua",
+        "local big = string.rep('ab', 500000)\nreturn { run = function() for i = 1, 1e6 do hashi.work(big) end end }",
+    );
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = calls.clone();
+    let s = Script::load_with(&p, &opts(dir.path()), move |lua, hashi| {
+        let seen = seen.clone();
+        hashi.set(
+            "work",
+            lua.create_function(move |_, _s: mlua::String| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })?,
+        )
+    })
+    .expect("loads");
+    let e = s.call::<serde::de::IgnoredAny>("run", &[]).expect_err("charged").to_string();
+    assert!(e.contains("instruction limit") && e.contains("h.lua:2"), "{e}");
+    assert!(calls.load(std::sync::atomic::Ordering::Relaxed) < 5);
+    // A subject scanned by a pattern function counts too.
+    let e = refuse(
+        "local s = string.rep('a', 100000)\nreturn { run = function() for i = 1, 1e6 do s:find('b', 1, true) end end }",
+    );
+    assert!(e.contains("instruction limit"), "{e}");
+}
+
+#[test]
+fn a_call_has_a_time_limit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(dir.path(), "slow.lua", "return { run = function() while true do end end }");
+    let o = opts(dir.path()).instruction_limit(u64::MAX / 2).time_limit(Duration::from_millis(300));
+    let s = Script::load(&p, &o).expect("loads");
+    let t0 = Instant::now();
+    let e = s.call::<serde::de::IgnoredAny>("run", &[]).expect_err("timed out").to_string();
+    assert!(e.contains("time limit") && e.contains("slow.lua:1"), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn deep_or_huge_values_are_refused_before_decoding() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(
+        dir.path(),
+        "deep.lua",
+        "local d = {}\nfor i = 1, 200000 do d = { d } end\nreturn { deep = d, cyc = nil }",
+    );
+    let s = Script::load(&p, &opts(dir.path()).instruction_limit(100_000_000).memory_limit(64 << 20))
+        .expect("loads");
+    let e = s.exports::<serde_json::Value>().expect_err("too deep").to_string();
+    assert!(e.contains("deep.lua") && e.contains("nested more than 100 levels deep"), "{e}");
+    let p = write(dir.path(), "cyc.lua", "local t = {}\nt.self = t\nreturn t");
+    let e = Script::load(&p, &opts(dir.path()))
+        .expect("loads")
+        .exports::<serde_json::Value>()
+        .expect_err("cycle");
+    assert!(e.to_string().contains("contains itself"), "{e}");
+    let p = write(dir.path(), "ok.lua", "local d = 1\nfor i = 1, 50 do d = { d } end\nreturn d");
+    Script::load(&p, &opts(dir.path()))
+        .expect("loads")
+        .exports::<serde_json::Value>()
+        .expect("50 levels decode");
+}
+
+#[test]
+fn math_random_repeats_given_the_seed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write(dir.path(), "r.lua", "return { x = math.random(1, 1000000), y = math.random() }");
+    let get = |seed| {
+        Script::load(&p, &opts(dir.path()).seed(seed))
+            .expect("loads")
+            .exports::<serde_json::Value>()
+            .expect("decodes")
+    };
+    assert_eq!(get(7), get(7));
+    assert_ne!(get(7), get(8));
+}

@@ -9,6 +9,9 @@ pub enum TrainError {
     /// Optimizer or checkpoint state is inconsistent.
     #[error("{0}")]
     State(String),
+    /// The run folder belongs to another live process.
+    #[error("{0}")]
+    Locked(String),
     /// A backend (plugin) call failed.
     #[error("{0}")]
     Backend(String),

@@ -4,14 +4,17 @@
 
 mod adamw;
 mod backend;
+mod durable;
 pub mod engine;
 mod error;
+mod lock;
 pub mod plot;
 mod trainer;
 
 pub use adamw::{AdamW, AdamWConfig, StepStats};
 pub use backend::{Backend, CpuBackend};
 pub use error::{Result, TrainError};
+pub use lock::{LOCK_FILE, RunLock};
 pub use trainer::{
     LrSchedule, Metrics, PlanUpdates, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState,
     latest_checkpoint, steps_per_phase,

@@ -6,6 +6,12 @@
 //! trainer_state.json, plan.json, DONE}`; the directory is written under a temporary name, `DONE` last, renamed,
 //! then `ckpt/latest` names it. Resume trusts only directories with `DONE`. `metrics.jsonl` has one object per
 //! step; its `seconds` and `tokens_per_s` fields are the only ones that depend on the machine's speed.
+//!
+//! Nothing written is lost: every file of a checkpoint and the folder itself are fsynced before `DONE`; the files
+//! copied into every checkpoint (tokenizer) come from the run's own copy in `files/`, made when the trainer
+//! starts, never from a checkpoint that retention may delete; a checkpoint is deleted `DONE` first and renamed
+//! out of `step_*` before its files go; `metrics.jsonl` is only appended to, and the lines after a resumed
+//! checkpoint are dropped by an atomic replace. The run folder is locked ([`RunLock`]) while a trainer lives.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,7 +23,9 @@ use hashi_data::{Cursor, Mixer, ResolvedPlan};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::durable;
 use crate::error::{Result, TrainError};
+use crate::lock::RunLock;
 
 /// Trainer-state format version.
 pub const STATE_VERSION: u32 = 1;
@@ -69,7 +77,8 @@ pub struct TrainerOptions {
     pub spike_factor: f64,
     /// Consecutive skipped steps that stop the run.
     pub max_bad_steps: usize,
-    /// Files copied into every checkpoint (tokenizer files).
+    /// Files copied into every checkpoint (tokenizer files). The trainer copies them into the run's `files/`
+    /// when it starts and takes them from there, so their sources (e.g. the checkpoint resumed from) may go.
     pub extra_files: Vec<PathBuf>,
     /// Script hashes recorded in checkpoints.
     pub script_hashes: BTreeMap<String, String>,
@@ -192,6 +201,7 @@ pub struct Trainer<'a> {
     steps: Vec<u64>,
     plan_updates: Option<&'a mut dyn PlanUpdates>,
     shards: PathBuf,
+    _lock: RunLock,
 }
 
 impl<'a> Trainer<'a> {
@@ -206,6 +216,9 @@ impl<'a> Trainer<'a> {
         plan_updates: Option<&'a mut dyn PlanUpdates>,
     ) -> Result<Self> {
         let steps = steps_per_phase(&plan, opts.accumulation)?;
+        let lock = RunLock::acquire(&opts.out)?;
+        let mut opts = opts;
+        opts.extra_files = own_copies(&opts.out, &opts.extra_files)?;
         let mut mixer = Mixer::new(plan.clone(), shards).map_err(|e| TrainError::State(e.to_string()))?;
         let state = match resume {
             Some(s) => {
@@ -214,8 +227,24 @@ impl<'a> Trainer<'a> {
             }
             None => TrainerState { format_version: STATE_VERSION, ..Default::default() },
         };
-        std::fs::create_dir_all(opts.out.join("ckpt")).map_err(|e| io(&opts.out, e))?;
-        Ok(Self { backend, schedule, mixer, plan, opts, state, steps, plan_updates, shards: shards.into() })
+        let ckpt = opts.out.join("ckpt");
+        std::fs::create_dir_all(&ckpt).map_err(|e| io(&opts.out, e))?;
+        for left in durable::leftovers(&ckpt) {
+            tracing::debug!(dir = %left.display(), "leftover of an interrupted checkpoint removed");
+            std::fs::remove_dir_all(&left).map_err(|e| io(&left, e))?;
+        }
+        Ok(Self {
+            backend,
+            schedule,
+            mixer,
+            plan,
+            opts,
+            state,
+            steps,
+            plan_updates,
+            shards: shards.into(),
+            _lock: lock,
+        })
     }
 
     /// Applies a curriculum edit if one is pending: phases already started stay as they are (an edit that
@@ -395,6 +424,7 @@ impl<'a> Trainer<'a> {
             if (ends_phase || periodic || last) && self.state.bad_steps == 0 {
                 self.state.phase_end = ends_phase || last;
                 metrics.flush().map_err(|e| io(&metrics_path, e))?;
+                metrics.sync_data().map_err(|e| io(&metrics_path, e))?;
                 self.checkpoint()?;
             }
         }
@@ -407,6 +437,7 @@ impl<'a> Trainer<'a> {
         let name = format!("step_{:08}", self.state.step);
         let (tmp, dir) = (ckpt.join(format!(".{name}.tmp")), ckpt.join(&name));
         if tmp.exists() {
+            // An interrupted write of this step; its DONE (if any) never counted under a dot name.
             std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
@@ -419,14 +450,20 @@ impl<'a> Trainer<'a> {
                 std::fs::copy(f, tmp.join(n)).map_err(|e| io(f, e))?;
             }
         }
-        std::fs::write(tmp.join("DONE"), b"").map_err(|e| io(&tmp, e))?;
+        // Everything on disk before DONE says so: a power loss leaves this folder without DONE, never a DONE
+        // over missing or short files.
+        durable::sync_tree(&tmp).map_err(|e| io(&tmp, e))?;
+        let done = tmp.join("DONE");
+        std::fs::File::create(&done).and_then(|f| f.sync_all()).map_err(|e| io(&done, e))?;
+        durable::sync_dir(&tmp).map_err(|e| io(&tmp, e))?;
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            // A re-written step (a resume from an earlier checkpoint): the old one is withdrawn DONE first.
+            durable::remove_checkpoint(&dir).map_err(|e| io(&dir, e))?;
         }
         std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
-        let latest_tmp = ckpt.join("latest.tmp");
-        std::fs::write(&latest_tmp, &name).map_err(|e| io(&latest_tmp, e))?;
-        std::fs::rename(&latest_tmp, ckpt.join("latest")).map_err(|e| io(&ckpt, e))?;
+        durable::sync_dir(&ckpt).map_err(|e| io(&ckpt, e))?;
+        hashi_core::write_atomic(&ckpt.join("latest"), name.as_bytes()).map_err(|e| io(&ckpt, e))?;
+        durable::sync_dir(&ckpt).map_err(|e| io(&ckpt, e))?;
         tracing::info!(checkpoint = %dir.display(), "checkpoint written");
         self.prune(&ckpt)
     }
@@ -444,24 +481,59 @@ impl<'a> Trainer<'a> {
             })
             .collect();
         periodic.sort();
-        while periodic.len() > self.opts.keep_last.max(1) {
-            let old = periodic.remove(0);
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        // The newest checkpoint (the one `latest` names, the one a resume needs) is never a candidate.
+        let newest = std::fs::read_to_string(ckpt.join("latest")).ok().map(|n| ckpt.join(n.trim()));
+        let excess = periodic.len().saturating_sub(self.opts.keep_last.max(1));
+        for old in periodic.iter().take(excess).filter(|p| Some(*p) != newest.as_ref()) {
+            durable::remove_checkpoint(old).map_err(|e| io(old, e))?;
         }
         Ok(())
     }
 }
 
+/// Copies `files` into the run's own `files/` folder (atomically, each) and returns the copies: checkpoints take
+/// their extra files from there, so no source can be pruned from under a run.
+fn own_copies(out: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let own = out.join("files");
+    std::fs::create_dir_all(&own).map_err(|e| io(&own, e))?;
+    let mut copies = Vec::with_capacity(files.len());
+    for f in files {
+        let Some(name) = f.file_name() else { continue };
+        let to = own.join(name);
+        let same = matches!((std::fs::canonicalize(f), std::fs::canonicalize(&to)), (Ok(a), Ok(b)) if a == b);
+        if !same {
+            durable::copy_atomic(f, &to).map_err(|e| io(f, e))?;
+        }
+        copies.push(to);
+    }
+    durable::sync_dir(&own).map_err(|e| io(&own, e))?;
+    Ok(copies)
+}
+
 /// Keeps the lines of `metrics.jsonl` up to `step` (a resumed run rewrites what came after its checkpoint).
+/// The file is never rewritten in place: when lines must go (later steps, or a line torn by a kill), the kept
+/// ones are written to a temporary file that replaces it atomically, so a kill at any point leaves either the
+/// old file or the new one.
 fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: Vec<&str> =
-        text.lines().filter(|l| serde_json::from_str::<Metrics>(l).is_ok_and(|m| m.step <= step)).collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| serde_json::from_str::<Metrics>(l).is_ok_and(|m| m.step <= step))
+        .collect();
+    if kept.len() == lines.len() && (text.is_empty() || text.ends_with('\n')) {
+        return Ok(());
+    }
     let mut out = kept.join("\n");
     if !out.is_empty() {
         out.push('\n');
     }
-    std::fs::write(path, out).map_err(|e| io(path, e))
+    hashi_core::write_atomic(path, out.as_bytes()).map_err(|e| io(path, e))?;
+    if let Some(dir) = path.parent() {
+        durable::sync_dir(dir).map_err(|e| io(dir, e))?;
+    }
+    Ok(())
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {

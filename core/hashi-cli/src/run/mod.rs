@@ -168,6 +168,8 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // One process at a time in a run folder (a stale lock after a crash is recognised and taken over).
+    let _lock = hashi_train::RunLock::acquire(&out)?;
     let mut r = Runner { out: out.clone(), progress, resume: a.resume, quiet: progress.is_quiet(), done: 0 };
     r.say(&format!("run {} ({}) in {}", d.name, experiment.display(), out.display()));
 
