@@ -356,7 +356,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
             let cfg_path = rel(&base, &init.config);
             must_exist(&cfg_path, "init config", &experiment)?;
             let cfg = LlamaConfig::from_file(&cfg_path)?.to_config(&cfg_path)?;
-            (ModelSource::Random(cfg, init.seed), vec![])
+            (ModelSource::Random(Box::new(cfg), init.seed), vec![])
         }
         _ => bail!(
             "{}: give exactly one of `model` (continued pretraining) or `init` (from scratch)",
@@ -483,7 +483,7 @@ enum ModelSource {
     /// An HF directory (a source model or a checkpoint).
     Dir(PathBuf),
     /// Random initialisation of a config with a seed (training from scratch).
-    Random(hashi_model::Config, u64),
+    Random(Box<hashi_model::Config>, u64),
 }
 
 impl ModelSource {
@@ -502,7 +502,7 @@ impl ModelSource {
     fn load(self) -> Result<Llama> {
         Ok(match self {
             ModelSource::Dir(d) => Llama::load(&d)?,
-            ModelSource::Random(cfg, seed) => Llama::new(cfg.clone(), ParamStore::random(&cfg, seed)?)?,
+            ModelSource::Random(cfg, seed) => Llama::new(*cfg.clone(), ParamStore::random(&cfg, seed)?)?,
         })
     }
 
