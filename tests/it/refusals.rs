@@ -344,9 +344,12 @@ fn damaged_shards_are_refused_naming_the_file() {
     }
 }
 
+/// A named damage to a JSON file and the words its refusal must contain.
+type JsonEdit = (&'static str, fn(&mut serde_json::Value), &'static [&'static str]);
+
 #[test]
 fn manifests_that_disagree_with_their_shards_are_refused() {
-    let edits: [(&str, fn(&mut serde_json::Value), &[&str]); 5] = [
+    let edits: [JsonEdit; 5] = [
         (
             "inflated",
             |c| {

@@ -302,7 +302,11 @@ pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     for b in &bpb {
         outln!(
             "bits per byte, {}: {:.4} ({} documents, {} bytes, {} tokens)",
-            b.lang, b.bits_per_byte, b.documents, b.bytes, b.tokens
+            b.lang,
+            b.bits_per_byte,
+            b.documents,
+            b.bytes,
+            b.tokens
         )?;
     }
     if results.is_empty() {

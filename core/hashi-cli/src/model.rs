@@ -170,7 +170,12 @@ fn info(a: InfoArgs) -> Result<()> {
     outln!("vocab        {}", cfg.vocab_size)?;
     outln!(
         "shape        hidden {}, mlp {}, layers {}, heads {} (kv {}), head_dim {}",
-        cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_layers,
+        cfg.num_heads,
+        cfg.num_kv_heads,
+        cfg.head_dim
     )?;
     outln!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings)?;
     if let Some(scaling) = cfg.rope_scaling.to_hf_json() {

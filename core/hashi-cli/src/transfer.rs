@@ -206,20 +206,25 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
     outln!("\n{:<10} {}", "category", classes.iter().map(|c| format!("{c:>13}")).collect::<String>())?;
     for c in first["by_category"].as_array().into_iter().flatten() {
         let row: String =
-            classes.iter().map(|k| format!("{:>13}", c["by_class"][k].as_u64().unwrap_or(0))).collect()?;
+            classes.iter().map(|k| format!("{:>13}", c["by_class"][k].as_u64().unwrap_or(0))).collect();
         outln!("{:<10} {row}", c["category"].as_str().unwrap_or(""))?;
     }
     let total: String =
-        classes.iter().map(|k| format!("{:>13}", first["by_class"][k].as_u64().unwrap_or(0))).collect()?;
+        classes.iter().map(|k| format!("{:>13}", first["by_class"][k].as_u64().unwrap_or(0))).collect();
     outln!("{:<10} {total}", "total")?;
     outln!(
         "\n{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
-        "special token", "old id", "roles", "action", "new id", "rows from"
+        "special token",
+        "old id",
+        "roles",
+        "action",
+        "new id",
+        "rows from"
     )?;
-    let id = |v: &serde_json::Value| v.as_u64().map_or("-".to_string(), |n| n.to_string())?;
+    let id = |v: &serde_json::Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
     for t in first["special_tokens"].as_array().into_iter().flatten() {
         let roles: Vec<&str> =
-            t["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect()?;
+            t["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
         outln!(
             "{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
             t["content"].as_str().unwrap_or(""),
