@@ -432,7 +432,8 @@ mod tests {
         assert_eq!(chars[b' ' as usize], 'Ġ');
         assert_eq!(chars[b'\n' as usize], 'Ċ');
         assert_eq!(chars[b'a' as usize], 'a');
-        let alphabet: HashSet<char> = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet();
+        let alphabet: HashSet<char> =
+            tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet().into_iter().collect();
         assert_eq!(chars.iter().copied().collect::<HashSet<_>>(), alphabet);
     }
 
