@@ -106,6 +106,10 @@ pub fn model_meta(gguf: &Gguf) -> Result<ModelMeta> {
     c.insert("rope_theta".into(), json_f32(theta));
     c.insert("rope_scaling".into(), rope_scaling(gguf, &arch)?);
     c.insert("tie_word_embeddings".into(), tied.into());
+    if model_type == "mistral" {
+        // llama.cpp keeps no sliding window; MistralConfig's default (4096) would invent one.
+        c.insert("sliding_window".into(), Value::Null);
+    }
     if model_type != "qwen2" {
         c.insert("attention_bias".into(), attention_bias.into());
         c.insert("mlp_bias".into(), false.into());
