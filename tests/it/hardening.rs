@@ -98,10 +98,11 @@ impl Fx {
         for e in std::fs::read_dir(self.dir.join("run/ckpt")).expect("ckpt").flatten() {
             let d = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("step_") && d.join("DONE").is_file() {
-                if let Some(f) = reference.iter().find(|f| !d.join(f).exists()) {
-                    bad.push(format!("{name} (DONE, but no {f})"));
-                }
+            if name.starts_with("step_")
+                && d.join("DONE").is_file()
+                && let Some(f) = reference.iter().find(|f| !d.join(f).exists())
+            {
+                bad.push(format!("{name} (DONE, but no {f})"));
             }
         }
         bad
@@ -339,7 +340,8 @@ fn a_plugin_that_crashes_at_load_is_refused_by_the_probe() {
     let dir = scratch_dir("harden-plugin-dir");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::copy(crate::plugins::lib("hashi_plugin_example"), dir.join("libhashi_plugin_example.so")).expect("copy");
+    std::fs::copy(crate::plugins::lib("hashi_plugin_example"), dir.join("libhashi_plugin_example.so"))
+        .expect("copy");
     std::fs::copy(&crash, dir.join("libhashi_plugin_crash.so")).expect("copy");
     let o = Command::new(hashi_bin())
         .args(["plugins", "list"])
@@ -349,5 +351,8 @@ fn a_plugin_that_crashes_at_load_is_refused_by_the_probe() {
         .expect("hashi starts");
     let all = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
     assert!(o.status.success(), "{all}");
-    assert!(all.contains("example") && all.contains("refused:") && all.contains("libhashi_plugin_crash.so"), "{all}");
+    assert!(
+        all.contains("example") && all.contains("refused:") && all.contains("libhashi_plugin_crash.so"),
+        "{all}"
+    );
 }

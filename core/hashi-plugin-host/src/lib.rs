@@ -117,11 +117,15 @@ fn probe(exe: &Path, path: &Path) -> Result<(), PluginError> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) if t0.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(handshake("loading it did not finish within 30 s (probed in a child process)".into()));
+                return Err(handshake(
+                    "loading it did not finish within 30 s (probed in a child process)".into(),
+                ));
             }
             Err(e) => return Err(handshake(format!("probe process: {e}"))),
         }
@@ -152,7 +156,9 @@ fn probe(exe: &Path, path: &Path) -> Result<(), PluginError> {
             };
             #[cfg(not(unix))]
             let how = "an unknown cause".to_string();
-            Err(handshake(format!("loading it crashed the process with {how} (probed in a child process; not loaded)")))
+            Err(handshake(format!(
+                "loading it crashed the process with {how} (probed in a child process; not loaded)"
+            )))
         }
     }
 }
