@@ -240,7 +240,8 @@ fn a_training_folder_has_one_writer_and_a_stale_lock_is_taken_over() {
         .spawn()
         .expect("first trainer starts");
     let t0 = Instant::now();
-    while fx.steps().len() < 2 && t0.elapsed() < Duration::from_secs(120) {
+    // Until its first checkpoint is complete (so that the run can be resumed after the kill below).
+    while !fx.dir.join("run/ckpt/latest").is_file() && t0.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let second = fx.run(&["-q", "train", &exp, "--resume"]);
