@@ -130,14 +130,18 @@ fn analyze_classifies_a_byte_level_vocabulary_by_its_bytes() {
     let want: serde_json::Value =
         serde_json::from_str(&run_python("bytelevel_peers.py", &["analyze", &smol])).expect("peer json");
     let out: serde_json::Value =
-        serde_json::from_str(&hashi_ok(&["tokenizer", "analyze", "--tokenizer", &smol, "--json"])).expect("json");
+        serde_json::from_str(&hashi_ok(&["tokenizer", "analyze", "--tokenizer", &smol, "--json"]))
+            .expect("json");
     let comp = &out["composition"];
     let count = |name: &str| {
-        comp["by_category"].as_array().expect("categories").iter().find(|c| c[0] == name).expect("category")[1]
-            .clone()
+        comp["by_category"].as_array().expect("categories").iter().find(|c| c[0] == name).expect("category")
+            [1]
+        .clone()
     };
     assert_eq!(count("byte"), want["byte"], "{comp}");
-    assert_eq!(want["byte"], 256, "a byte-level vocabulary holds the 256 bytes");
+    // Its byte alphabet (235 in SmolLM2, which lacks bytes never seen in training such as 0xC0 and 0xF5..=0xFF).
+    assert!(want["byte"].as_u64().expect("n") > 200, "single-byte pieces: {want}");
+    assert!(want["partial"].as_u64().expect("n") > 0, "pieces holding part of a character: {want}");
     assert_eq!(count("partial"), want["partial"], "{comp}");
     assert_eq!(count("special"), want["special"], "{comp}");
     assert_eq!(comp["japanese"], want["japanese"], "{comp}");
@@ -197,7 +201,13 @@ fn data_prepare_and_bits_per_byte_use_the_library_ids() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&results).expect("results")).expect("json");
     let want: usize = (0..docs.len())
-        .map(|i| ids(&peer["rows"][i]["ids"]).chunks(128).filter(|c| c.len() >= 2).map(|c| c.len() - 1).sum::<usize>())
+        .map(|i| {
+            ids(&peer["rows"][i]["ids"])
+                .chunks(128)
+                .filter(|c| c.len() >= 2)
+                .map(|c| c.len() - 1)
+                .sum::<usize>()
+        })
         .sum();
     assert_eq!(r["bits_per_byte"][0]["tokens"], want, "tokens scored differ from the library's ids");
 }

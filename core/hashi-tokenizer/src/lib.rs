@@ -122,7 +122,9 @@ impl Tokenizer {
                 let byte_piece = format!("<0x{b:02X}>");
                 let id = self.inner.token_to_id(&byte_piece).or(self.unk);
                 ids.push(id.ok_or_else(|| {
-                    TokenizerError::Codec(format!("byte 0x{b:02X} has no {byte_piece} token and no unk_token"))
+                    TokenizerError::Codec(format!(
+                        "byte 0x{b:02X} has no {byte_piece} token and no unk_token"
+                    ))
                 })?);
             }
         }
@@ -161,7 +163,8 @@ impl Tokenizer {
         let named = match std::fs::read_to_string(&config) {
             Ok(text) => {
                 let load_err = |message: String| TokenizerError::Load { path: config.clone(), message };
-                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
+                let json: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
                 let eos = &json["eos_token"];
                 eos.as_str().or_else(|| eos["content"].as_str()).map(str::to_string)
             }
@@ -173,7 +176,10 @@ impl Tokenizer {
                 Some(id) => Ok(Some((piece, id))),
                 None => Err(TokenizerError::Load {
                     path: config,
-                    message: format!("eos_token {piece:?} is not in the vocabulary of {}", self.path.display()),
+                    message: format!(
+                        "eos_token {piece:?} is not in the vocabulary of {}",
+                        self.path.display()
+                    ),
                 }),
             },
             None => Ok(self.inner.token_to_id("</s>").map(|id| ("</s>".to_string(), id))),
