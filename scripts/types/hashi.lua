@@ -24,7 +24,7 @@ function hashi.similar(piece, k) end
 ---@field id integer id in the new vocabulary
 ---@field piece string the piece ("▁" for spaces)
 ---@field text string the piece as text
----@field category "latin"|"cjk"|"hiragana"|"katakana"|"digit"|"symbol"|"byte"|"special"|"other"
+---@field category "latin"|"cjk"|"hiragana"|"katakana"|"digit"|"symbol"|"byte"|"partial"|"special"|"other"
 ---@field old_ids integer[] the old tokenizer's pieces for the same text
 
 ---@class InitContext

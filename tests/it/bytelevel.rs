@@ -139,7 +139,9 @@ fn analyze_classifies_a_byte_level_vocabulary_by_its_bytes() {
         .clone()
     };
     assert_eq!(count("byte"), want["byte"], "{comp}");
-    assert_eq!(want["byte"], 256, "a byte-level vocabulary holds the 256 bytes");
+    // Its byte alphabet (235 in SmolLM2, which lacks bytes never seen in training such as 0xC0 and 0xF5..=0xFF).
+    assert!(want["byte"].as_u64().expect("n") > 200, "single-byte pieces: {want}");
+    assert!(want["partial"].as_u64().expect("n") > 0, "pieces holding part of a character: {want}");
     assert_eq!(count("partial"), want["partial"], "{comp}");
     assert_eq!(count("special"), want["special"], "{comp}");
     assert_eq!(comp["japanese"], want["japanese"], "{comp}");

@@ -244,3 +244,53 @@ impl Tokenizer {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `tokenizer.json` with GPT-2's byte alphabet plus `Ġt`, `Ġth`, `ãģ` (spelled `pieces`), or a metaspace
+    /// one with `<0xHH>` pieces, `▁`, `t`, `h`, `▁t`, `▁th`.
+    fn write(dir: &Path, byte_level: bool) -> Tokenizer {
+        let (mut vocab, merges, pre, normalizer): (Vec<String>, Vec<[&str; 2]>, _, _) = if byte_level {
+            let mut v: Vec<String> = (0..=255u8).map(|b| canonical::byte_level_char(b).to_string()).collect();
+            v.extend(["Ġt", "Ġth", "ãģ"].map(String::from));
+            let pre = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+                                          "use_regex": true});
+            (v, vec![["Ġ", "t"], ["Ġt", "h"], ["ã", "ģ"]], pre, serde_json::Value::Null)
+        } else {
+            let mut v: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+            v.extend(["▁", "t", "h", "▁t", "▁th"].map(String::from));
+            let norm = serde_json::json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"});
+            (v, vec![["▁", "t"], ["▁t", "h"]], serde_json::Value::Null, norm)
+        };
+        vocab.insert(0, "<unk>".into());
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            vocab.into_iter().enumerate().map(|(i, p)| (p, i.into())).collect();
+        let json = serde_json::json!({"version": "1.0", "added_tokens": [], "normalizer": normalizer,
+            "pre_tokenizer": pre, "post_processor": null, "decoder": null,
+            "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": !byte_level, "vocab": vocab,
+                      "merges": merges}});
+        let path = dir.join(if byte_level { "bl.json" } else { "ms.json" });
+        std::fs::write(&path, json.to_string()).expect("write");
+        Tokenizer::from_file(&path).expect("load")
+    }
+
+    #[test]
+    fn pieces_are_cut_in_the_old_tokenizers_spelling() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let id = |t: &Tokenizer, p: &str| t.inner.token_to_id(p).expect("piece");
+        let bl = write(dir.path(), true);
+        assert_eq!(bl.encode_piece(b"th", true).expect("cut"), [id(&bl, "Ġth")]);
+        assert_eq!(bl.encode_piece(b"th", false).expect("cut"), [id(&bl, "t"), id(&bl, "h")]);
+        // The first two bytes of の (E3 81 AE): one byte-level piece.
+        assert_eq!(bl.encode_piece(&[0xE3, 0x81], false).expect("cut"), [id(&bl, "ãģ")]);
+        let ms = write(dir.path(), false);
+        assert_eq!(ms.encode_piece(b"th", true).expect("cut"), [id(&ms, "▁th")]);
+        assert_eq!(ms.encode_piece(b"th", false).expect("cut"), [id(&ms, "t"), id(&ms, "h")]);
+        assert_eq!(
+            ms.encode_piece(&[0xE3, 0x81], false).expect("cut"),
+            [id(&ms, "<0xE3>"), id(&ms, "<0x81>")]
+        );
+    }
+}
