@@ -19,7 +19,7 @@ pub struct CategoryCount {
     pub matched: usize,
     /// New tokens initialised by a recipe.
     pub unmatched: usize,
-    /// Count per match class ([`MatchClass::name`]), in [`MatchClass::ALL`] order.
+    /// Count per match class, by [`MatchClass::name`].
     pub by_class: BTreeMap<&'static str, usize>,
 }
 

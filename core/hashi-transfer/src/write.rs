@@ -141,7 +141,9 @@ pub(crate) fn tokenizer_files(plan: &TransferPlan, dir: &Path) -> Result<()> {
         if let Some(decoder) = c.get_mut("added_tokens_decoder").and_then(Value::as_object_mut) {
             for (id, content) in &appended {
                 let mut e = entry(*id, content);
-                e.as_object_mut().map(|o| o.remove("id"));
+                if let Some(o) = e.as_object_mut() {
+                    o.remove("id");
+                }
                 decoder.insert(id.to_string(), e);
             }
         }
