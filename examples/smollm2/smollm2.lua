@@ -27,14 +27,14 @@ return {
                  params = { max_lr = 3e-4, min_lr = 3e-5, warmup = quick and 1 or 4 } },
     optimizer = { beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, clip = 1.0 },
     checkpoint = { every = 0, keep = 1 },
-    -- 1,024 tokens per step: 40 steps on CPU (~14 s each on 2 cores).
-    plan_overrides = { seq_len = 256, batch_size = 4, total_tokens = quick and 2048 or 40960 },
+    -- 1,024 tokens per step: 24 steps on CPU (~14 s each on 2 cores).
+    plan_overrides = { seq_len = 256, batch_size = 4, total_tokens = quick and 2048 or 24576 },
   },
   eval = {
     tasks = { "jcommonsenseqa-1.1-0.1", "jnli-1.3-0.2", "jcola-0.2-0.3", "jsquad-1.1-0.1", "jaquad-0.1-0.1",
               "mgsm-1.0-0.3", "mnli", "qnli" },
     shots = 3,
-    limit = quick and 2 or 20,
+    limit = quick and 2 or 8,
     data = mini .. "eval",
     bpb = { "ja=" .. mini .. "corpus/heldout/ja_wiki.jsonl", "en=" .. mini .. "corpus/heldout/en_wiki.jsonl" },
     bpb_bytes = quick and 1500 or 24000,

@@ -459,7 +459,7 @@ fn prompts_longer_than_the_model_are_refused_or_cut_and_counted() {
     let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
     let m = dir.display().to_string();
     let e = hashi_err(&["eval", "--model", &m, "--tasks", "jnli-1.3-0.3", "--limit", "2", "--data", &data]);
-    assert!(e.contains("jnli-1.3-0.3: document") && e.contains("exceed the model's 64 positions"), "{e}");
+    assert!(e.contains("jnli/validation.jsonl:") && e.contains("exceed the model's 64 positions"), "{e}");
     let out = dir.join("r.json");
     let shown = hashi_ok(&[
         "eval",
@@ -574,7 +574,7 @@ fn a_data_file_with_missing_fields_is_named_with_its_document() {
         &data.display().to_string(),
     ]);
     assert!(
-        e.contains("jcommonsenseqa-1.1-0.3: document") && e.contains("no string field \"choice2\""),
+        e.contains("jcommonsenseqa/validation.jsonl:1") && e.contains("no string field \"choice2\""),
         "{e}"
     );
     std::fs::write(data.join("jcommonsenseqa/validation.jsonl"), "{\"question\": \n").expect("write");
@@ -587,5 +587,5 @@ fn a_data_file_with_missing_fields_is_named_with_its_document() {
         "--data",
         &data.display().to_string(),
     ]);
-    assert!(e.contains("validation.jsonl:1: bad JSON"), "{e}");
+    assert!(e.contains("validation.jsonl:1: not a JSON document"), "{e}");
 }

@@ -337,8 +337,8 @@ fn a_loss_spike_is_skipped_and_repeated_failures_stop_with_the_last_checkpoint()
     let run = setup("train-spike", 5);
     write(
         &run.dir.join("schedule.lua"),
-        // 1.0 is the largest learning rate a schedule may answer; AdamW steps of that size wreck the weights.
-        "return { lr = function(s, p) if s.step < 7 then return 1e-3 end return 1.0 end }\n",
+        // 10 is the largest learning rate a schedule may answer; AdamW steps of that size wreck the weights.
+        "return { lr = function(s, p) if s.step < 7 then return 1e-3 end return 10.0 end }\n",
     );
     let out = hashi(&["train", &run.exp()]);
     let err = String::from_utf8_lossy(&out.stderr);

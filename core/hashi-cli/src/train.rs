@@ -181,8 +181,9 @@ struct LuaSchedule {
 }
 
 /// The largest learning rate a schedule may answer: AdamW moves every weight by about `lr` per step, so
-/// anything above this destroys the model rather than training it.
-const MAX_LR: f64 = 1.0;
+/// anything above this (a misplaced exponent, a schedule's arithmetic gone wrong) destroys the model rather than
+/// training it. Steps that large, short of it, are still caught by the loss-spike check.
+const MAX_LR: f64 = 10.0;
 
 /// Why `lr` is not a usable learning rate, if it is not.
 fn bad_lr(lr: f64) -> Option<String> {
@@ -332,6 +333,8 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     }
     let accumulation = exp.accumulation_for(&plan, &experiment)?;
     // The run folder is ours until we return (a second process on it is refused; the trainer shares this lock).
+    // A folder made here for the lock is removed again if the experiment is refused below.
+    let made_folder = !out.exists();
     let _lock = hashi_train::RunLock::acquire(&out)?;
     let resume_from = if resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
@@ -370,7 +373,13 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     }
     // Freeze prefixes and row ranges are checked against the parameters of the model to train.
     let shapes = source.shapes()?;
-    exp.optimizer.check_params(&shapes).map_err(|m| anyhow::anyhow!("{}: {m}", experiment.display()))?;
+    if let Err(m) = exp.optimizer.check_params(&shapes) {
+        if made_folder {
+            drop(_lock);
+            let _ = std::fs::remove_dir_all(&out);
+        }
+        bail!("{}: {m}", experiment.display());
+    }
     let model_vocab =
         shapes.iter().find(|(n, _)| n == "model.embed_tokens.weight").and_then(|(_, d)| d.first().copied());
     std::fs::create_dir_all(&out).with_context(|| {

@@ -191,13 +191,9 @@ impl PlanDecl {
         {
             return Err(err(format!("total_tokens = {t} must be a finite number above 0")));
         }
-        let mut names = std::collections::BTreeSet::new();
         let mut fractions = 0.0;
         for p in &self.phases {
             let perr = |m: String| err(format!("phase {}: {m}", p.name));
-            if !names.insert(p.name.as_str()) {
-                return Err(perr("the phase name is used twice".into()));
-            }
             if !(p.tokens.is_finite() && p.tokens > 0.0) {
                 return Err(perr(format!(
                     "tokens = {} must be a finite number above 0 (a fraction of total_tokens, or a count > 1)",

@@ -101,7 +101,8 @@ impl Manifest {
     /// Reads `dir/manifest.json` and checks it against the shards it lists: the format version, unique corpus
     /// names, each prefix naming the corpus's own `.bin`/`.idx` pair, and each entry's documents, tokens and
     /// dtype equal to what the `.idx` holds (which [`crate::IndexedDataset::open`] checks against the `.bin`).
-    /// A manifest that disagrees with its shards is refused, naming manifest.json and the corpus.
+    /// A manifest that disagrees with its shards is refused, naming manifest.json and the corpus; a corpus whose
+    /// `.idx` is not in `dir` (a manifest shipped without its shards, for an export) is not checked.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("manifest.json");
         if dir.is_file() {
@@ -134,6 +135,11 @@ impl Manifest {
                     "corpus {name}: prefix {:?} is not the corpus's shard (its files are {name}.bin and {name}.idx)",
                     e.prefix
                 )));
+            }
+            if !dir.join(format!("{}.idx", e.prefix)).exists() {
+                // A manifest without its shards (copied for an export to a cluster that holds them): nothing to
+                // check against here; reading the shards later fails naming the missing file.
+                continue;
             }
             let ds = crate::IndexedDataset::open(&dir.join(&e.prefix))
                 .map_err(|err| bad(format!("corpus {name}: {err}")))?;

@@ -176,19 +176,14 @@ pub fn spelled(bytes: &PieceBytes) -> String {
     }
 }
 
-/// Script category of a token from its canonical bytes (not from its family's spelling).
+/// Script category of a token from its canonical bytes (not from its family's spelling):
+/// [`Category::of_bytes`], special and unused ids as [`Category::Special`].
 pub fn category(bytes: &PieceBytes) -> Category {
     match bytes {
         PieceBytes::Byte(_) => Category::Byte,
         PieceBytes::Added { special: true, .. } | PieceBytes::Unused => Category::Special,
-        PieceBytes::Text(b) if std::str::from_utf8(b).is_err() => {
-            if b.len() == 1 {
-                Category::Byte
-            } else {
-                Category::Other
-            }
-        }
-        other => Category::of_piece(&spelled(other)),
+        PieceBytes::Text(b) => Category::of_bytes(b),
+        PieceBytes::Added { content, .. } => Category::of_bytes(content.as_bytes()),
     }
 }
 
@@ -239,7 +234,7 @@ mod tests {
     fn categories_follow_bytes() {
         assert_eq!(category(&Spelling::ByteLevel.piece_bytes("Ġthe")), Category::Latin);
         assert_eq!(category(&Spelling::ByteLevel.piece_bytes("ãģ®")), Category::Hiragana);
-        assert_eq!(category(&Spelling::ByteLevel.piece_bytes("ãģ")), Category::Other);
+        assert_eq!(category(&Spelling::ByteLevel.piece_bytes("ãģ")), Category::Partial);
         assert_eq!(category(&Spelling::ByteLevel.piece_bytes("é")), Category::Byte);
         assert_eq!(spelled(&Spelling::ByteLevel.piece_bytes("Ġthe")), "▁the");
     }
