@@ -241,9 +241,10 @@ fn a_training_folder_has_one_writer_and_a_stale_lock_is_taken_over() {
         .expect("first trainer starts");
     let t0 = Instant::now();
     // Until its first checkpoint is complete (so that the run can be resumed after the kill below).
-    while !fx.dir.join("run/ckpt/latest").is_file() && t0.elapsed() < Duration::from_secs(120) {
+    while !fx.dir.join("run/ckpt/latest").is_file() && t0.elapsed() < Duration::from_secs(600) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(fx.dir.join("run/ckpt/latest").is_file(), "the first trainer wrote no checkpoint in 600 s");
     let second = fx.run(&["-q", "train", &exp, "--resume"]);
     let e = stderr(&second);
     let still_running = first.try_wait().expect("wait").is_none();

@@ -335,6 +335,9 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     // The run folder is ours until we return (a second process on it is refused; the trainer shares this lock).
     // A folder made here for the lock is removed again if the experiment is refused below.
     let made_folder = !out.exists();
+    std::fs::create_dir_all(&out).with_context(|| {
+        format!("{}: cannot create the run folder `out` = {}", experiment.display(), out.display())
+    })?;
     let _lock = hashi_train::RunLock::acquire(&out)?;
     let resume_from = if resume {
         let ckpt = hashi_train::latest_checkpoint(&out)
