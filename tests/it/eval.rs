@@ -494,7 +494,7 @@ fn prompts_longer_than_the_model_are_refused_or_cut_and_counted() {
         "--max-gen-toks",
         "8",
     ]);
-    assert!(e.contains("mgsm-1.0-0.3: document") && e.contains("0-shot prompt does not fit"), "{e}");
+    assert!(e.contains("mgsm_ja/test.jsonl:") && e.contains("0-shot prompt does not fit"), "{e}");
 }
 
 #[test]
