@@ -34,7 +34,7 @@ return {
     tasks = { "jcommonsenseqa-1.1-0.1", "jnli-1.3-0.2", "jcola-0.2-0.3", "jsquad-1.1-0.1", "jaquad-0.1-0.1",
               "mgsm-1.0-0.3", "mnli", "qnli" },
     shots = 3,
-    limit = quick and 1 or 8,
+    limit = quick and 2 or 8,
     data = mini .. "eval",
     bpb = { "ja=" .. mini .. "corpus/heldout/ja_wiki.jsonl", "en=" .. mini .. "corpus/heldout/en_wiki.jsonl" },
     bpb_bytes = quick and 1500 or 24000,
