@@ -707,3 +707,19 @@ fn sentencepiece_models_the_library_refuses_are_refused() {
         assert!(!dir.join(m).exists(), "{m}: nothing written");
     }
 }
+
+/// Case 24: `generate` refuses a NaN temperature and a prompt longer than the model's positions, `tokenizer
+/// decode` an id outside the vocabulary, each naming what is wrong.
+#[test]
+fn generation_and_decoding_inputs_are_checked() {
+    let model = reference_dir().join("gqa");
+    let m = model.display().to_string();
+    let e = hashi_err(&["generate", "--model", &m, "--prompt", "w5 w6", "--temperature", "NaN"]);
+    assert!(e.contains("--temperature NaN"), "{e}");
+    let long: Vec<String> = (0..200).map(|i| format!("w{}", 3 + i % 250)).collect();
+    let e = hashi_err(&["generate", "--model", &m, "--prompt", &long.join(" ")]);
+    assert!(e.contains("more than the model's 128 positions") && e.contains("config.json"), "{e}");
+    let tok = model.join("tokenizer.json").display().to_string();
+    let e = hashi_err(&["tokenizer", "decode", "--tokenizer", &tok, "--ids", "5,99999"]);
+    assert!(e.contains("id 99999") && e.contains("tokenizer.json"), "{e}");
+}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_core::Reporter;
 use hashi_model::{GenerateOptions, Llama, Sampling};
@@ -40,10 +40,35 @@ pub struct GenerateArgs {
 }
 
 pub fn run(a: GenerateArgs, progress: &dyn Reporter) -> Result<()> {
+    if !(a.temperature.is_finite() && a.temperature >= 0.0) {
+        bail!("--temperature {}: must be a finite number >= 0 (0 for greedy decoding)", a.temperature);
+    }
+    if !(a.top_p.is_finite() && a.top_p > 0.0 && a.top_p <= 1.0) {
+        bail!("--top-p {}: must be in (0, 1]", a.top_p);
+    }
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| a.model.join("tokenizer.json"));
     let tokenizer = Tokenizer::from_file(&tok_path)?;
     let model = Llama::load(&a.model)?.detached()?;
     let prompt = tokenizer.encode(&a.prompt, true)?;
+    let config = model.config();
+    if let Some(&id) = prompt.iter().find(|&&id| id as usize >= config.vocab_size) {
+        bail!(
+            "{}: the prompt's token id {id} is outside the model's vocabulary of {} ({}): the tokenizer does not \
+             belong to this model",
+            tok_path.display(),
+            config.vocab_size,
+            a.model.join("config.json").display()
+        );
+    }
+    if let Some(limit) = config.generation_limit()
+        && prompt.len() > limit
+    {
+        bail!(
+            "the prompt is {} tokens long, more than the model's {limit} positions (max_position_embeddings in {})",
+            prompt.len(),
+            a.model.join("config.json").display()
+        );
+    }
     let sampling = match a.temperature {
         t if t > 0.0 => Sampling::Sample { temperature: t, top_k: a.top_k, top_p: a.top_p, seed: a.seed },
         _ => Sampling::Greedy,

@@ -315,6 +315,9 @@ fn decode_cmd(a: DecodeArgs) -> Result<()> {
             .map(|t| t.trim().parse::<u32>().with_context(|| format!("bad id {t:?}")))
             .collect::<Result<_>>()?
     };
+    if let Some(&id) = ids.iter().find(|&&id| id as usize >= tok.vocab_size()) {
+        bail!("--ids: id {id} is not in {} (a vocabulary of {})", tok.path().display(), tok.vocab_size());
+    }
     out!("{}", tok.decode(&ids, !a.keep_special)?)?;
     Ok(())
 }
