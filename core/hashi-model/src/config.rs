@@ -286,6 +286,19 @@ impl LlamaConfig {
                 .map_err(|e| err(format!("eos_token_id: {e}")))?
                 .into_vec(),
         };
+        let named_ids = eos_token_ids
+            .iter()
+            .map(|&id| ("eos_token_id", id))
+            .chain(self.bos_token_id.map(|id| ("bos_token_id", id)))
+            .chain(self.pad_token_id.map(|id| ("pad_token_id", id)));
+        for (key, id) in named_ids {
+            if id as usize >= self.vocab_size {
+                return Err(err(format!(
+                    "{key} {id} is outside the vocabulary (vocab_size {})",
+                    self.vocab_size
+                )));
+            }
+        }
         Ok(Config {
             family,
             vocab_size: self.vocab_size,
@@ -731,6 +744,18 @@ mod tests {
             let text = serde_json::to_string(&hf).expect("json");
             let back: LlamaConfig = serde_json::from_str(&text).expect("parse");
             assert_eq!(back.to_config(Path::new("x")).expect("valid"), c, "{text}");
+        }
+    }
+
+    #[test]
+    fn special_token_ids_outside_the_vocabulary_are_refused() {
+        for key in ["eos_token_id", "bos_token_id", "pad_token_id"] {
+            let json = format!(
+                r#"{{"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,
+                    "num_attention_heads":2,"{key}":99999}}"#
+            );
+            let e = parse(&json).expect_err(key);
+            assert!(e.to_string().contains(&format!("{key} 99999 is outside the vocabulary")), "{e}");
         }
     }
 }

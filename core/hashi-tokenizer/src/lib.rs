@@ -61,8 +61,10 @@ impl Tokenizer {
 
     /// Token ids of `text` through the `tokenizers` library's full pipeline, whatever the fast path would do.
     pub fn encode_with_library(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc =
-            self.inner.encode(text, add_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -88,7 +90,7 @@ impl Tokenizer {
         let encs = self
             .inner
             .encode_batch(texts.to_vec(), add_special_tokens)
-            .map_err(|e| TokenizerError::Codec(e.to_string()))?;
+            .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))?;
         Ok(encs.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
@@ -104,7 +106,9 @@ impl Tokenizer {
         use tokenizers::Model;
         let model = self.inner.get_model();
         let cut = |text: &str| -> Result<Vec<u32>> {
-            let tokens = model.tokenize(text).map_err(|e| TokenizerError::Codec(e.to_string()))?;
+            let tokens = model
+                .tokenize(text)
+                .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))?;
             Ok(tokens.into_iter().map(|t| t.id).collect())
         };
         let bytes: Vec<u8> = starts_word.then_some(b' ').into_iter().chain(body.iter().copied()).collect();
@@ -133,7 +137,9 @@ impl Tokenizer {
 
     /// Text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special_tokens).map_err(|e| TokenizerError::Codec(e.to_string()))
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))
     }
 
     /// The text that `continuation` adds to `prompt`: `decode(prompt + continuation)` without its first
