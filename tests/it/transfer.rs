@@ -418,3 +418,57 @@ fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tok
     assert_eq!(check["config"]["vocab_size"], r["new_vocab_size"], "{check}");
     assert_eq!(check["has_chat_template"], true, "{check}");
 }
+
+/// Case 04: a tied model that still stores an `lm_head.weight` (old vocabulary) does not carry it through a
+/// transfer: the output's tensors agree with its config.json.
+#[test]
+fn a_tied_models_stale_lm_head_is_dropped() {
+    let dir = scratch_dir("transfer-tied-stale");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let base = repo_root().join("examples/mini/base/model");
+    for f in std::fs::read_dir(&base).expect("base model") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, src.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let cfg_path = src.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).expect("config")).expect("json");
+    cfg["tie_word_embeddings"] = true.into();
+    std::fs::write(&cfg_path, cfg.to_string()).expect("write config");
+    let tok = dir.join("tok");
+    let corpus = format!("en={}", repo_root().join("examples/mini/corpus/heldout/en_wiki.jsonl").display());
+    hashi_ok(&[
+        "-q",
+        "tokenizer",
+        "train",
+        "--input",
+        &corpus,
+        "--vocab-size",
+        "600",
+        "--out",
+        &tok.display().to_string(),
+    ]);
+    let out = dir.join("out");
+    hashi_ok(&[
+        "-q",
+        "transfer",
+        "--model",
+        &src.display().to_string(),
+        "--tokenizer",
+        &tok.display().to_string(),
+        "--init",
+        "scripts/init/mean.lua",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let bytes = std::fs::read(out.join("model.safetensors")).expect("output weights");
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header");
+    assert!(
+        header.get("lm_head.weight").is_none(),
+        "the stale head is dropped: {:?}",
+        header["lm_head.weight"]
+    );
+    assert_eq!(header["model.embed_tokens.weight"]["shape"][0], 600);
+}

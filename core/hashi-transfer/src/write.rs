@@ -16,7 +16,8 @@ use crate::safetensors_io::{self, Source};
 use crate::specials::{CHAT_TEMPLATE_FILE, ChatTemplate, read_json, tokenizer_dir};
 
 /// Writes the shards of `plan`'s source into `dir`, with the tensors of `replaced` (name → dtype, bytes)
-/// swapped in.
+/// swapped in. A tied model's stored `lm_head.weight` (some checkpoints keep one beside the embedding) is dropped:
+/// it still has the old vocabulary's rows, and the output's head is the new embedding.
 pub(crate) fn shards(
     plan: &TransferPlan,
     replaced: &BTreeMap<&str, (String, Vec<u8>)>,
@@ -24,6 +25,7 @@ pub(crate) fn shards(
     reporter: &dyn Reporter,
 ) -> Result<()> {
     let rows = plan.new_vocab_size();
+    let tied = plan.source.config.tie_word_embeddings;
     let mut total = 0u64;
     reporter.start("writing shards", Some(plan.source.shards.len() as u64), "files");
     for shard in &plan.source.shards {
@@ -31,6 +33,7 @@ pub(crate) fn shards(
         let tensors: Vec<(String, Source<'_>)> = shard
             .tensors
             .iter()
+            .filter(|(name, _)| !(tied && name.as_str() == crate::LM_HEAD))
             .map(|(name, e)| {
                 let src = match replaced.get(name.as_str()) {
                     Some((dtype, bytes)) => {
@@ -47,6 +50,9 @@ pub(crate) fn shards(
     reporter.finish();
     if let Some(mut index) = plan.source.index.clone() {
         index["metadata"]["total_size"] = total.into();
+        if tied && let Some(map) = index.get_mut("weight_map").and_then(Value::as_object_mut) {
+            map.remove(crate::LM_HEAD);
+        }
         json_file(&dir.join(hashi_model::INDEX_FILE), &index)?;
     }
     Ok(())
