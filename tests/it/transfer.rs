@@ -210,20 +210,7 @@ fn a_special_token_missing_from_the_new_tokenizer_is_carried() {
     std::fs::write(dir.join("tokenizer.json"), text).expect("write");
     let (s, t, o) =
         (f.untied.display().to_string(), dir.display().to_string(), dir.join("out").display().to_string());
-    let stdout = hashi_ok(&[
-        "transfer",
-        "--model",
-        &s,
-        "--tokenizer",
-        &t,
-        "--init",
-        "scripts/init/mean.lua",
-        "--out",
-        &o,
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let r = &report["strategies"][0]["report"];
+    let r = &transfer_report(&s, &t, "scripts/init/mean.lua", &o);
     assert_eq!(r["new_vocab_size"], 3001, "{r}");
     let eos = r["special_tokens"]
         .as_array()
@@ -250,25 +237,20 @@ fn special_tokens_check(model: &Path, text: &str, tokens: &[&str]) -> serde_json
     serde_json::from_str(&run_python("special_tokens_check.py", &args)).expect("json")
 }
 
+/// `hashi transfer --model SRC --tokenizer TOK --init INIT --out OUT --json`: the report of its one strategy.
+fn transfer_report(src: &str, tok: &str, init: &str, out: &str) -> serde_json::Value {
+    let stdout =
+        hashi_ok(&["transfer", "--model", src, "--tokenizer", tok, "--init", init, "--out", out, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    report["strategies"][0]["report"].clone()
+}
+
 /// Transfers `src` to the tokenizer `tok`, then checks from Python: no same-bytes piece missed and none matched
 /// to other bytes, matched rows bit-identical, and transformers' logits on `ids` equal to hashi's. Returns the
 /// report.
 fn transfer_and_check(src: &Path, tok: &Path, old_tok: &Path, out: &Path, tied: bool) -> serde_json::Value {
     let (s, t, o) = (src.display().to_string(), tok.display().to_string(), out.display().to_string());
-    let stdout = hashi_ok(&[
-        "transfer",
-        "--model",
-        &s,
-        "--tokenizer",
-        &t,
-        "--init",
-        "scripts/init/subword_mean.lua",
-        "--out",
-        &o,
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
-    let r = report["strategies"][0]["report"].clone();
+    let r = transfer_report(&s, &t, "scripts/init/subword_mean.lua", &o);
     let tok_json = if tok.is_dir() { tok.join("tokenizer.json") } else { tok.to_path_buf() };
     let bytes: serde_json::Value = serde_json::from_str(&run_python(
         "transfer_bytes_check.py",
@@ -358,20 +340,7 @@ fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tok
     ]);
     let (s, t, out) = (smol.display().to_string(), tok.display().to_string(), root.join("out"));
     let o = out.display().to_string();
-    let stdout = hashi_ok(&[
-        "transfer",
-        "--model",
-        &s,
-        "--tokenizer",
-        &t,
-        "--init",
-        "scripts/init/subword_mean.lua",
-        "--out",
-        &o,
-        "--json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let r = &report["strategies"][0]["report"];
+    let r = &transfer_report(&s, &t, "scripts/init/subword_mean.lua", &o);
     // Every same-bytes piece is found, none matched to other bytes (counted in Python from the tokenizer.json
     // files), and every copied row is bit-identical (tied embeddings: one matrix).
     let bytes: serde_json::Value = serde_json::from_str(&run_python(
