@@ -105,11 +105,6 @@ impl<'a> OldIndex<'a> {
         self.added.get(content).copied()
     }
 
-    /// The old piece for the single byte `b`: the byte-fallback piece, else a one-byte text piece.
-    pub fn byte(&self, b: u8) -> Option<u32> {
-        self.fallback_byte[usize::from(b)].or_else(|| self.text_by_bytes.get(&[b][..]).copied())
-    }
-
     /// The old text piece with exactly these bytes.
     pub fn text(&self, bytes: &[u8]) -> Option<u32> {
         self.text_by_bytes.get(bytes).copied()
