@@ -723,3 +723,96 @@ fn generation_and_decoding_inputs_are_checked() {
     let e = hashi_err(&["tokenizer", "decode", "--tokenizer", &tok, "--ids", "5,99999"]);
     assert!(e.contains("id 99999") && e.contains("tokenizer.json"), "{e}");
 }
+
+/// Case 12: `model init` refuses sizes whose weights cannot exist (terabytes; a product beyond 64 bits) before
+/// allocating, naming the sizes, instead of an allocator abort.
+#[test]
+fn absurd_model_sizes_are_refused_before_allocating() {
+    let dir = scratch_dir("refusals-sizes");
+    let huge = fixtures().join("model/huge-hidden.json");
+    let e = hashi_err(&["model", "init", "--config", &s(&huge), "--out", &s(&dir.join("huge"))]);
+    says(&e, &["parameters need", "GiB", "more than this machine"]);
+    let overflow = fixtures().join("model/overflow.json");
+    let e = hashi_err(&["model", "init", "--config", &s(&overflow), "--out", &s(&dir.join("overflow"))]);
+    says(&e, &["overflow.json", "the sizes overflow", "vocab_size 1099511627776"]);
+    assert!(!dir.join("huge").exists() && !dir.join("overflow").exists(), "nothing written");
+}
+
+/// Case 14: weights holding NaN or Inf are refused when loaded, by every command that loads them, naming the
+/// file, the tensor and the count.
+#[test]
+fn non_finite_weights_are_refused_naming_file_and_tensor() {
+    let dir = scratch_dir("refusals-nan");
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).expect("dir");
+    for f in std::fs::read_dir(fx().tiny()).expect("tiny") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, bad.join(f.file_name().expect("name"))).expect("copy");
+    }
+    // The first two values of model.norm.weight (f32) become NaN and +Inf.
+    let path = bad.join("model.safetensors");
+    let mut raw = std::fs::read(&path).expect("read");
+    let n = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&raw[8..8 + n]).expect("header");
+    let start = 8 + n + header["model.norm.weight"]["data_offsets"][0].as_u64().expect("offset") as usize;
+    raw[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    raw[start + 4..start + 8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    std::fs::write(&path, raw).expect("write");
+    let docs = dir.join("small.jsonl");
+    std::fs::write(&docs, "{\"text\": \"the cat sat on the mat\"}\n").expect("docs");
+    let (b, d) = (s(&bad), format!("en={}", s(&docs)));
+    let out = s(&dir.join("out.json"));
+    for args in [
+        vec!["model", "logits", "--model", &b, "--ids", "1,2,3", "--out", &out],
+        vec!["generate", "--model", &b, "--prompt", "hello", "--max-new-tokens", "5"],
+        vec!["eval", "--model", &b, "--bpb", &d, "--out", &out],
+    ] {
+        let e = hashi_err(&args);
+        says(&e, &["model.safetensors", "model.norm.weight", "1 NaN and 1 infinite", "not finite"]);
+    }
+}
+
+/// Case 23: a tokenizer.json whose ids leave a gap — an added token at id 9999999 beside 8,000 pieces, which the
+/// `tokenizers` library renumbers to 8000 — is refused naming the file and the id, by `transfer` and every other
+/// command, instead of a model without a row for it.
+#[test]
+fn tokenizers_whose_ids_leave_gaps_are_refused() {
+    let dir = scratch_dir("refusals-gaps");
+    for (name, edit) in [
+        (
+            "added",
+            r#"{"id": 9999999, "content": "<x>", "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false}"#,
+        ),
+        ("piece", ""),
+    ] {
+        let tok = dir.join(name);
+        std::fs::create_dir_all(&tok).expect("dir");
+        let mut t: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fx().tiny().join("tokenizer.json")).expect("tokenizer"),
+        )
+        .expect("json");
+        if edit.is_empty() {
+            t["model"]["vocab"]["▁the"] = 50_000.into();
+        } else {
+            t["added_tokens"].as_array_mut().expect("list").push(serde_json::from_str(edit).expect("token"));
+        }
+        std::fs::write(tok.join("tokenizer.json"), t.to_string()).expect("write");
+        let out = dir.join(format!("{name}-out"));
+        let e = hashi_err(&[
+            "transfer",
+            "--model",
+            &s(&fx().tiny()),
+            "--tokenizer",
+            &s(&tok),
+            "--init",
+            "scripts/init/mean.lua",
+            "--out",
+            &s(&out),
+        ]);
+        let id = if edit.is_empty() { "id 50000" } else { "id 9999999" };
+        says(&e, &["tokenizer.json", id, "without gaps"]);
+        assert!(!out.exists(), "nothing written");
+        let e = hashi_err(&["tokenizer", "encode", "--tokenizer", &s(&tok), "--text", "a bridge"]);
+        says(&e, &["tokenizer.json", id]);
+    }
+}

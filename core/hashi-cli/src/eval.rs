@@ -28,6 +28,10 @@ pub struct EvalArgs {
     /// text whatever the tokenizer (every token of them scored once, lm-eval's rolling log-likelihood).
     #[arg(long, default_value_t = 100_000)]
     bpb_bytes: usize,
+    /// Replaced by --bpb-bytes (a token budget makes two tokenizers read different text): N tokens read as
+    /// 4·N bytes, with a warning.
+    #[arg(long, hide = true, conflicts_with = "bpb_bytes")]
+    bpb_tokens: Option<usize>,
     /// Few-shot examples per prompt.
     #[arg(long, default_value_t = 3)]
     shots: usize,
@@ -150,7 +154,15 @@ fn stderr_of_mean(xs: &[f64]) -> f64 {
     (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
 }
 
-pub fn run(a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
+pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
+    if let Some(tokens) = a.bpb_tokens {
+        a.bpb_bytes = tokens.saturating_mul(4);
+        tracing::warn!(
+            "--bpb-tokens {tokens} is replaced by --bpb-bytes (a token budget makes two tokenizers read \
+             different text): reading {} bytes per language",
+            a.bpb_bytes
+        );
+    }
     // The built-in model is loaded only when something runs on it: without a plugin backend, or for bits per
     // byte (generation tasks are refused with a backend).
     let max_positions = hashi_model::Checkpoint::open(&a.model)?.config().max_position_embeddings;

@@ -130,7 +130,20 @@ impl Checkpoint {
             path: shard.path.clone(),
             message: format!("tensor {name}: {e}"),
         })?;
-        Ok(t.to_dtype(DType::F32)?)
+        let t = t.to_dtype(DType::F32)?;
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        let nan = values.iter().filter(|x| x.is_nan()).count();
+        let inf = values.iter().filter(|x| x.is_infinite()).count();
+        if nan + inf > 0 {
+            return Err(ModelError::Safetensors {
+                path: shard.path.clone(),
+                message: format!(
+                    "tensor {name} holds {nan} NaN and {inf} infinite values of {}: the weights are not finite",
+                    values.len()
+                ),
+            });
+        }
+        Ok(t)
     }
 
     fn view(&self, name: &str) -> Result<(&Shard, safetensors::tensor::TensorView<'_>)> {

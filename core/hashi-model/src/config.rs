@@ -299,7 +299,7 @@ impl LlamaConfig {
                 )));
             }
         }
-        Ok(Config {
+        let config = Config {
             family,
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
@@ -321,7 +321,15 @@ impl LlamaConfig {
             bos_token_id: self.bos_token_id,
             pad_token_id: self.pad_token_id,
             eos_token_ids,
-        })
+        };
+        if crate::params::param_count(&config).is_none() {
+            return Err(err(format!(
+                "the sizes overflow: vocab_size {}, hidden_size {}, intermediate_size {} and num_hidden_layers {} \
+                 make a parameter count beyond 64 bits",
+                self.vocab_size, self.hidden_size, self.intermediate_size, self.num_hidden_layers
+            )));
+        }
+        Ok(config)
     }
 
     /// `(sliding_window, max_window_layers)` as the family's config class resolves them (`MistralConfig`:

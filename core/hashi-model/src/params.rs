@@ -10,6 +10,66 @@ use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::error::{ModelError, Result};
 
+/// Number of parameters of `cfg` (the sum over [`param_shapes`]), or `None` when it does not fit in 64 bits.
+pub fn param_count(cfg: &Config) -> Option<u64> {
+    let [v, h, hd, heads, kv_heads, m, layers] = [
+        cfg.vocab_size,
+        cfg.hidden_size,
+        cfg.head_dim,
+        cfg.num_heads,
+        cfg.num_kv_heads,
+        cfg.intermediate_size,
+        cfg.num_layers,
+    ]
+    .map(|d| d as u128);
+    let (q, kv) = (heads.checked_mul(hd)?, kv_heads.checked_mul(hd)?);
+    let bias = |on: bool, n: u128| if on { n } else { 0 };
+    let per_layer = [
+        h.checked_mul(2)?,                                  // the two RMSNorms
+        q.checked_add(kv.checked_mul(2)?)?.checked_mul(h)?, // q, k, v
+        h.checked_mul(q)?,                                  // o
+        bias(cfg.qkv_bias(), q + 2 * kv) + bias(cfg.o_bias(), h),
+        m.checked_mul(h)?.checked_mul(3)?, // gate, up, down
+        bias(cfg.mlp_bias, 2 * m + h),
+    ]
+    .into_iter()
+    .try_fold(0u128, u128::checked_add)?;
+    let embeddings = v.checked_mul(h)?.checked_mul(if cfg.tie_word_embeddings { 1 } else { 2 })?;
+    let total = per_layer.checked_mul(layers)?.checked_add(embeddings)?.checked_add(h)?;
+    u64::try_from(total).ok()
+}
+
+/// Total memory of this machine in bytes (`MemTotal` of `/proc/meminfo`); `None` where it cannot be read.
+fn total_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a model whose f32 parameters alone need more than this machine's memory.
+fn check_fits_in_memory(cfg: &Config) -> Result<()> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let params = param_count(cfg).ok_or_else(|| {
+        ModelError::Input("the model's sizes overflow: its parameter count does not fit in 64 bits".into())
+    })?;
+    let bytes = params as f64 * 4.0;
+    match total_memory() {
+        Some(mem) if bytes > mem as f64 => Err(ModelError::Input(format!(
+            "{params} parameters need {:.1} GiB in f32, more than this machine's {:.1} GiB of memory",
+            bytes / GIB,
+            mem as f64 / GIB
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// HF key and shape of every parameter of the family's `*ForCausalLM` with this config, in a stable order.
 pub fn param_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     let (h, hd) = (cfg.hidden_size, cfg.head_dim);
@@ -78,7 +138,10 @@ impl ParamStore {
     /// Random initialisation as `transformers` does it: linear and embedding weights ~ N(0, initializer_range),
     /// biases zero, RMSNorm weights one. Each tensor draws from its own stream seeded by `seed` and its name,
     /// so the result does not depend on iteration order.
+    ///
+    /// Errors: parameters whose f32 values need more than this machine's memory (checked before allocating).
     pub fn random(cfg: &Config, seed: u64) -> Result<Self> {
+        check_fits_in_memory(cfg)?;
         let normal = Normal::new(0.0f32, cfg.initializer_range as f32)
             .map_err(|e| ModelError::Input(format!("initializer_range {}: {e}", cfg.initializer_range)))?;
         let mut vars = BTreeMap::new();
@@ -122,5 +185,37 @@ impl ParamStore {
     /// Total number of scalar parameters.
     pub fn num_params(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Family;
+
+    #[test]
+    fn param_count_is_the_sum_of_the_shapes_and_refuses_overflow() {
+        for name in Config::PRESETS {
+            let base = Config::preset(name).expect("preset");
+            for (family, attention_bias, mlp_bias, tied) in [
+                (Family::Llama, false, false, true),
+                (Family::Llama, true, true, false),
+                (Family::Qwen2, false, false, false),
+            ] {
+                let cfg =
+                    Config { family, attention_bias, mlp_bias, tie_word_embeddings: tied, ..base.clone() };
+                let sum: usize = param_shapes(&cfg).iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+                assert_eq!(param_count(&cfg), Some(sum as u64), "{name} {family:?}");
+            }
+        }
+        let huge = Config {
+            vocab_size: 1 << 40,
+            hidden_size: 1 << 40,
+            ..Config::preset(Config::PRESETS[0]).expect("p")
+        };
+        assert_eq!(param_count(&huge), None);
+        let big = Config { hidden_size: 1 << 20, intermediate_size: 1 << 20, ..huge.clone() };
+        let big = Config { vocab_size: 8000, ..big };
+        assert!(check_fits_in_memory(&big).is_err_and(|e| e.to_string().contains("GiB")));
     }
 }

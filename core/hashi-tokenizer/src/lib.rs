@@ -51,6 +51,23 @@ impl Tokenizer {
         let fast = fast::FastBpe::from_json(&json);
         let spelling = Spelling::of_json(&json);
         let unk = json["model"]["unk_token"].as_str().and_then(|t| inner.token_to_id(t));
+        // Every id must have a row in a model of `vocab_size` rows: ids are 0..vocab_size.
+        let size = inner.get_vocab_size(true);
+        let beyond =
+            inner.get_vocab(true).into_iter().filter(|(_, id)| *id as usize >= size).max_by_key(|p| p.1);
+        // The `tokenizers` library renumbers an added token whose id would leave a gap; refuse instead of letting
+        // two readings of the file disagree.
+        let renumbered = json["added_tokens"].as_array().into_iter().flatten().find_map(|t| {
+            let (content, id) = (t["content"].as_str()?, t["id"].as_u64()?);
+            inner.token_to_id(content).filter(|&got| u64::from(got) != id).map(|_| (content.to_string(), id))
+        });
+        if let Some((token, id)) = renumbered.or(beyond.map(|(t, id)| (t, u64::from(id)))) {
+            return Err(load_err(format!(
+                "token {token:?} has id {id}, but the vocabulary has {size} ids: ids must run from 0 to {} \
+                 without gaps (a model built from this tokenizer would have no row for it)",
+                size.saturating_sub(1)
+            )));
+        }
         Ok(Self { inner, fast, spelling, unk, path })
     }
 
@@ -66,6 +83,17 @@ impl Tokenizer {
             .encode(text, add_special_tokens)
             .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Token ids of `text` (no special tokens) with each token's byte span `[start, end)` in `text`, through the
+    /// `tokenizers` library (offsets map normalised text back to the original; a byte-level piece holding part of
+    /// a character spans that character).
+    pub fn encode_with_offsets(&self, text: &str) -> Result<Vec<(u32, (usize, usize))>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Codec(format!("{}: {e}", self.path.display())))?;
+        Ok(enc.get_ids().iter().copied().zip(enc.get_offsets().iter().copied()).collect())
     }
 
     /// Where it was loaded from.
