@@ -29,4 +29,27 @@ function M.softmax(scored, tau)
   return { terms = terms }
 end
 
+--- Mean L2 norm of the old rows `ids` (in `embed_tokens`; `hashi.norm`).
+---@param ids integer[]
+---@return number
+function M.mean_norm(ids)
+  local total = 0
+  for _, id in ipairs(ids) do total = total + hashi.norm(id) end
+  return total / #ids
+end
+
+--- `recipe` with `scale` set so that its row (terms and mean) has L2 norm `norm` in `embed_tokens`; unchanged
+--- when that row is zero.
+---@param recipe Recipe
+---@param norm number
+---@return Recipe
+function M.with_norm(recipe, norm)
+  local have = hashi.norm(recipe.terms or {})
+  if recipe.mean and recipe.mean ~= 0 then
+    error("with_norm: a recipe with a mean term cannot be measured by hashi.norm", 2)
+  end
+  if have > 0 then recipe.scale = norm / have end
+  return recipe
+end
+
 return M

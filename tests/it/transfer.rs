@@ -113,11 +113,14 @@ fn every_shipped_strategy_and_the_example_run_in_a_dry_run_comparison() {
     let f = fixture();
     let out = f.root.join("dry");
     let mut args = vec![];
-    for s in ["random", "mean", "subword_mean", "similarity", "method"] {
+    for s in ["random", "mean", "subword_mean", "similarity", "method", "subword_mean_norm", "knn", "omp"] {
         args.push("--init".to_string());
         args.push(format!("scripts/init/{s}.lua"));
     }
-    args.extend(["--init".into(), "examples/custom_init/half_and_half.lua".into(), "--dry-run".into()]);
+    for e in ["half_and_half", "nearest_row"] {
+        args.extend(["--init".into(), format!("examples/custom_init/{e}.lua")]);
+    }
+    args.push("--dry-run".into());
     args.extend([
         "--eval-text".into(),
         format!("ja={}", demo_corpus("ja_books.jsonl")),
@@ -136,7 +139,22 @@ fn every_shipped_strategy_and_the_example_run_in_a_dry_run_comparison() {
         .iter()
         .map(|s| s["report"]["strategy"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["mean", "random", "mean", "subword_mean", "similarity", "method", "half_and_half"]);
+    assert_eq!(
+        names,
+        [
+            "mean",
+            "random",
+            "mean",
+            "subword_mean",
+            "similarity",
+            "method",
+            "subword_mean_norm",
+            "knn",
+            "omp",
+            "half_and_half",
+            "nearest_row"
+        ]
+    );
     for s in report["strategies"].as_array().expect("list") {
         let bpb = s["bits_per_byte"][0]["bits_per_byte"].as_f64().expect("bpb");
         assert!(bpb.is_finite() && bpb > 0.0, "{s}");
@@ -145,6 +163,76 @@ fn every_shipped_strategy_and_the_example_run_in_a_dry_run_comparison() {
     let norm =
         |i: usize| report["strategies"][i]["report"]["norms"][0]["initialised"].as_f64().expect("norm");
     assert!(norm(2) < 0.2 * norm(1), "mean {} vs random {}", norm(2), norm(1));
+}
+
+/// The strategy the scripts' README shows (≤ 10 lines, reading the embedding space through `hashi.nearest` and
+/// `hashi.norm`) runs, and its rows are what it says: whole old rows at the old mean norm, lm_head alike.
+#[test]
+fn a_strategy_from_the_docs_reads_the_embedding_space() {
+    let script =
+        std::fs::read_to_string(repo_root().join("examples/custom_init/nearest_row.lua")).expect("script");
+    let readme = std::fs::read_to_string(repo_root().join("scripts/README.md")).expect("readme");
+    assert!(
+        readme.contains(&script),
+        "scripts/README.md shows examples/custom_init/nearest_row.lua verbatim"
+    );
+    assert!(script.lines().count() <= 10, "{script}");
+    let f = fixture();
+    let out = f.root.join("nearest_row");
+    let res = transfer(&f.untied, "examples/custom_init/nearest_row.lua", &out, &[]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let check: serde_json::Value = serde_json::from_str(&run_python(
+        "init_space_check.py",
+        &[&f.untied.display().to_string(), &out.display().to_string()],
+    ))
+    .expect("check json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("transfer_report.json")).expect("report"))
+            .expect("json");
+    let initialised = 3000 - report["matched"].as_u64().expect("matched");
+    let (scaled, mean) =
+        (check["scaled_old_row"].as_u64().expect("n"), check["mean_row"].as_u64().expect("n"));
+    assert_eq!(scaled + mean, initialised, "{check}");
+    assert!(scaled > mean, "most initialised tokens have old pieces: {check}");
+}
+
+/// Primitives outside `recipe`, bad targets and a non-finite scale are refused naming the script.
+#[test]
+fn embedding_space_primitives_refuse_bad_use() {
+    let f = fixture();
+    let dir = f.root.join("bad_space");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cases = [
+        (
+            "at_load.lua",
+            "local n = hashi.norm(1)\nreturn { recipe = function() return {} end }",
+            "inside recipe",
+        ),
+        (
+            "bad_target.lua",
+            "return { recipe = function() return { terms = hashi.omp('x', nil, 2) } end }",
+            "a target is",
+        ),
+        (
+            "far_id.lua",
+            "return { recipe = function() return { terms = { { 1, hashi.norm(99999) } } } end }",
+            "out of range",
+        ),
+        (
+            "nan_scale.lua",
+            "return { recipe = function() return { mean = 1, scale = 0/0 } end }",
+            "not finite",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, body).expect("script");
+        let out = dir.join(format!("{name}.out"));
+        let res = transfer(&f.untied, &path.display().to_string(), &out, &[]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(!res.status.success() && err.contains(want) && err.contains(name), "{name}: {err}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
 }
 
 #[test]
@@ -318,26 +406,35 @@ fn smollm2() -> &'static Path {
     })
 }
 
+/// An 8k bilingual tokenizer trained on the mini reproduction's corpora, once per process.
+fn bilingual_8k() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tok = scratch_dir("bilingual-8k").join("tok");
+        let corpus = repo_root().join("examples/mini/corpus/train");
+        hashi_ok(&[
+            "tokenizer",
+            "train",
+            "--input",
+            &format!("ja={}/ja_*.jsonl", corpus.display()),
+            "--input",
+            &format!("en={}/en_*.jsonl", corpus.display()),
+            "--vocab-size",
+            "8000",
+            "--sampling",
+            "equal",
+            "--out",
+            &tok.display().to_string(),
+        ]);
+        tok
+    })
+}
+
 #[test]
 fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tokens() {
     let smol = smollm2();
     let root = scratch_dir("transfer-smollm2");
-    let tok = root.join("bi8k");
-    let corpus = repo_root().join("examples/mini/corpus/train");
-    hashi_ok(&[
-        "tokenizer",
-        "train",
-        "--input",
-        &format!("ja={}/ja_*.jsonl", corpus.display()),
-        "--input",
-        &format!("en={}/en_*.jsonl", corpus.display()),
-        "--vocab-size",
-        "8000",
-        "--sampling",
-        "equal",
-        "--out",
-        &tok.display().to_string(),
-    ]);
+    let tok = bilingual_8k().to_path_buf();
     let (s, t, out) = (smol.display().to_string(), tok.display().to_string(), root.join("out"));
     let o = out.display().to_string();
     let r = &transfer_report(&s, &t, "scripts/init/subword_mean.lua", &o);
@@ -440,4 +537,95 @@ fn a_tied_models_stale_lm_head_is_dropped() {
         header["lm_head.weight"]
     );
     assert_eq!(header["model.embed_tokens.weight"]["shape"][0], 600);
+}
+
+/// Vocabulary expansion on SmolLM2 (`hashi tokenizer expand`, then `hashi transfer`): the expanded tokenizer keeps
+/// every id of SmolLM2's, its ids equal the `tokenizers` library's on hard strings, ASCII text is cut exactly as
+/// SmolLM2 cuts it and Japanese in less than half the tokens; the transfer copies every one of SmolLM2's rows bit
+/// for bit, and English bits per byte stays within 0.02 of the source.
+#[test]
+fn vocabulary_expansion_keeps_smollm2_whole_and_adds_japanese_pieces() {
+    let smol = smollm2();
+    let root = scratch_dir("expand-smollm2");
+    let expanded = root.join("expanded");
+    let (s, e) = (smol.display().to_string(), expanded.display().to_string());
+    let t = bilingual_8k().display().to_string();
+    let report: serde_json::Value =
+        serde_json::from_str(&hashi_ok(&["tokenizer", "expand", "--base", &s, "--add", &t, "--out", &e]))
+            .expect("report");
+    assert_eq!(report["base_vocab_size"], 49152, "{report}");
+    let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k}: {report}"));
+    assert!(n("appended") > 1000, "{report}");
+    assert_eq!(n("vocab_size"), 49152 + n("appended") + n("intermediate"), "{report}");
+    // The library agrees with hashi's ids, keeps every base id and cuts ASCII text as the base does.
+    let heldout = repo_root().join("examples/mini/corpus/heldout");
+    let texts = [
+        "日本語の文章です。東京都に住んでいる。",
+        "Hello  world\r\n  café 2023年12月 🎉 ＡＢＣ",
+        "   runs of   spaces, digits 1234567 and ｶﾀｶﾅ",
+        "カタカナとひらがな、そして漢字。",
+    ];
+    let texts_file = root.join("texts.json");
+    std::fs::write(&texts_file, serde_json::to_string(&texts).expect("json")).expect("write");
+    let check: serde_json::Value = serde_json::from_str(&run_python(
+        "expand_check.py",
+        &[
+            &smol.join("tokenizer.json").display().to_string(),
+            &expanded.join("tokenizer.json").display().to_string(),
+            &heldout.join("ja_wiki.jsonl").display().to_string(),
+            &heldout.join("en_wiki.jsonl").display().to_string(),
+            &texts_file.display().to_string(),
+        ],
+    ))
+    .expect("check json");
+    for (i, text) in texts.iter().enumerate() {
+        let ours: serde_json::Value = serde_json::from_str(&hashi_ok(&[
+            "tokenizer",
+            "encode",
+            "--tokenizer",
+            &e,
+            "--text",
+            text,
+            "--no-special",
+            "--json",
+        ]))
+        .expect("ids");
+        assert_eq!(ours["ids"], check["ids"][i], "{text:?}");
+    }
+    assert!(check["ascii_lines_same"].as_u64().expect("n") > 10, "{check}");
+    let tokens = |lang: &str, k: usize| check["tokens"][lang][k].as_u64().expect("count");
+    assert!(tokens("ja", 1) * 2 < tokens("ja", 0), "{check}");
+    // Every one of SmolLM2's rows is kept: matched by string (its special tokens by role), bit-identical.
+    let out = root.join("model");
+    let o = out.display().to_string();
+    let r = &transfer_report(&s, &e, "scripts/init/subword_mean.lua", &o);
+    assert_eq!(class(r, "exact_string") + class(r, "special"), 49152, "{r}");
+    assert_eq!(r["new_vocab_size"], n("vocab_size"), "{r}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&run_python("transfer_check.py", &[&s, &o])).expect("check json");
+    assert_eq!(rows["matched_rows_checked"], 49152);
+    // English bits per byte: the same ids as the source on ASCII text, only the softmax has more rows.
+    let bpb = |model: &str, name: &str| {
+        let res = root.join(name);
+        let spec = format!("en={}", heldout.join("en_wiki.jsonl").display());
+        hashi_ok(&[
+            "eval",
+            "--model",
+            model,
+            "--bpb",
+            &spec,
+            "--bpb-bytes",
+            "6000",
+            "--out",
+            &res.display().to_string(),
+        ]);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&res).expect("results")).expect("json");
+        v["bits_per_byte"][0]["bits_per_byte"].as_f64().expect("bpb")
+    };
+    let (source, expanded_bpb) = (bpb(&s, "source.json"), bpb(&o, "expanded.json"));
+    assert!(
+        (expanded_bpb - source).abs() <= 0.02,
+        "English bits per byte: source {source}, expanded {expanded_bpb}"
+    );
 }

@@ -1,7 +1,7 @@
 //! `hashi tokenizer ...`: train, analyse, import, encode, decode.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -22,6 +22,9 @@ pub enum TokenizerCommand {
     Analyze(AnalyzeArgs),
     /// Convert a SentencePiece BPE tokenizer.model (e.g. Llama 2's) into an HF tokenizer with the same ids.
     ImportSentencepiece(ImportArgs),
+    /// Vocabulary expansion: a base tokenizer with another's missing non-ASCII pieces appended (base ids kept,
+    /// ASCII text cut as the base cuts it); `hashi transfer` onto it keeps every row of the model.
+    Expand(ExpandArgs),
     /// Print the token ids of a text (argument or stdin).
     Encode(EncodeArgs),
     /// Print the text of comma-separated token ids.
@@ -104,6 +107,23 @@ pub struct ImportArgs {
 }
 
 #[derive(Args)]
+pub struct ExpandArgs {
+    /// The base tokenizer (tokenizer.json or its folder, usually the model's): every id is kept.
+    #[arg(long)]
+    base: PathBuf,
+    /// The tokenizer whose missing pieces are appended (e.g. a bilingual tokenizer from `tokenizer train`).
+    #[arg(long)]
+    add: PathBuf,
+    /// Output folder: tokenizer.json, and the base's tokenizer_config.json, special_tokens_map.json and chat
+    /// template.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write into --out even if it is a folder that is not empty (its files are overwritten).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
 pub struct EncodeArgs {
     /// The tokenizer (tokenizer.json or its directory).
     #[arg(long)]
@@ -137,6 +157,7 @@ pub fn run(cmd: TokenizerCommand, progress: &dyn Reporter) -> Result<()> {
         TokenizerCommand::Train(a) => train_cmd(a, progress),
         TokenizerCommand::Analyze(a) => analyze_cmd(a),
         TokenizerCommand::ImportSentencepiece(a) => import_cmd(a),
+        TokenizerCommand::Expand(a) => expand_cmd(a),
         TokenizerCommand::Encode(a) => encode_cmd(a),
         TokenizerCommand::Decode(a) => decode_cmd(a),
     }
@@ -278,6 +299,26 @@ fn import_cmd(a: ImportArgs) -> Result<()> {
     let style = model.to_llama_style(&a.model)?;
     style.save(&a.out, a.model_max_length)?;
     outln!("{}", json!({"out": a.out, "vocab_size": style.pieces.len(), "merges": style.merges.len()}))?;
+    Ok(())
+}
+
+fn expand_cmd(a: ExpandArgs) -> Result<()> {
+    crate::check_out_dir(&a.out, a.force)?;
+    let base = Tokenizer::from_file(&a.base)?;
+    let added = Tokenizer::from_file(&a.add)?;
+    let (json, report) = hashi_tokenizer::expand::expand(&base, &added)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let dir = base.path().parent().unwrap_or(Path::new("."));
+    for f in ["tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
+        if dir.join(f).is_file() {
+            std::fs::copy(dir.join(f), a.out.join(f))
+                .with_context(|| format!("copying {}", dir.join(f).display()))?;
+        }
+    }
+    let path = a.out.join("tokenizer.json");
+    std::fs::write(&path, serde_json::to_string(&json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    outln!("{}", serde_json::to_string_pretty(&report)?)?;
     Ok(())
 }
 

@@ -4,18 +4,19 @@
 //! evaluated or its matrices are read.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_core::Reporter;
 use hashi_model::Llama;
+use hashi_script::mlua::{self, LuaSerdeExt};
 use hashi_script::{Script, ScriptOptions};
 use hashi_tokenizer::input::{InputSpec, read_inputs};
 use hashi_tokenizer::{PieceBytes, Tokenizer};
 use hashi_transfer::{
-    EmbeddingInit, InitContext, NewToken, Recipe, SimilarityIndex, SpecialMapping, TransferError,
-    TransferOptions,
+    EmbeddingInit, EmbeddingSpace, InitContext, NewToken, Recipe, SimilarityIndex, SpecialMapping, Target,
+    TransferError, TransferOptions,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -66,38 +67,148 @@ pub struct TransferArgs {
 pub(crate) struct LuaInit {
     script: Script,
     name: String,
+    /// The old embedding space while a transfer runs (`hashi.norm`, `hashi.nearest`, `hashi.omp` read it).
+    space: SpaceSlot,
 }
+
+type SpaceSlot = Arc<RwLock<Option<Arc<EmbeddingSpace>>>>;
 
 impl EmbeddingInit for LuaInit {
     fn name(&self) -> String {
         self.name.clone()
     }
 
-    fn recipe(&self, token: &NewToken, ctx: &InitContext) -> hashi_transfer::Result<Recipe> {
+    fn recipe(
+        &self,
+        token: &NewToken,
+        ctx: &InitContext,
+        space: &Arc<EmbeddingSpace>,
+    ) -> hashi_transfer::Result<Recipe> {
+        let mut slot = self.space.write().unwrap_or_else(|e| e.into_inner());
+        if !slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, space)) {
+            *slot = Some(space.clone());
+        }
+        drop(slot);
         self.script.call("recipe", &[token, ctx]).map_err(|e| TransferError::Strategy(e.to_string()))
     }
 }
 
-/// Loads a strategy script: `hashi.similar` searches `index`.
+/// A vector of the old embedding space from Lua: an old id, a list of `{id, weight}` pairs, or a recipe's
+/// `terms` (a table with `terms` and nothing that is not a row: `mean`/`noise` are refused).
+fn lua_target(v: mlua::Value) -> mlua::Result<Target> {
+    let bad = || {
+        mlua::Error::runtime(
+            "a target is an old id, a list of {id, weight} pairs, or a recipe { terms = ... } without mean or noise",
+        )
+    };
+    let id = |n: f64| {
+        if n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) { Ok(n as u32) } else { Err(bad()) }
+    };
+    match v {
+        mlua::Value::Integer(i) => id(i as f64).map(Target::Row),
+        mlua::Value::Number(n) => id(n).map(Target::Row),
+        mlua::Value::Table(t) => {
+            let terms = match t.get::<mlua::Value>("terms")? {
+                mlua::Value::Table(terms) => {
+                    for key in ["mean", "noise"] {
+                        if !matches!(t.get::<mlua::Value>(key)?, mlua::Value::Nil) {
+                            return Err(bad());
+                        }
+                    }
+                    terms
+                }
+                mlua::Value::Nil => t,
+                _ => return Err(bad()),
+            };
+            let mut out = vec![];
+            for pair in terms.sequence_values::<mlua::Table>() {
+                let pair = pair.map_err(|_| bad())?;
+                out.push((
+                    id(pair.get::<f64>(1).map_err(|_| bad())?)?,
+                    pair.get::<f64>(2).map_err(|_| bad())?,
+                ));
+            }
+            Ok(Target::Combination(out))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Old ids from Lua: a list of integers.
+fn lua_ids(v: Option<mlua::Table>) -> mlua::Result<Vec<u32>> {
+    v.map(|t| t.sequence_values::<u32>().collect()).unwrap_or(Ok(vec![]))
+}
+
+/// Registers the embedding-space primitives on `hashi`; each reads `slot` and charges its multiply-adds to the
+/// script's budget (one instruction per 64).
+fn register_space(lua: &mlua::Lua, hashi: &mlua::Table, slot: &SpaceSlot) -> mlua::Result<()> {
+    fn with_space<T>(
+        lua: &mlua::Lua,
+        slot: &SpaceSlot,
+        passes: usize,
+        f: impl FnOnce(&EmbeddingSpace) -> hashi_transfer::Result<T>,
+    ) -> mlua::Result<T> {
+        let guard = slot.read().unwrap_or_else(|e| e.into_inner());
+        let space = guard.as_ref().ok_or_else(|| {
+            mlua::Error::runtime("the old embedding space can only be read inside recipe(token, ctx)")
+        })?;
+        hashi_script::charge(lua, (passes * space.rows() * space.hidden_size() / 64) as u64)?;
+        f(space).map_err(mlua::Error::external)
+    }
+    let s = slot.clone();
+    let norm = lua.create_function(move |lua, target: mlua::Value| {
+        let target = lua_target(target)?;
+        with_space(lua, &s, 0, |sp| sp.norm(&target))
+    })?;
+    hashi.set("norm", norm)?;
+    let s = slot.clone();
+    let nearest =
+        lua.create_function(move |lua, (target, k, exclude): (mlua::Value, usize, Option<mlua::Table>)| {
+            let (target, exclude) = (lua_target(target)?, lua_ids(exclude)?);
+            let found = with_space(lua, &s, 1, |sp| sp.nearest(&target, k, &exclude))?;
+            lua.to_value(&found.into_iter().map(|(id, score)| Scored { id, score }).collect::<Vec<_>>())
+        })?;
+    hashi.set("nearest", nearest)?;
+    let s = slot.clone();
+    let omp = lua.create_function(
+        move |lua, (target, candidates, k): (mlua::Value, Option<mlua::Table>, usize)| {
+            let (target, candidates) = (lua_target(target)?, lua_ids(candidates)?);
+            let guard = s.read().unwrap_or_else(|e| e.into_inner());
+            let rows = guard.as_ref().map_or(1, |sp| sp.rows());
+            drop(guard);
+            let share = if candidates.is_empty() { 1.0 } else { candidates.len() as f64 / rows as f64 };
+            let passes = ((k as f64 * share).ceil() as usize).max(1);
+            let terms = with_space(lua, &s, passes, |sp| sp.omp(&target, &candidates, k))?;
+            lua.to_value(&terms)
+        },
+    )?;
+    hashi.set("omp", omp)
+}
+
+#[derive(Serialize)]
+struct Scored {
+    id: u32,
+    score: f64,
+}
+
+/// Loads a strategy script: `hashi.similar` searches `index`; `hashi.norm`, `hashi.nearest` and `hashi.omp`
+/// read the old embedding space during a transfer.
 pub(crate) fn load_strategy(
     path: &Path,
     opts: &ScriptOptions,
     index: Arc<SimilarityIndex>,
 ) -> Result<LuaInit> {
-    #[derive(Serialize)]
-    struct Scored {
-        id: u32,
-        score: f64,
-    }
+    let space: SpaceSlot = Arc::default();
+    let slot = space.clone();
     let script = Script::load_with(path, opts, move |lua, hashi| {
         let idx = index.clone();
         let similar = lua.create_function(move |lua, (piece, k): (String, usize)| {
-            use hashi_script::mlua::LuaSerdeExt;
             let found: Vec<Scored> =
                 idx.similar(&piece, k).into_iter().map(|(id, score)| Scored { id, score }).collect();
             lua.to_value(&found)
         })?;
-        hashi.set("similar", similar)
+        hashi.set("similar", similar)?;
+        register_space(lua, hashi, &slot)
     })?;
     if !script.has_function("recipe") {
         bail!("{}: a strategy must return a table with a `recipe(token, ctx)` function", path.display());
@@ -105,7 +216,7 @@ pub(crate) fn load_strategy(
     let name: Option<String> = script.field("name")?;
     let name = name
         .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    Ok(LuaInit { script, name })
+    Ok(LuaInit { script, name, space })
 }
 
 /// Bits per byte of `model` on every language's text.
@@ -265,6 +376,30 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
                 .map(|b| format!("{:>8.4}", b["bits_per_byte"].as_f64().unwrap_or(f64::NAN)))
                 .collect();
             outln!("{:<16} {row}", r["report"]["strategy"].as_str().unwrap_or(""))?;
+        }
+        let source: Vec<serde_json::Value> = src.iter().map(|b| json!(b)).collect();
+        let mut rows: Vec<(&str, &Vec<serde_json::Value>)> = vec![("source", &source)];
+        for r in &results {
+            if let Some(b) = r["bits_per_byte"].as_array() {
+                rows.push((r["report"]["strategy"].as_str().unwrap_or(""), b));
+            }
+        }
+        for (k, lang) in src.iter().enumerate() {
+            let scripts: Vec<&str> = lang.by_script.iter().map(|s| s.script).collect();
+            let bytes: Vec<String> = lang.by_script.iter().map(|s| s.bytes.to_string()).collect();
+            outln!("\n{} by script (bytes: {})", lang.lang, bytes.join(" / "))?;
+            outln!("{:<16} {}", "model", scripts.iter().map(|s| format!("{s:>8}")).collect::<String>())?;
+            for (name, bpb) in &rows {
+                let per = &bpb[k]["by_script"];
+                let row: String = scripts
+                    .iter()
+                    .map(|s| {
+                        let v = per.as_array().into_iter().flatten().find(|x| x["script"] == *s);
+                        format!("{:>8.4}", v.and_then(|v| v["bits_per_byte"].as_f64()).unwrap_or(f64::NAN))
+                    })
+                    .collect();
+                outln!("{name:<16} {row}")?;
+            }
         }
     }
     Ok(())

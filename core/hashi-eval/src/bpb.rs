@@ -9,10 +9,15 @@
 //!   tokens (no special tokens) follow one prefix token — the tokenizer's BOS where its post-processor adds one,
 //!   else the model's document separator (the first `eos_token_id`, as lm-eval uses EOT) — and are cut into
 //!   windows of at most `window` predictions, each predicted token seeing up to `window` tokens before it.
+//! - Per script (`by_script`): each token's bits are spread evenly over the bytes of its span in the document
+//!   (the `tokenizers` library's offsets), each byte belongs to the script of the character it is part of
+//!   ([`SCRIPTS`]), and a script's bits per byte is its bits over its bytes — so a byte-level piece holding half
+//!   of a kana and a whole-kana piece are compared on the same bytes. The scripts' bits sum to the total.
 
 use candle_core::{Device, Tensor};
-use hashi_model::{IGNORE_INDEX, Llama, next_token_loss};
+use hashi_model::{IGNORE_INDEX, Llama, next_token_losses};
 use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::script::Category;
 use serde::Serialize;
 
 /// Longest window (tokens of context + prediction) bits per byte is scored with.
@@ -31,6 +36,59 @@ pub struct Bpb {
     pub bytes: usize,
     /// Documents read.
     pub documents: usize,
+    /// The same measure per script of the bytes, for the scripts present (in [`SCRIPTS`] order).
+    pub by_script: Vec<ScriptBpb>,
+}
+
+/// Bits per byte of the bytes of one script.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptBpb {
+    /// One of [`SCRIPTS`].
+    pub script: &'static str,
+    /// Bits assigned to this script's bytes over their number.
+    pub bits_per_byte: f64,
+    /// UTF-8 bytes of this script in the documents read.
+    pub bytes: usize,
+}
+
+/// Scripts of [`ScriptBpb`]: `kanji` (CJK ideographs and 々〆〇), `kana` (hiragana, katakana, ー), `latin`,
+/// `digit`, `symbol` (punctuation, symbols, whitespace), `other` — classes of
+/// [`hashi_tokenizer::script::Category::of_char`].
+pub const SCRIPTS: [&str; 6] = ["kanji", "kana", "latin", "digit", "symbol", "other"];
+
+fn script_of(c: char) -> usize {
+    match Category::of_char(c) {
+        _ if c.is_whitespace() => 4,
+        Category::Cjk => 0,
+        Category::Hiragana | Category::Katakana => 1,
+        Category::Latin => 2,
+        Category::Digit => 3,
+        Category::Symbol => 4,
+        _ => 5,
+    }
+}
+
+/// Adds `bits` of each token to the bytes of its `spans` in a document of `len` bytes (evenly; an empty span
+/// to the byte it starts at). A span starting after the bytes covered so far is extended back over the gap (a
+/// byte-level tokenizer's offsets leave out a piece's leading space), so every byte up to the last token's end is
+/// someone's.
+fn spread(bits: &[f64], spans: &[(usize, usize)], len: usize) -> Vec<f64> {
+    let mut per_byte = vec![0f64; len];
+    if len == 0 {
+        return per_byte;
+    }
+    let mut covered = 0;
+    for (&b, &(s, e)) in bits.iter().zip(spans) {
+        let s = s.min(covered);
+        covered = covered.max(e);
+        let (s, e) = (s.min(len - 1), e.min(len));
+        if e > s {
+            per_byte[s..e].iter_mut().for_each(|x| *x += b / (e - s) as f64);
+        } else {
+            per_byte[s] += b;
+        }
+    }
+    per_byte
 }
 
 /// The documents a byte budget reads: the first documents of `docs` whose UTF-8 bytes together reach `max_bytes`
@@ -46,10 +104,10 @@ pub fn documents_within(docs: &[String], max_bytes: usize) -> &[String] {
     docs
 }
 
-/// lm-eval's rolling windows over `tokens` after `prefix`: `(input ids, targets)` per window, where window `k`
+/// lm-eval's rolling windows over `tokens` after `prefix`: `(s, input ids, targets)` per window, where window `k`
 /// predicts `tokens[a..b]` from `[prefix, tokens..][s..b]` with `s = b - window` (or 0); position `i` of the
 /// input predicts `tokens[s + i]`, and positions before `a - s` (context only) have target [`IGNORE_INDEX`].
-fn rolling_windows(prefix: u32, tokens: &[u32], window: usize) -> Vec<(Vec<u32>, Vec<i64>)> {
+fn rolling_windows(prefix: u32, tokens: &[u32], window: usize) -> Vec<(usize, Vec<u32>, Vec<i64>)> {
     let full: Vec<u32> = std::iter::once(prefix).chain(tokens.iter().copied()).collect();
     let mut out = vec![];
     let mut a = 0;
@@ -58,30 +116,29 @@ fn rolling_windows(prefix: u32, tokens: &[u32], window: usize) -> Vec<(Vec<u32>,
         let s = b.saturating_sub(window);
         let targets =
             (s..b).map(|j| if j >= a { i64::from(tokens[j]) } else { IGNORE_INDEX }).collect::<Vec<_>>();
-        out.push((full[s..b].to_vec(), targets));
+        out.push((s, full[s..b].to_vec(), targets));
         a = b;
     }
     out
 }
 
-/// The prefix token and the tokens of `doc`: the BOS the tokenizer adds, else `separator`.
-fn document_tokens(tok: &Tokenizer, doc: &str, separator: Option<u32>) -> Result<(u32, Vec<u32>), String> {
-    let plain = tok.encode(doc, false).map_err(|e| e.to_string())?;
-    let with = tok.encode(doc, true).map_err(|e| e.to_string())?;
-    let prefix = match with.split_first() {
-        Some((&bos, rest)) if with.len() == plain.len() + 1 && rest == plain.as_slice() => bos,
+/// The prefix token of a document whose plain ids are `plain`: the BOS the tokenizer adds, else `separator`.
+fn prefix_token(tok: &Tokenizer, doc: &str, plain: &[u32], separator: Option<u32>) -> Result<u32, String> {
+    let with = tok.encode_with_library(doc, true).map_err(|e| e.to_string())?;
+    match with.split_first() {
+        Some((&bos, rest)) if with.len() == plain.len() + 1 && rest == plain => Ok(bos),
         _ => separator.ok_or_else(|| {
             format!(
                 "{}: the tokenizer adds no BOS and the model's config has no eos_token_id to separate \
                  documents with, so the first token of a document cannot be scored",
                 tok.path().display()
             )
-        })?,
-    };
-    Ok((prefix, plain))
+        }),
+    }
 }
 
-/// Bits per byte of `model` on the documents of `docs` within `max_bytes` (see the module docs).
+/// Bits per byte of `model` on the documents of `docs` within `max_bytes`, in total and per script (see the
+/// module docs).
 ///
 /// Errors: tokenizer failures, ids outside the model's vocabulary, a model without a document separator when the
 /// tokenizer adds no BOS.
@@ -96,28 +153,48 @@ pub fn bits_per_byte(
     let window = model.config().max_position_embeddings.min(BPB_WINDOW);
     let separator = model.config().eos_token_ids.first().copied();
     let docs = documents_within(docs, max_bytes);
-    let (mut nats, mut tokens, mut bytes) = (0f64, 0usize, 0usize);
+    let (mut tokens, mut bytes) = (0usize, 0usize);
+    let (mut script_bits, mut script_bytes) = ([0f64; SCRIPTS.len()], [0usize; SCRIPTS.len()]);
     for doc in docs {
-        let (prefix, ids) = document_tokens(tok, doc, separator)?;
-        for (input, targets) in rolling_windows(prefix, &ids, window) {
-            let count = targets.iter().filter(|&&t| t != IGNORE_INDEX).count();
+        let (ids, spans): (Vec<u32>, Vec<(usize, usize)>) =
+            tok.encode_with_offsets(doc).map_err(|x| e(&x))?.into_iter().unzip();
+        let prefix = prefix_token(tok, doc, &ids, separator)?;
+        let mut bits = vec![0f64; ids.len()];
+        for (s, input, targets) in rolling_windows(prefix, &ids, window) {
             let n = input.len();
+            let scored: Vec<bool> = targets.iter().map(|&t| t != IGNORE_INDEX).collect();
             let x = Tensor::from_vec(input, (1, n), &Device::Cpu).map_err(|x| e(&x))?;
             let y = Tensor::from_vec(targets, (1, n), &Device::Cpu).map_err(|x| e(&x))?;
             let logits = model.forward(&x).map_err(|x| e(&x))?;
-            let loss =
-                next_token_loss(&logits, &y).and_then(|l| Ok(l.to_scalar::<f32>()?)).map_err(|x| e(&x))?;
-            nats += f64::from(loss) * count as f64;
-            tokens += count;
+            let nats = next_token_losses(&logits, &y).map_err(|x| e(&x))?;
+            for (i, (&l, &yes)) in nats.iter().zip(&scored).enumerate() {
+                if yes {
+                    bits[s + i] = f64::from(l) / std::f64::consts::LN_2;
+                    tokens += 1;
+                }
+            }
+        }
+        let per_byte = spread(&bits, &spans, doc.len());
+        for (at, c) in doc.char_indices() {
+            let k = script_of(c);
+            script_bits[k] += per_byte[at..at + c.len_utf8()].iter().sum::<f64>();
+            script_bytes[k] += c.len_utf8();
         }
         bytes += doc.len();
     }
+    let by_script = SCRIPTS
+        .iter()
+        .zip(script_bits.iter().zip(script_bytes))
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(&script, (&b, n))| ScriptBpb { script, bits_per_byte: b / n as f64, bytes: n })
+        .collect();
     Ok(Bpb {
         lang: lang.into(),
-        bits_per_byte: nats / std::f64::consts::LN_2 / bytes.max(1) as f64,
+        bits_per_byte: script_bits.iter().sum::<f64>() / bytes.max(1) as f64,
         tokens,
         bytes,
         documents: docs.len(),
+        by_script,
     })
 }
 
@@ -132,13 +209,32 @@ mod tests {
     fn windows_score_every_token_once_like_lm_eval() {
         let tokens: Vec<u32> = (1..8).collect();
         let w = rolling_windows(0, &tokens, 3);
-        let inputs: Vec<Vec<u32>> = w.iter().map(|(i, _)| i.clone()).collect();
+        let inputs: Vec<Vec<u32>> = w.iter().map(|(_, i, _)| i.clone()).collect();
         assert_eq!(inputs, vec![vec![0, 1, 2], vec![3, 4, 5], vec![4, 5, 6]]);
         let scored: Vec<i64> =
-            w.iter().flat_map(|(_, t)| t.iter().copied()).filter(|&t| t != IGNORE_INDEX).collect();
+            w.iter().flat_map(|(_, _, t)| t.iter().copied()).filter(|&t| t != IGNORE_INDEX).collect();
         assert_eq!(scored, (1..8).collect::<Vec<i64>>());
-        assert_eq!(w[2].1, vec![IGNORE_INDEX, IGNORE_INDEX, 7]);
+        assert_eq!(w[2].2, vec![IGNORE_INDEX, IGNORE_INDEX, 7]);
+        // Position i of a window predicts tokens[s + i].
+        for (s, _, t) in &w {
+            for (i, &y) in t.iter().enumerate().filter(|(_, y)| **y != IGNORE_INDEX) {
+                assert_eq!(y, i64::from(tokens[s + i]));
+            }
+        }
         assert!(rolling_windows(0, &[], 3).is_empty());
+    }
+
+    #[test]
+    fn bits_spread_over_token_spans_sum_to_the_total() {
+        // "aあ": a token for "a", two byte-level tokens both spanning "あ" (bytes 1..4), an empty span.
+        let per_byte = spread(&[1.0, 3.0, 6.0, 0.5], &[(0, 1), (1, 4), (1, 4), (4, 4)], 4);
+        assert_eq!(per_byte, vec![1.0, 3.0, 3.0, 3.5]);
+        // "a b" with offsets that leave out the space: the space goes to the token after it.
+        assert_eq!(spread(&[1.0, 4.0], &[(0, 1), (2, 3)], 3), vec![1.0, 2.0, 2.0]);
+        assert_eq!(script_of('あ'), 1);
+        assert_eq!(script_of('漢'), 0);
+        assert_eq!(script_of('\n'), 4);
+        assert_eq!(script_of('7'), 3);
     }
 
     #[test]

@@ -22,6 +22,6 @@ pub use config::{Config, Family, LlamaConfig, RopeScaling};
 pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Sampling, generate};
 pub use llama::{KvCache, Llama};
-pub use loss::{IGNORE_INDEX, causal_lm_loss, next_token_loss};
+pub use loss::{IGNORE_INDEX, causal_lm_loss, next_token_loss, next_token_losses};
 pub use params::{ParamStore, param_shapes};
 pub use save::{SaveDtype, SaveOptions, save_pretrained};

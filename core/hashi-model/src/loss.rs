@@ -30,6 +30,23 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// Mean cross-entropy of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]` (i64): position i is
 /// scored against `targets[i]`, no shift.
 pub fn next_token_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (rows, targets) = scored_rows(logits, targets)?;
+    let count = targets.iter().filter(|t| t.is_some()).count();
+    if count == 0 {
+        return Err(ModelError::Input("every label is ignored: the loss is undefined".into()));
+    }
+    Ok((cross_entropy_rows(&rows, targets)?.sum_all()? / count as f64)?)
+}
+
+/// Per-position cross-entropy in nats of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]` (i64),
+/// row-major `[batch · seq]`, 0 where the target is [`IGNORE_INDEX`]. Not differentiable (evaluation).
+pub fn next_token_losses(logits: &Tensor, targets: &Tensor) -> Result<Vec<f32>> {
+    let (rows, targets) = scored_rows(logits, targets)?;
+    Ok(cross_entropy_rows(&rows, targets)?.to_vec1()?)
+}
+
+/// `logits` as `[batch · seq, vocab]` rows and their targets, checked: shapes agree, ids within the vocabulary.
+fn scored_rows(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Vec<Option<u32>>)> {
     let (b, t, v) = logits.dims3()?;
     if targets.dims2()? != (b, t) {
         return Err(ModelError::Input(format!(
@@ -47,10 +64,5 @@ pub fn next_token_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             y => Err(ModelError::Input(format!("label {y} is out of range for a vocabulary of {v}"))),
         })
         .collect::<Result<Vec<_>>>()?;
-    let count = targets.iter().filter(|t| t.is_some()).count();
-    if count == 0 {
-        return Err(ModelError::Input("every label is ignored: the loss is undefined".into()));
-    }
-    let logits = logits.contiguous()?.reshape((b * t, v))?;
-    Ok((cross_entropy_rows(&logits, targets)?.sum_all()? / count as f64)?)
+    Ok((logits.contiguous()?.reshape((b * t, v))?, targets))
 }

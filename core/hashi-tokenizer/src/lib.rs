@@ -13,6 +13,7 @@
 pub mod analyze;
 pub mod canonical;
 mod error;
+pub mod expand;
 mod fast;
 pub mod hf;
 pub mod input;

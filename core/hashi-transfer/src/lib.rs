@@ -19,6 +19,7 @@ mod recipe;
 mod report;
 pub mod safetensors_io;
 mod similarity;
+pub mod space;
 pub mod specials;
 mod write;
 
@@ -33,6 +34,7 @@ pub use plan::{SourceCheck, TransferPlan, check_source, plan};
 pub use recipe::{EmbeddingInit, InitContext, NewToken, Recipe};
 pub use report::{CategoryCount, Norms, TransferReport};
 pub use similarity::SimilarityIndex;
+pub use space::{EmbeddingSpace, Target};
 pub use specials::{SpecialMapping, SpecialOutcome};
 
 const EMBED: &str = "model.embed_tokens.weight";
@@ -102,6 +104,7 @@ impl TransferPlan {
         )?;
         reporter.finish();
         let (_, old_norm, old_std) = matrices::row_stats(&old_embed, h);
+        let space = std::sync::Arc::new(EmbeddingSpace::new(old_embed, h));
         let matched = self.matched();
         let new_rows = self.new_vocab_size();
         let ctx = InitContext {
@@ -112,7 +115,7 @@ impl TransferPlan {
             old_row_norm: old_norm,
             old_std,
         };
-        let recipes = self.recipes(init, &ctx, reporter)?;
+        let recipes = self.recipes(init, &ctx, &space, reporter)?;
         let sources: Vec<Option<u32>> = self.matches.iter().map(|m| m.old).collect();
 
         let tmp = dst.with_file_name(format!(
@@ -124,21 +127,26 @@ impl TransferPlan {
             std::fs::create_dir_all(&tmp).map_err(|e| TransferError::io(&tmp, e))?;
             let mut norms = Vec::new();
             let mut replaced: BTreeMap<&str, (String, Vec<u8>)> = BTreeMap::new();
-            let mut inputs = vec![(EMBED, embed_shard, old_embed)];
-            if let Some(shard) = lm_head_shard {
-                let m = &shard.tensors[LM_HEAD];
-                let old =
-                    matrices::decode(&safetensors_io::read_tensor(shard, LM_HEAD)?, &m.dtype, &shard.path)?;
-                inputs.push((LM_HEAD, shard, old));
-            }
-            for (k, (name, shard, old)) in inputs.into_iter().enumerate() {
+            let inputs = std::iter::once((EMBED, embed_shard)).chain(lm_head_shard.map(|s| (LM_HEAD, s)));
+            for (k, (name, shard)) in inputs.enumerate() {
+                let lm_head;
+                let old = if name == EMBED {
+                    space.data()
+                } else {
+                    let m = &shard.tensors[LM_HEAD];
+                    lm_head = matrices::decode(
+                        &safetensors_io::read_tensor(shard, LM_HEAD)?,
+                        &m.dtype,
+                        &shard.path,
+                    )?;
+                    &lm_head
+                };
                 reporter.start(&format!("building {name}"), None, "");
                 let dtype_name = shard.tensors[name].dtype.clone();
                 let dtype = matrices::Dtype::parse(&dtype_name).unwrap_or(matrices::Dtype::F32);
-                let (_, old_norm, _) = matrices::row_stats(&old, h);
+                let (_, old_norm, _) = matrices::row_stats(old, h);
                 let seed = seed.wrapping_add(k as u64);
-                let (bytes, row_norms) = matrices::build_matrix(&old, h, &sources, &recipes, seed, dtype);
-                drop(old);
+                let (bytes, row_norms) = matrices::build_matrix(old, h, &sources, &recipes, seed, dtype);
                 norms.push(Norms {
                     tensor: name.into(),
                     old: old_norm,

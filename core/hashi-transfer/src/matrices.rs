@@ -137,6 +137,9 @@ pub fn build_matrix(
                             *a += r.mean * f64::from(m);
                         }
                     }
+                    if let Some(scale) = r.scale {
+                        acc.iter_mut().for_each(|a| *a *= scale);
+                    }
                     if r.noise > 0.0 {
                         let mut rng = rand::rngs::StdRng::seed_from_u64(
                             seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),

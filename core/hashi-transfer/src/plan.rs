@@ -3,6 +3,7 @@
 //! transfer can refuse is refused here.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hashi_core::Reporter;
 use hashi_model::LlamaConfig;
@@ -14,6 +15,7 @@ use crate::error::{Result, TransferError};
 use crate::matching::{self, Match, MatchClass, OldIndex};
 use crate::recipe::{EmbeddingInit, InitContext, NewToken, Recipe};
 use crate::safetensors_io::Header;
+use crate::space::EmbeddingSpace;
 use crate::specials::{SourceSpecials, SpecialPlan, read_json, tokenizer_dir};
 
 /// Source checkpoint: config and shard headers.
@@ -163,6 +165,7 @@ impl TransferPlan {
         &self,
         init: &dyn EmbeddingInit,
         ctx: &InitContext,
+        space: &Arc<EmbeddingSpace>,
         reporter: &dyn Reporter,
     ) -> Result<Vec<Option<Recipe>>> {
         let strategy = init.name();
@@ -192,7 +195,7 @@ impl TransferPlan {
                         category: matching::category(bytes).name().into(),
                         old_ids: self.old_ids(text)?,
                     };
-                    let r = init.recipe(&token, ctx)?;
+                    let r = init.recipe(&token, ctx, space)?;
                     r.validate(&token, self.source.config.vocab_size, &strategy)?;
                     r
                 }

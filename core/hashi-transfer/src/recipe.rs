@@ -1,10 +1,15 @@
-//! Embedding-init strategies reduce to one recipe per new token: `Σ wᵢ·old[idᵢ] + mean·μ + noise·N(0, 1)`,
-//! where μ is the mean of the old rows. Strategies (Lua scripts, via the CLI) only choose recipes; the rows are
-//! computed here in Rust over whole matrices, in parallel.
+//! Embedding-init strategies reduce to one recipe per new token:
+//! `scale·(Σ wᵢ·old[idᵢ] + mean·μ) + noise·N(0, 1)`, where μ is the mean of the old rows. Strategies (Lua scripts,
+//! via the CLI) choose recipes, reading the old embedding space through [`EmbeddingSpace`] (norms, nearest rows,
+//! orthogonal matching pursuit); the rows are computed here in Rust over whole matrices, in parallel. For an
+//! untied model the same recipe builds the token's `embed_tokens` and `lm_head` rows, each from its own matrix.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TransferError};
+use crate::space::EmbeddingSpace;
 
 /// What a strategy sees of a new token that has no counterpart in the old vocabulary.
 #[derive(Debug, Clone, Serialize)]
@@ -53,14 +58,18 @@ pub struct Recipe {
     /// Standard deviation of added Gaussian noise.
     #[serde(default)]
     pub noise: f64,
+    /// Factor applied to `Σ wᵢ·old[idᵢ] + mean·μ` (not to the noise); 1 when absent. A strategy sets a row's
+    /// norm with it, e.g. to the mean norm of the rows it averages (norm correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
 }
 
 /// A strategy: one recipe per unmatched new token.
 pub trait EmbeddingInit {
     /// Name for reports.
     fn name(&self) -> String;
-    /// The recipe of `token`.
-    fn recipe(&self, token: &NewToken, ctx: &InitContext) -> Result<Recipe>;
+    /// The recipe of `token`; `space` is the old `embed_tokens` matrix.
+    fn recipe(&self, token: &NewToken, ctx: &InitContext, space: &Arc<EmbeddingSpace>) -> Result<Recipe>;
 }
 
 impl Recipe {
@@ -81,6 +90,9 @@ impl Recipe {
             if !w.is_finite() {
                 return Err(bad(format!("weight {w} of old id {id} is not finite")));
             }
+        }
+        if let Some(scale) = self.scale.filter(|s| !s.is_finite()) {
+            return Err(bad(format!("scale {scale} is not finite")));
         }
         if !(self.mean.is_finite() && self.noise.is_finite() && self.noise >= 0.0) {
             return Err(bad(format!("mean {} / noise {} must be finite, noise >= 0", self.mean, self.noise)));
