@@ -629,3 +629,48 @@ fn vocabulary_expansion_keeps_smollm2_whole_and_adds_japanese_pieces() {
         "English bits per byte: source {source}, expanded {expanded_bpb}"
     );
 }
+
+/// SmolLM2 → 16k and 32k bilingual tokenizers trained by hashi on the shared corpora: every piece with the same
+/// bytes as one of SmolLM2's is matched and none to other bytes (counted independently in Python from the two
+/// tokenizer.json files), and every copied row is bit-identical.
+#[test]
+fn smollm2_matches_every_same_bytes_piece_of_16k_and_32k_tokenizers() {
+    let smol = smollm2();
+    let root = scratch_dir("transfer-smollm2-sizes");
+    let corpus = repo_root().parent().expect("parent").join("shared/data/corpus");
+    for size in ["16000", "32000"] {
+        let tok = root.join(format!("tok{size}"));
+        hashi_ok(&[
+            "-q",
+            "tokenizer",
+            "train",
+            "--input",
+            &format!("ja={}", corpus.join("ja_wiki.jsonl").display()),
+            "--input",
+            &format!("en={}", corpus.join("en_wiki.jsonl").display()),
+            "--vocab-size",
+            size,
+            "--out",
+            &tok.display().to_string(),
+        ]);
+        let (s, out) = (smol.display().to_string(), root.join(format!("out{size}")));
+        let o = out.display().to_string();
+        let r = &transfer_report(&s, &tok.display().to_string(), "scripts/init/subword_mean.lua", &o);
+        let bytes: serde_json::Value = serde_json::from_str(&run_python(
+            "transfer_bytes_check.py",
+            &[
+                &smol.join("tokenizer.json").display().to_string(),
+                &tok.join("tokenizer.json").display().to_string(),
+                &out.join("transfer_report.json").display().to_string(),
+            ],
+        ))
+        .expect("json");
+        let text_classes = class(r, "exact_string") + class(r, "same_bytes") + class(r, "partial_utf8");
+        assert_eq!(bytes["matched_text_pieces"].as_u64(), Some(text_classes), "{size}: {bytes} {r}");
+        assert!(class(r, "same_bytes") > 2000, "{size}: {r}");
+        let rows: serde_json::Value =
+            serde_json::from_str(&run_python("transfer_check.py", &[&s, &o])).expect("check json");
+        assert_eq!(rows["matched_rows_checked"], r["matched"], "{size}");
+        std::fs::remove_dir_all(&out).expect("remove the transferred model");
+    }
+}
