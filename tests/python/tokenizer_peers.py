@@ -6,6 +6,8 @@ usage:
       transformers decode of its own ids (special tokens skipped); JSON on stdout.
   tokenizer_peers.py sentencepiece CORPUS.txt MODEL_PREFIX VOCAB_SIZE TEXTS.json
       trains a SentencePiece BPE model with Llama 2's settings and prints its ids (no BOS) for the texts.
+  tokenizer_peers.py sp_encode MODEL TEXTS.json
+      the ids (no BOS) of an existing SentencePiece model for the texts.
 """
 
 import json
@@ -42,5 +44,13 @@ def sentencepiece(corpus: str, prefix: str, vocab_size: str, texts_path: str) ->
     json.dump({"ids": [sp.encode(t) for t in texts]}, sys.stdout, ensure_ascii=False)
 
 
+def sp_encode(model: str, texts_path: str) -> None:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=model)
+    texts = json.load(open(texts_path, encoding="utf-8"))
+    json.dump({"ids": [sp.encode(t) for t in texts]}, sys.stdout, ensure_ascii=False)
+
+
 if __name__ == "__main__":
-    {"encode": encode, "sentencepiece": sentencepiece}[sys.argv[1]](*sys.argv[2:])
+    {"encode": encode, "sentencepiece": sentencepiece, "sp_encode": sp_encode}[sys.argv[1]](*sys.argv[2:])

@@ -2,12 +2,13 @@
 //!
 //! It reproduces the `tokenizers` pipeline for exactly that configuration — added tokens split out first
 //! (leftmost, then longest), each remaining segment normalised on its own (`Prepend("▁")` if non-empty, spaces to
-//! `▁`), BPE over the whole segment with the merges applied lowest rank first (leftmost on ties) and unknown
-//! characters as byte tokens, `<s>` prepended by the template — without the alignment bookkeeping of
-//! `NormalizedString` and `Encoding`, which costs most of the library's encode time. Any other tokenizer.json is
-//! left to the `tokenizers` crate: a pre-tokenizer (byte-level, metaspace, split regex), `ignore_merges`, no byte
-//! fallback, dropout, truncation or padding, added tokens that strip or match whole words, other normalisers or
-//! post-processors. Equality of ids with the library is tested on real corpora.
+//! `▁`), user-defined symbols cut out of the normalised segment (the `Split` pre-tokenizer hashi writes for them,
+//! each chunk looked up whole first: `ignore_merges`), BPE over each chunk with the merges applied lowest rank
+//! first (leftmost on ties) and unknown characters as byte tokens, `<s>` prepended by the template — without the
+//! alignment bookkeeping of `NormalizedString` and `Encoding`, which costs most of the library's encode time. Any
+//! other tokenizer.json is left to the `tokenizers` crate: another pre-tokenizer (byte-level, metaspace, other
+//! split regexes), no byte fallback, dropout, truncation or padding, added tokens that strip or match whole
+//! words, other normalisers or post-processors. Equality of ids with the library is tested on real corpora.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -24,6 +25,9 @@ pub(crate) struct FastBpe {
     bytes: [u32; 256],
     merges: FxHashMap<(u32, u32), (u32, u32)>,
     added: Vec<(String, u32)>,
+    /// User-defined symbols cut out of normalised text, and the whole-chunk lookup that comes with them.
+    symbols: Vec<(String, u32)>,
+    whole: Option<FxHashMap<String, u32>>,
     prepend: bool,
     bos: Option<u32>,
 }
@@ -66,11 +70,9 @@ impl FastBpe {
         if model.get("type")?.as_str()? != "BPE"
             || flag("byte_fallback") != Some(true)
             || flag("fuse_unk") != Some(true)
-            || flag("ignore_merges") == Some(true)
             || !model.get("dropout").is_none_or(Value::is_null)
             || !model.get("continuing_subword_prefix").is_none_or(Value::is_null)
             || !model.get("end_of_word_suffix").is_none_or(Value::is_null)
-            || !json.get("pre_tokenizer").is_none_or(Value::is_null)
             || !json.get("truncation").is_none_or(Value::is_null)
             || !json.get("padding").is_none_or(Value::is_null)
         {
@@ -106,6 +108,24 @@ impl FastBpe {
                 chars.insert(c, id);
             }
         }
+        // No pre-tokenizer, or the user-defined symbols' split (with `ignore_merges`) that hf.rs writes.
+        let symbols: Vec<(String, u32)> = match json.get("pre_tokenizer") {
+            None | Some(Value::Null) if flag("ignore_merges") != Some(true) => vec![],
+            Some(p) if flag("ignore_merges") == Some(true) => {
+                let pattern = p.get("pattern")?.get("Regex")?.as_str()?;
+                let symbols = crate::hf::split_symbols(pattern)?;
+                if *p != crate::hf::symbols_split(&symbols.iter().map(String::as_str).collect::<Vec<_>>()) {
+                    return None;
+                }
+                symbols
+                    .into_iter()
+                    .map(|s| vocab.get(s.as_str()).map(|&id| (s, id)))
+                    .collect::<Option<_>>()?
+            }
+            _ => return None,
+        };
+        let whole = (!symbols.is_empty())
+            .then(|| vocab.iter().map(|(k, &v)| (k.to_string(), v)).collect::<FxHashMap<String, u32>>());
         let mut merges = FxHashMap::default();
         for (rank, m) in model.get("merges")?.as_array()?.iter().enumerate() {
             let (a, b) = match m {
@@ -152,7 +172,7 @@ impl FastBpe {
                 }
             }
         };
-        Some(Self { ascii, chars, bytes, merges, added, prepend, bos })
+        Some(Self { ascii, chars, bytes, merges, added, symbols, whole, prepend, bos })
     }
 
     /// Token ids of `text`.
@@ -180,19 +200,7 @@ impl FastBpe {
 
     /// Leftmost occurrence of an added token (longest on ties): (byte start, byte length, id).
     fn next_added(&self, text: &str) -> Option<(usize, usize, u32)> {
-        let mut best: Option<(usize, usize, u32)> = None;
-        for (tok, id) in &self.added {
-            if let Some(pos) = text.find(tok.as_str()) {
-                let better = match best {
-                    None => true,
-                    Some((p, l, _)) => pos < p || (pos == p && tok.len() > l),
-                };
-                if better {
-                    best = Some((pos, tok.len(), *id));
-                }
-            }
-        }
-        best
+        leftmost(&self.added, text)
     }
 
     fn char_id(&self, c: char) -> Option<u32> {
@@ -208,19 +216,44 @@ impl FastBpe {
             return;
         }
         let space = |c: char| if c == ' ' { METASPACE } else { c };
+        let normalised: String =
+            self.prepend.then_some(METASPACE).into_iter().chain(segment.chars().map(space)).collect();
+        let mut rest = normalised.as_str();
+        while !rest.is_empty() {
+            match leftmost(&self.symbols, rest) {
+                Some((start, len, id)) => {
+                    self.encode_chunk(&rest[..start], out);
+                    out.push(id);
+                    rest = &rest[start + len..];
+                }
+                None => {
+                    self.encode_chunk(rest, out);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// BPE of one normalised chunk (after a whole-chunk lookup when the tokenizer has `ignore_merges`).
+    fn encode_chunk(&self, chunk: &str, out: &mut Vec<u32>) {
+        if chunk.is_empty() {
+            return;
+        }
+        if let Some(id) = self.whole.as_ref().and_then(|w| w.get(chunk)) {
+            out.push(*id);
+            return;
+        }
         if self.char_id('\n').is_some() {
-            let chars = self.prepend.then_some(METASPACE).into_iter().chain(segment.chars().map(space));
-            return self.bpe(chars, out);
+            return self.bpe(chunk.chars(), out);
         }
         // A newline outside the vocabulary is a byte token that no merge touches: BPE line by line is BPE over
         // the whole text, with a heap the size of a line instead of the document.
-        for (i, line) in segment.split('\n').enumerate() {
+        for (i, line) in chunk.split('\n').enumerate() {
             if i > 0 {
                 out.push(self.bytes[usize::from(b'\n')]);
             }
-            let prefix = (i == 0 && self.prepend).then_some(METASPACE);
-            if !line.is_empty() || prefix.is_some() {
-                self.bpe(prefix.into_iter().chain(line.chars().map(space)), out);
+            if !line.is_empty() {
+                self.bpe(line.chars(), out);
             }
         }
     }
@@ -285,6 +318,23 @@ impl FastBpe {
         }
         out.extend(symbols.iter().filter(|s| s.alive).map(|s| s.id));
     }
+}
+
+/// Leftmost occurrence in `text` of one of `tokens` (longest on ties): (byte start, byte length, id).
+fn leftmost(tokens: &[(String, u32)], text: &str) -> Option<(usize, usize, u32)> {
+    let mut best: Option<(usize, usize, u32)> = None;
+    for (tok, id) in tokens {
+        if let Some(pos) = text.find(tok.as_str()) {
+            let better = match best {
+                None => true,
+                Some((p, l, _)) => pos < p || (pos == p && tok.len() > l),
+            };
+            if better {
+                best = Some((pos, tok.len(), *id));
+            }
+        }
+    }
+    best
 }
 
 fn is_space_replace(v: &Value) -> bool {

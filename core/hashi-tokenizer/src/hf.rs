@@ -30,6 +30,41 @@ pub struct LlamaStyle {
     pub nfkc: bool,
 }
 
+const REGEX_META: &str = "\\.+*?()|[]{}^$-#&~ ";
+
+/// The pre-tokenizer that cuts `symbols` (longest first) out of normalised text as pieces of their own: a `Split`
+/// on the alternation of the symbols as Oniguruma literals, `Isolated`.
+pub(crate) fn symbols_split(symbols: &[&str]) -> Value {
+    let pattern: Vec<String> = symbols
+        .iter()
+        .map(|s| {
+            s.chars().fold(String::new(), |mut out, c| {
+                if REGEX_META.contains(c) {
+                    out.push('\\');
+                }
+                out.push(c);
+                out
+            })
+        })
+        .collect();
+    json!({"type": "Split", "pattern": {"Regex": pattern.join("|")}, "behavior": "Isolated", "invert": false})
+}
+
+/// The symbols of a pattern written by [`symbols_split`] (`None` if it is not such an alternation of literals).
+pub(crate) fn split_symbols(pattern: &str) -> Option<Vec<String>> {
+    let mut symbols = vec![String::new()];
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => symbols.last_mut()?.push(chars.next().filter(|c| REGEX_META.contains(*c))?),
+            '|' => symbols.push(String::new()),
+            c if REGEX_META.contains(c) => return None,
+            c => symbols.last_mut()?.push(c),
+        }
+    }
+    symbols.iter().all(|s| !s.is_empty()).then_some(symbols)
+}
+
 impl LlamaStyle {
     /// The `tokenizer.json` document.
     pub fn to_json(&self) -> Value {
@@ -37,15 +72,22 @@ impl LlamaStyle {
             self.pieces.iter().enumerate().map(|(i, p)| (p.clone(), Value::from(i))).collect();
         let merges: Vec<Value> = self.merges.iter().map(|(a, b)| json!([a, b])).collect();
         let [unk, bos, eos] = self.unk_bos_eos;
-        let added_token = |id: u32, special: bool| {
+        let added_token = |id: u32| {
             json!({"id": id, "content": self.pieces[id as usize], "single_word": false, "lstrip": false,
-                   "rstrip": false, "normalized": false, "special": special})
+                   "rstrip": false, "normalized": false, "special": true})
         };
         let mut added: Vec<Value> = vec![];
         if self.register_specials {
-            added.extend([unk, bos, eos].map(|id| added_token(id, true)));
+            added.extend([unk, bos, eos].map(added_token));
         }
-        added.extend(self.user_defined.iter().map(|&id| added_token(id, false)));
+        // User-defined symbols are cut out of the normalised text, as SentencePiece cuts them after adding its
+        // dummy prefix (`<mask> cat` is `▁` `<mask>` `▁cat`, nothing is prepended after a symbol): an isolating
+        // split on them, each found whole in the vocabulary (`ignore_merges`). As added tokens they would be cut
+        // out before normalisation, and every piece of text between them would get its own `▁`.
+        let mut symbols: Vec<&str> =
+            self.user_defined.iter().map(|&id| self.pieces[id as usize].as_str()).collect();
+        symbols.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let pre_tokenizer = if symbols.is_empty() { Value::Null } else { symbols_split(&symbols) };
         let mut normalizers = vec![];
         if self.nfkc {
             normalizers.push(json!({"type": "NFKC"}));
@@ -69,7 +111,7 @@ impl LlamaStyle {
             "padding": null,
             "added_tokens": added,
             "normalizer": {"type": "Sequence", "normalizers": normalizers},
-            "pre_tokenizer": null,
+            "pre_tokenizer": pre_tokenizer,
             "post_processor": {
                 "type": "TemplateProcessing",
                 "single": [{"SpecialToken": {"id": bos_piece, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
@@ -88,7 +130,7 @@ impl LlamaStyle {
                 "end_of_word_suffix": null,
                 "fuse_unk": true,
                 "byte_fallback": true,
-                "ignore_merges": false,
+                "ignore_merges": !symbols.is_empty(),
                 "vocab": vocab,
                 "merges": merges
             }
