@@ -40,6 +40,10 @@ pub struct TokenizerDecl {
     pub vocab_size: usize,
     #[serde(default)]
     pub sampling: Option<String>,
+    /// Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's
+    /// missing pieces appended (`hashi tokenizer expand`), so the transfer keeps every row of the base model.
+    #[serde(default)]
+    pub expand: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,11 +232,14 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
             key = key.content(&f)?;
         }
     }
-    let tok_key = key.content(&base_model.join("tokenizer.json"))?.finish();
+    let tok_key =
+        key.content(&base_model.join("tokenizer.json"))?.value("expand", &d.tokenizer.expand)?.finish();
     let tok_dir = out.join("tokenizer");
+    // With expansion the trained tokenizer is only the source of the pieces appended to the base's.
+    let trained = if d.tokenizer.expand { out.join("tokenizer-trained") } else { tok_dir.clone() };
     let mut train_tok =
         args(&["tokenizer", "train", "--vocab-size", &d.tokenizer.vocab_size.to_string(), "--out"]);
-    train_tok.push(s(&tok_dir));
+    train_tok.push(s(&trained));
     for (lang, p) in &inputs {
         train_tok.extend(["--input".into(), format!("{lang}={}", s(p))]);
     }
@@ -249,7 +252,15 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, experiment: PathBuf, base: PathBuf
     for (lang, p) in &heldout {
         analyze.extend(["--text".into(), format!("{lang}={}", s(p))]);
     }
-    r.stage("tokenizer", &tok_key, &[&tok_dir], vec![train_tok, analyze])?;
+    let mut commands = vec![train_tok];
+    if d.tokenizer.expand {
+        let mut expand = args(&["tokenizer", "expand", "--base"]);
+        expand.extend([s(&base_model), "--add".into(), s(&trained), "--out".into(), s(&tok_dir)]);
+        commands.push(expand);
+    }
+    commands.push(analyze);
+    let outputs: Vec<&Path> = if d.tokenizer.expand { vec![&tok_dir, &trained] } else { vec![&tok_dir] };
+    r.stage("tokenizer", &tok_key, &outputs, commands)?;
 
     let mut key = Key::new("transfer")
         .upstream(&tok_key)
