@@ -123,3 +123,29 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
         "the resumed run's report numbers differ from the uninterrupted run's"
     );
 }
+
+/// A run file with `tokenizer.expand = true` (tests/fixtures/run/mini_expand.lua) runs every stage with vocabulary
+/// expansion: the trained tokenizer only supplies pieces, the transfer keeps every row of the base model, English
+/// is read in the base's tokens and Japanese in far fewer.
+#[test]
+fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
+    let out = scratch_dir("run-expand").join("run");
+    let o = Command::new(hashi_bin())
+        .args(["run", "tests/fixtures/run/mini_expand.lua", "--out"])
+        .arg(&out)
+        .env("HASHI_MECAB_DIC", unidic_dir())
+        .current_dir(repo_root())
+        .output()
+        .expect("hashi starts");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("tokenizer-trained/tokenizer.json").is_file() && out.join("report/report.md").is_file());
+    let r = json(&out.join("transfer/transfer_report.json"));
+    assert_eq!(r["matched"], r["old_vocab_size"], "every base row kept: {r}");
+    assert!(r["new_vocab_size"].as_u64() > r["old_vocab_size"].as_u64(), "{r}");
+    let tokens = |eval: &str, lang: usize| {
+        json(&out.join("evals").join(eval))["bits_per_byte"][lang]["tokens"].as_u64().expect("tokens")
+    };
+    // bits_per_byte[0] is Japanese, [1] English (the run file's order).
+    assert!(tokens("transfer.json", 0) * 2 < tokens("base.json", 0), "Japanese in far fewer tokens");
+    assert!(tokens("base.json", 1).abs_diff(tokens("transfer.json", 1)) <= 2, "English in the base's tokens");
+}
