@@ -9,6 +9,7 @@ mod common;
 mod data;
 mod eval;
 mod export;
+mod fuzz;
 mod gguf;
 mod hardening;
 mod model_errors;

@@ -36,7 +36,8 @@ pub struct Header {
 }
 
 impl Header {
-    /// Reads the header of `path`, checking that every range lies inside the file.
+    /// Reads the header of `path`, checking that every range lies inside the file and holds exactly its shape's
+    /// elements of its dtype, and that no two ranges overlap.
     pub fn read(path: &Path) -> Result<Self> {
         let bad = |m: String| TransferError::Checkpoint { path: path.into(), message: m };
         let mut f = File::open(path).map_err(|e| TransferError::io(path, e))?;
@@ -58,16 +59,44 @@ impl Header {
         let mut tensors = BTreeMap::new();
         for (name, v) in raw {
             let e: Entry = serde_json::from_value(v).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-            if e.data_offsets[0] > e.data_offsets[1] || 8 + n + e.data_offsets[1] > file_len {
+            let [start, end] = e.data_offsets;
+            if start > end || (8 + n).checked_add(end).is_none_or(|last| last > file_len) {
                 return Err(bad(format!(
                     "tensor {name}: data range {:?} is outside the file",
                     e.data_offsets
                 )));
             }
+            let elements = e.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+            let bytes = dtype_size(&e.dtype).and_then(|size| elements?.checked_mul(size));
+            if bytes != Some(end - start) {
+                return Err(bad(format!(
+                    "tensor {name}: {} of shape {:?} does not fill its {} bytes",
+                    e.dtype,
+                    e.shape,
+                    end - start
+                )));
+            }
             tensors.insert(name, e);
+        }
+        let mut ranges: Vec<(u64, u64, &str)> =
+            tensors.iter().map(|(k, e)| (e.data_offsets[0], e.data_offsets[1], k.as_str())).collect();
+        ranges.sort_unstable();
+        if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
+            return Err(bad(format!("tensors {} and {} overlap", w[0].2, w[1].2)));
         }
         Ok(Self { path: path.into(), tensors, metadata, data_start: 8 + n })
     }
+}
+
+/// Bytes per element of a safetensors dtype name (`None` for names safetensors does not define).
+fn dtype_size(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" => 8,
+        _ => return None,
+    })
 }
 
 /// Where a tensor of an output file comes from.
