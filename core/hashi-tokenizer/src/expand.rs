@@ -8,6 +8,9 @@
 //!
 //! - Pieces made only of ASCII bytes are not added, and every merge added produces a piece holding a non-ASCII
 //!   byte, so text made of ASCII bytes is cut exactly as the base cuts it (its ids are the base's).
+//! - Only pieces of letters (and spaces) are added: a piece holding punctuation, a symbol or a digit (`、の`,
+//!   `）`, `2023年`) is left out, so those characters are still cut as the source model learnt them (measured on
+//!   SmolLM2: such pieces cost the Japanese held-out text 2.2 bits per symbol byte at step 0).
 //! - The added merges come *before* the base's merges (lower rank), in the added tokenizer's order, so that text
 //!   with non-ASCII characters is cut as the added tokenizer cuts it wherever the pieces exist. In a byte-level
 //!   base the added tokenizer's characters are first built from their bytes (`æ`+`Ĺ` → `æĹ`, `æĹ`+`¥` → `æĹ¥`;
@@ -40,6 +43,9 @@ pub struct ExpandReport {
     pub shared: usize,
     /// Pieces of only ASCII bytes the base lacks, not added (so ASCII text is cut as the base cuts it).
     pub skipped_ascii: usize,
+    /// Pieces holding punctuation, symbols or digits (`、の`, `2023年`), not added: the base keeps cutting those
+    /// characters as the source model learnt them.
+    pub skipped_non_letters: usize,
     /// Pieces the base cannot spell (partial UTF-8 into a SentencePiece-style base) and byte pieces.
     pub skipped_unspellable: usize,
     /// Merges placed before the base's.
@@ -116,6 +122,7 @@ pub fn expand(base: &Tokenizer, added: &Tokenizer) -> Result<(Value, ExpandRepor
         intermediate: 0,
         shared: 0,
         skipped_ascii: 0,
+        skipped_non_letters: 0,
         skipped_unspellable: 0,
         merges_added: 0,
     };
@@ -156,6 +163,10 @@ pub fn expand(base: &Tokenizer, added: &Tokenizer) -> Result<(Value, ExpandRepor
         }
         if bytes.is_ascii() {
             report.skipped_ascii += 1;
+            continue;
+        }
+        if String::from_utf8_lossy(&bytes).chars().any(|c| !(c.is_alphabetic() || c == ' ')) {
+            report.skipped_non_letters += 1;
             continue;
         }
         // A byte-level base starts from bytes: build each multi-byte character of the piece first.
