@@ -41,7 +41,9 @@ fn json(p: &Path) -> serde_json::Value {
 fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
     let dir = scratch_dir("run-mini");
     let full = dir.join("full");
+    let t_full = Instant::now();
     let log = run_mini(&full, &[]);
+    let t_full = t_full.elapsed();
     assert!(!log.contains("cached"), "a fresh run reuses nothing:\n{log}");
 
     // The index: four variants; a checkpoint per data switch (exp0/1/2: 6 phases, exp3: 2) plus step 0, each
@@ -122,6 +124,44 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
         before,
         "the resumed run's report numbers differ from the uninterrupted run's"
     );
+
+    // Killed with SIGKILL at 10 random points of the whole pipeline (any stage: tokenizer, transfer, shards,
+    // evaluations, trainings, report), each time resumed with `--resume` until the next kill; the run that
+    // finally completes has the uninterrupted run's numbers.
+    let chain = dir.join("chain");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut kills = vec![];
+    let mut attempts = 0;
+    while kills.len() < 10 {
+        attempts += 1;
+        assert!(attempts < 40, "the run kept finishing before its kill: {kills:?}");
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        // Between 2% and 20% of an uninterrupted run's time after each start.
+        let delay = t_full.mul_f64(0.02 + 0.18 * ((state >> 11) as f64 / (1u64 << 53) as f64));
+        let mut child = Command::new(hashi_bin())
+            .args(["-q", "run", MINI, "--quick", "--resume", "--out"])
+            .arg(&chain)
+            .env("HASHI_MECAB_DIC", unidic_dir())
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hashi starts");
+        let t0 = Instant::now();
+        while t0.elapsed() < delay && child.try_wait().expect("wait").is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+            kills.push(delay.as_millis());
+        } else {
+            // Finished before its kill: start afresh so that later kills still land inside a run.
+            std::fs::remove_dir_all(&chain).expect("remove the finished run");
+        }
+    }
+    run_mini(&chain, &["--resume"]);
+    assert_eq!(numbers(&chain), before, "killed at {kills:?} ms after each start, the numbers differ");
 }
 
 /// A run file with `tokenizer.expand = true` (tests/fixtures/run/mini_expand.lua) runs every stage with vocabulary
@@ -148,4 +188,53 @@ fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
     // bits_per_byte[0] is Japanese, [1] English (the run file's order).
     assert!(tokens("transfer.json", 0) * 2 < tokens("base.json", 0), "Japanese in far fewer tokens");
     assert!(tokens("base.json", 1).abs_diff(tokens("transfer.json", 1)) <= 2, "English in the base's tokens");
+}
+
+/// A run file with a typo in `train`, in a variant's `train`, an unknown task or a missing curriculum fails in
+/// under a second, before any stage (nothing written), naming the run file and the field.
+#[test]
+fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
+    let dir = scratch_dir("run-validate");
+    let fixture =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/run/mini_expand.lua")).expect("fixture");
+    let root = format!("\"{}/", repo_root().display());
+    let fixture = fixture.replace("\"../../../", &root);
+    let cases = [
+        ("typo.lua", "optimizer = {", "optimiser = {", "train (merged with variants[1].train"),
+        (
+            "variant.lua",
+            "curriculum = mini .. \"curricula/exp0.lua\" }",
+            "curriculum = mini .. \"curricula/exp0.lua\", train = { checkpoints = {} } }",
+            "unknown field `checkpoints`",
+        ),
+        (
+            "task.lua",
+            "\"jcommonsenseqa-1.1-0.1\"",
+            "\"jcommonsenseqa\"",
+            "eval.tasks[1]: unknown task \"jcommonsenseqa\"",
+        ),
+        ("curriculum.lua", "curricula/exp0.lua", "curricula/nope.lua", "variants[1].curriculum"),
+    ];
+    let bin = hashi_bin(); // built before anything is timed
+    for (name, from, to, want) in cases {
+        assert!(fixture.contains(from), "{name}: the fixture changed");
+        let path = dir.join(name);
+        std::fs::write(&path, fixture.replace(from, to)).expect("write");
+        let out = dir.join(format!("{name}.out"));
+        let t0 = Instant::now();
+        let o = Command::new(bin)
+            .args(["run"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .current_dir(repo_root())
+            .output()
+            .expect("hashi starts");
+        let took = t0.elapsed();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        assert!(took < Duration::from_secs(1), "{name}: refused after {took:?}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
 }

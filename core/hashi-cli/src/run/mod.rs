@@ -157,6 +157,7 @@ pub fn run(a: RunArgs, progress: &Progress) -> Result<()> {
         d.base = std::path::absolute(b)?.display().to_string();
     }
     let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
+    validate(&d, &experiment, &base)?;
     let out = a
         .out
         .as_ref()
@@ -467,6 +468,44 @@ fn train_variant(
 /// A variant's training experiment: the run's `train` fields, the variant's, then the run's own wiring (model,
 /// tokenizer, shards, curriculum, output, and the seed as a plan override).
 #[allow(clippy::too_many_arguments)]
+/// Checks everything of a run file that can be checked without running a stage, in well under a second: every
+/// variant's training settings (the run's `train` merged with the variant's, read as `hashi train` will read
+/// them), the task names, and the files the run names. Errors name the run file and the field.
+fn validate(d: &RunDecl, experiment: &Path, base: &Path) -> Result<()> {
+    let file = experiment.display();
+    for (i, v) in d.variants.iter().enumerate() {
+        let mut exp = d.train.clone();
+        exp.extend(v.train.clone());
+        for (k, placeholder) in [("name", "check"), ("shards", "-"), ("curriculum", "-"), ("out", "-")] {
+            exp.insert(k.into(), json!(placeholder));
+        }
+        serde_json::from_value::<crate::train::ExperimentDecl>(Value::Object(exp)).map_err(|e| {
+            anyhow::anyhow!(
+                "{file}: train (merged with variants[{}].train, variant {:?}): {e}",
+                i + 1,
+                v.name
+            )
+        })?;
+        let curriculum = rel(base, &v.curriculum);
+        if !curriculum.is_file() {
+            bail!("{file}: variants[{}].curriculum: {} is not a file", i + 1, curriculum.display());
+        }
+    }
+    if let Some(Value::String(p)) = d.train.get("schedule").and_then(|s| s.get("script")) {
+        let script = rel(base, p);
+        if !script.is_file() {
+            bail!("{file}: train.schedule.script: {} is not a file", script.display());
+        }
+    }
+    for (i, t) in d.eval.tasks.iter().enumerate() {
+        if hashi_eval::Task::from_name(t).is_none() {
+            let known: Vec<&str> = hashi_eval::Task::ALL.iter().map(|(n, _)| *n).collect();
+            bail!("{file}: eval.tasks[{}]: unknown task {t:?} (known: {})", i + 1, known.join(", "));
+        }
+    }
+    Ok(())
+}
+
 fn experiment_table(
     d: &RunDecl,
     sh: &Shared,
