@@ -465,9 +465,6 @@ fn train_variant(
     }))
 }
 
-/// A variant's training experiment: the run's `train` fields, the variant's, then the run's own wiring (model,
-/// tokenizer, shards, curriculum, output, and the seed as a plan override).
-#[allow(clippy::too_many_arguments)]
 /// Checks everything of a run file that can be checked without running a stage, in well under a second: every
 /// variant's training settings (the run's `train` merged with the variant's, read as `hashi train` will read
 /// them), the task names, and the files the run names. Errors name the run file and the field.
@@ -506,6 +503,9 @@ fn validate(d: &RunDecl, experiment: &Path, base: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A variant's training experiment: the run's `train` fields, the variant's, then the run's own wiring (model,
+/// tokenizer, shards, curriculum, output, and the seed as a plan override).
+#[allow(clippy::too_many_arguments)]
 fn experiment_table(
     d: &RunDecl,
     sh: &Shared,
