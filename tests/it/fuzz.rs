@@ -177,3 +177,133 @@ fn mutated_megatron_indexes_are_refused_or_consistent() {
     );
     assert!(refused > tries / 2, "most mutations of an index break it");
 }
+
+/// Mutations of `text` (a valid file) for `tries` rounds; `check(i, bytes)` judges each.
+fn each_mutation(seed: u64, text: &[u8], tries: usize, mut check: impl FnMut(usize, &[u8])) {
+    let mut rng = Rng(seed);
+    for i in 0..tries {
+        let m = mutate(&mut rng, text, text.len());
+        check(i, &m);
+    }
+}
+
+#[test]
+fn mutated_configs_are_refused_naming_the_file_or_valid() {
+    let dir = scratch_dir("fuzz-config");
+    let path = dir.join("config.json");
+    let text = std::fs::read(reference_dir().join("gqa/config.json")).expect("config");
+    let (mut refused, mut accepted) = (0, 0);
+    each_mutation(23, &text, 3000, |i, m| {
+        std::fs::write(&path, m).expect("write");
+        let r = no_panic("config", i, || {
+            hashi_model::LlamaConfig::from_file(&path).and_then(|c| c.to_config(&path))
+        });
+        match r {
+            Ok(c) => {
+                assert!(c.vocab_size > 0 && c.hidden_size > 0 && c.num_layers > 0, "input {i}: {c:?}");
+                assert!(hashi_model::param_count(&c).is_some(), "input {i}: sizes overflow yet accepted");
+                accepted += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("config.json"), "input {i}: {e}");
+                refused += 1;
+            }
+        }
+    });
+    println!("config.json: 3000 mutated files; refused {refused}, accepted {accepted} (each a valid config)");
+    assert!(refused > 1000);
+}
+
+/// An accepted tokenizer.json encodes the same with hashi's fast path as with the `tokenizers` library.
+#[test]
+fn mutated_tokenizers_are_refused_naming_the_file_or_agree_with_the_library() {
+    let dir = scratch_dir("fuzz-tokenizer");
+    let path = dir.join("tokenizer.json");
+    let text = std::fs::read(repo_root().join("examples/mini/base/model/tokenizer.json")).expect("tokenizer");
+    // Mutations anywhere in a 300 kB file mostly hit the vocabulary; half of them go to the first 2 kB (the
+    // normaliser, pre-tokenizer, post-processor and added tokens).
+    let hot = 2048;
+    let samples = ["東京都に住んでいる。", "the cat sat  on the mat\n", "<s> a</s>b 123"];
+    let (mut rng, tries) = (Rng(29), 400);
+    let (mut refused, mut accepted) = (0, 0);
+    for i in 0..tries {
+        let m = mutate(&mut rng, &text, if i % 2 == 0 { hot } else { text.len() });
+        std::fs::write(&path, &m).expect("write");
+        match no_panic("Tokenizer::from_file", i, || hashi_tokenizer::Tokenizer::from_file(&path)) {
+            Ok(t) => {
+                for s in samples {
+                    let (fast, lib) =
+                        no_panic("encode", i, || (t.encode(s, true), t.encode_with_library(s, true)));
+                    match (fast, lib) {
+                        (Ok(a), Ok(b)) => assert_eq!(a, b, "input {i}: {s:?}: fast path and library differ"),
+                        (Err(e), _) | (_, Err(e)) => assert!(e.to_string().contains("tokenizer.json"), "{e}"),
+                    }
+                }
+                accepted += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("tokenizer.json"), "input {i}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    println!(
+        "tokenizer.json: {tries} mutated files; refused {refused}, accepted {accepted} (each encoding as the library does)"
+    );
+    assert!(refused > 0 && accepted > 0);
+}
+
+#[test]
+fn mutated_jsonl_corpora_are_refused_naming_file_and_line_or_read() {
+    let dir = scratch_dir("fuzz-jsonl");
+    let path = dir.join("corpus.jsonl");
+    let all =
+        std::fs::read_to_string(repo_root().join("examples/demo/corpus/ja_books.jsonl")).expect("corpus");
+    let text: String = all.lines().take(20).map(|l| format!("{l}\n")).collect();
+    let spec: hashi_tokenizer::input::InputSpec = format!("ja={}", path.display()).parse().expect("spec");
+    let (mut refused, mut accepted) = (0, 0);
+    each_mutation(31, text.as_bytes(), 2000, |i, m| {
+        std::fs::write(&path, m).expect("write");
+        match no_panic("read_inputs", i, || hashi_tokenizer::input::read_inputs(std::slice::from_ref(&spec)))
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains("corpus.jsonl"), "input {i}: {msg}");
+                refused += 1;
+            }
+        }
+    });
+    println!("JSONL corpus: 2000 mutated files; refused {refused}, accepted {accepted}");
+    assert!(refused > 0);
+}
+
+/// Curricula (Lua return values read into the plan type): a mutated script is refused with its file, or read
+/// into a plan that validates.
+#[test]
+fn mutated_curriculum_scripts_are_refused_naming_the_file_or_valid() {
+    let dir = scratch_dir("fuzz-lua");
+    let path = dir.join("curriculum.lua");
+    let text =
+        std::fs::read(repo_root().join("tests/fixtures/refusals/fx/curriculum.lua")).expect("curriculum");
+    let opts = hashi_script::ScriptOptions::default();
+    let (mut refused, mut accepted) = (0, 0);
+    each_mutation(37, &text, 1500, |i, m| {
+        std::fs::write(&path, m).expect("write");
+        let r = no_panic("curriculum", i, || {
+            hashi_script::Script::load(&path, &opts)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.exports::<hashi_data::PlanDecl>().map_err(|e| e.to_string()))
+                .and_then(|p| p.validate().map(|_| p).map_err(|e| format!("{}: {e}", path.display())))
+        });
+        match r {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                assert!(e.contains("curriculum.lua"), "input {i}: {e}");
+                refused += 1;
+            }
+        }
+    });
+    println!("curriculum Lua: 1500 mutated scripts; refused {refused}, accepted {accepted}");
+    assert!(refused > 0);
+}

@@ -4,8 +4,10 @@
 //! [`Reporter`] trait through which library crates report progress: only the CLI knows how progress is
 //! drawn (a terminal bar, JSON lines, or nothing), as in `tokenizers`' and `uv`'s reporters.
 
+mod panics;
 mod reporter;
 mod util;
 
+pub use panics::catch_panic;
 pub use reporter::{NoReporter, Reporter};
 pub use util::{Fnv1a, fnv1a, tmp_path, write_atomic};

@@ -46,7 +46,9 @@ impl Tokenizer {
         }
         let load_err = |message: String| TokenizerError::Load { path: path.clone(), message };
         let text = std::fs::read_to_string(&path).map_err(|e| TokenizerError::io(&path, e))?;
-        let inner = <tokenizers::Tokenizer as std::str::FromStr>::from_str(&text)
+        // The library panics on some malformed components (a `decoder` it cannot parse): an error like any other.
+        let inner = hashi_core::catch_panic(|| <tokenizers::Tokenizer as std::str::FromStr>::from_str(&text))
+            .map_err(|p| load_err(format!("the tokenizers library cannot read it: {p}")))?
             .map_err(|e| load_err(e.to_string()))?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))?;
         let fast = fast::FastBpe::from_json(&json);
