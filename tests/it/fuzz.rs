@@ -307,3 +307,54 @@ fn mutated_curriculum_scripts_are_refused_naming_the_file_or_valid() {
     println!("curriculum Lua: 1500 mutated scripts; refused {refused}, accepted {accepted}");
     assert!(refused > 0);
 }
+
+/// Evaluation data (`hashi eval` on a mutated `validation.jsonl` of JNLI, the mini base model): every input ends
+/// with a score or an error naming the file, never a panic.
+#[test]
+fn mutated_eval_data_is_refused_naming_the_file_or_scored() {
+    let data = scratch_dir("fuzz-eval").join("eval");
+    let task = data.join("jnli");
+    std::fs::create_dir_all(&task).expect("dir");
+    let src = repo_root().join("examples/mini/eval/jnli");
+    std::fs::copy(src.join("train.jsonl"), task.join("train.jsonl")).expect("train");
+    let text: String = std::fs::read_to_string(src.join("validation.jsonl"))
+        .expect("validation")
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let model = repo_root().join("examples/mini/base/model").display().to_string();
+    let (d, out) = (data.display().to_string(), data.join("out.json").display().to_string());
+    let (mut refused, mut scored) = (0, 0);
+    each_mutation(41, text.as_bytes(), 120, |i, m| {
+        std::fs::write(task.join("validation.jsonl"), m).expect("write");
+        let o = hashi(&[
+            "-q",
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &d,
+            "--tasks",
+            "jnli-1.3-0.2",
+            "--shots",
+            "1",
+            "--limit",
+            "3",
+            "--out",
+            &out,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "input {i}: {err}");
+        match o.status.code() {
+            Some(0) => scored += 1,
+            Some(1) => {
+                assert!(err.contains("validation.jsonl"), "input {i}: {err}");
+                refused += 1;
+            }
+            c => panic!("input {i}: exit {c:?}: {err}"),
+        }
+    });
+    println!("eval data: 120 mutated validation.jsonl files; refused {refused}, scored {scored}");
+    assert!(refused > 0);
+}

@@ -249,3 +249,36 @@ fn eval_through_a_plugin_backend_gives_the_built_in_scores() {
     ]);
     assert!(e.contains("plugin backends score log-likelihood tasks"), "{e}");
 }
+
+/// Cases 34 and 35: a backend plugin that segfaults, overflows its stack, aborts or calls `exit(0)` inside a call
+/// runs in a worker process, so `hashi train` survives: exit code 1, an error naming the plugin, the call and how
+/// its process ended, nothing on stderr that reads like a crash of hashi, and the checkpoints written before stay.
+#[test]
+fn a_backend_plugin_that_crashes_in_a_call_does_not_take_hashi_down() {
+    let faulty = lib("hashi_testplugin_faulty").display().to_string();
+    for (call, how, says) in [
+        ("create", "segv", "segmentation fault"),
+        ("accumulate", "stack", "SIGABRT"),
+        ("apply", "abort", "SIGABRT"),
+        ("accumulate", "exit0", "exited with code 0 in the middle of the call"),
+    ] {
+        let run = setup(&format!("plugin-crash-{call}-{how}"), 0);
+        let exp = run.dir.join("exp.lua");
+        let text = std::fs::read_to_string(&exp).expect("exp");
+        let options = format!(
+            "out = 'run', backend = 'faulty', backend_options = {{ crash = '{call}', how = '{how}' }}"
+        );
+        std::fs::write(&exp, text.replace("out = 'run'", &options)).expect("write");
+        let out = hashi(&["train", &run.exp(), "--plugin", &faulty]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{call}/{how}: {stderr}");
+        assert!(
+            stderr.contains("plugin faulty") && stderr.contains(call) && stderr.contains(says),
+            "{call}/{how}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked at") && !stderr.contains("overflowed its stack"),
+            "{call}/{how}: {stderr}"
+        );
+    }
+}

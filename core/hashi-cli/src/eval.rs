@@ -177,8 +177,8 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         None => None,
         Some(name) => {
             registry = a.plugins.registry()?;
-            let b = registry.backend(name)?.backend(&a.model, &a.backend_options)?;
-            tracing::info!(backend = %hashi_train::Backend::name(&b), "scoring log-likelihoods with a plugin");
+            let b = registry.backend(name)?.isolated_backend(&a.model, &a.backend_options)?;
+            tracing::info!(backend = %b.name(), "scoring log-likelihoods with a plugin");
             Some(b)
         }
     };
@@ -246,9 +246,7 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             let scored = match backend.as_mut() {
                 None => score_choices(cpu()?, &tok, &ctx, &choices).map_err(err)?,
                 Some(b) => {
-                    let mut lp = |rows: &[Vec<u32>]| {
-                        hashi_train::Backend::logprobs(b, rows).map_err(|e| e.to_string())
-                    };
+                    let mut lp = |rows: &[Vec<u32>]| b.logprobs(rows).map_err(|e| e.to_string());
                     score_choices_with(&mut lp, &tok, max_positions, &ctx, &choices).map_err(err)?
                 }
             };

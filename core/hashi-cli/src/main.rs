@@ -114,6 +114,11 @@ pub(crate) fn check_out_dir(out: &std::path::Path, force: bool) -> anyhow::Resul
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::keep_freed_memory();
+    // A child serving a backend plugin's calls, so that a crash in the plugin does not end hashi.
+    if let Some(code) = hashi_plugin_host::remote::worker_child_main() {
+        std::process::exit(code);
+    }
     // A child started to load a plugin library before this process trusts it (a crash there is a refusal).
     if let Some(code) = hashi_plugin_host::probe_child_main() {
         std::process::exit(code);
@@ -121,7 +126,6 @@ fn main() -> std::process::ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         hashi_plugin_host::enable_probe(exe);
     }
-    alloc::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let progress = progress::Progress::new(cli.quiet);

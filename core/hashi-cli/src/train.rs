@@ -401,9 +401,9 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         let mut options = exp.backend_options.clone();
         options.insert("optimizer".into(), serde_json::to_value(&exp.optimizer)?);
         let dir = source.dir(&out)?;
-        let b = plugin.backend(&dir, &serde_json::Value::Object(options).to_string())?;
+        let b = plugin.isolated_backend(&dir, &serde_json::Value::Object(options).to_string())?;
         tracing::info!(backend = %b.name(), plugin = %plugin.info().path.display(), "plugin backend");
-        Box::new(b)
+        b
     };
     let state: Option<TrainerState> = match &resume_from {
         Some(ckpt) => {

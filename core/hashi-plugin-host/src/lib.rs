@@ -5,14 +5,15 @@
 //!
 //! In the `hashi` binary every library is first loaded by a child `hashi` (the probe, [`enable_probe`]): a
 //! library whose entry point or constructors panic, abort, segfault, hang or exit is refused with a message
-//! naming it, and discovery lists it as refused beside the good plugins. Not done yet: backend calls still run
-//! in this process, so a crash inside `create` or a step still ends hashi (an out-of-process backend is the
-//! remedy).
+//! naming it, and discovery lists it as refused beside the good plugins; and a backend runs in a worker `hashi`
+//! ([`remote`]): a crash inside `create` or a step ends the worker, and the call fails with an error naming the
+//! plugin. Library users and tests that never call [`enable_probe`] load and call plugins in-process.
 
 #![allow(unsafe_code)] // Loading libraries and calling through the C ABI; each block says why it is sound.
 
 mod backend;
 mod error;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 
@@ -277,6 +278,22 @@ impl Plugin {
             what: "a backend".into(),
         })?;
         PluginBackend::create(self.info.name.clone(), vt, model_dir, options)
+    }
+
+    /// The plugin's backend on `model_dir`, in a worker process when [`enable_probe`] was called (the `hashi`
+    /// binary), else in this process.
+    pub fn isolated_backend(
+        &self,
+        model_dir: &Path,
+        options: &str,
+    ) -> Result<Box<dyn hashi_train::Backend>, PluginError> {
+        if self.backend.is_none() {
+            return Err(PluginError::Capability { plugin: self.info.name.clone(), what: "a backend".into() });
+        }
+        match PROBE_EXE.get() {
+            Some(exe) => Ok(Box::new(remote::RemoteBackend::spawn(exe, self, model_dir, options)?)),
+            None => Ok(Box::new(self.backend(model_dir, options)?)),
+        }
     }
 
     /// Runs the exporter for `target`; returns its JSON summary.

@@ -114,30 +114,51 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
     drop(params);
     let registry = a.plugins.registry()?;
     let plugin = registry.backend(&a.backend)?;
-    let mut backend = plugin.backend(&model_dir, &a.options)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let batch: Vec<Vec<u32>> = (0..a.shape.batch)
         .map(|_| (0..=a.shape.seq).map(|_| rng.random_range(0..config.vocab_size as u32)).collect())
         .collect();
     let fpt = flops_per_token(&config, a.shape.seq);
     let tokens = (a.shape.batch * a.shape.seq) as f64;
-    progress.start("steps", Some((a.warmup + a.steps) as u64), "steps");
-    let (times, mem) = with_gpu_memory(std::process::id(), || -> Result<Vec<f64>> {
-        let mut times = vec![];
-        for i in 0..a.warmup + a.steps {
-            let t0 = Instant::now();
-            backend.accumulate(&batch)?;
-            backend.apply(1e-4)?;
-            if i >= a.warmup {
-                times.push(t0.elapsed().as_secs_f64());
+    // The same steps through the plugin in this process, then in its worker process (how `hashi train` runs it):
+    // the difference is the cost of isolation.
+    let mut sides = serde_json::Map::new();
+    let mut medians = vec![];
+    for (side, isolated) in [("in_process", false), ("worker_process", true)] {
+        let mut backend: Box<dyn Backend> = if isolated {
+            plugin.isolated_backend(&model_dir, &a.options)?
+        } else {
+            Box::new(plugin.backend(&model_dir, &a.options)?)
+        };
+        progress.start(&format!("steps ({side})"), Some((a.warmup + a.steps) as u64), "steps");
+        let (times, mem) = with_gpu_memory(std::process::id(), || -> Result<Vec<f64>> {
+            let mut times = vec![];
+            for i in 0..a.warmup + a.steps {
+                let t0 = Instant::now();
+                backend.accumulate(&batch)?;
+                backend.apply(1e-4)?;
+                if i >= a.warmup {
+                    times.push(t0.elapsed().as_secs_f64());
+                }
+                progress.advance(1);
             }
-            progress.advance(1);
-        }
-        Ok(times)
-    });
-    progress.finish();
-    let times = times?;
-    let tps = tokens / median(&times);
+            Ok(times)
+        });
+        progress.finish();
+        let times = times?;
+        let tps = tokens / median(&times);
+        medians.push(median(&times));
+        sides.insert(
+            side.into(),
+            json!({
+                "impl": backend.name(),
+                "tokens_per_s": tps,
+                "mfu": tps * fpt / (a.peak_tflops * 1e12),
+                "step_s": times,
+                "gpu_memory_mib": mem,
+            }),
+        );
+    }
     let mut result = json!({
         "bench": "backend training step (forward + backward + AdamW)",
         "config": hf,
@@ -145,13 +166,9 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "seq": a.shape.seq,
         "flops_per_token": fpt,
         "peak_tflops": a.peak_tflops,
-        "hashi": {
-            "impl": backend.name(),
-            "tokens_per_s": tps,
-            "mfu": tps * fpt / (a.peak_tflops * 1e12),
-            "step_s": times,
-            "gpu_memory_mib": mem,
-        },
+        "hashi": sides["in_process"].clone(),
+        "hashi_worker_process": sides["worker_process"].clone(),
+        "worker_over_in_process_step": medians[1] / medians[0],
     });
     if a.check_logprobs {
         let rows: Vec<Vec<u32>> = batch.iter().take(2).cloned().collect();
@@ -174,7 +191,6 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
         result["logprobs_vs_cpu"] =
             json!({"max_abs_diff": diff, "mean_abs_diff": mean, "tokens": 2 * a.shape.seq});
     }
-    drop(backend);
     if let Some(py) = &a.peer_python {
         let cfg_path = model_dir.join("config.json");
         let script = work.path().join("gpu_peer.py");
@@ -202,7 +218,7 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
             let ptps = v["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
             v["mfu"] = json!(ptps * fpt / (a.peak_tflops * 1e12));
             v["gpu_memory_mib"] = json!(mem);
-            v["hashi_speedup"] = json!(tps / ptps);
+            v["hashi_speedup"] = json!(tokens / medians[0] / ptps);
             peers.insert(mode.into(), v);
         }
         result["peer"] = Value::Object(peers);

@@ -1,6 +1,8 @@
 //! A valid plugin that fails on demand, for the host's tests. Options: `{"fail": CALL}` makes CALL return an
-//! error, `{"panic": CALL}` makes it panic (CALL: create, accumulate, apply, logprobs, save). Export targets
-//! `fail` and `panic` do the same for exports.
+//! error, `{"panic": CALL}` makes it panic, `{"crash": CALL, "how": HOW}` ends the process inside CALL (HOW:
+//! `segv` a null write, `stack` endless recursion, `abort`, `exit0` a clean `exit(0)`) (CALL: create,
+//! accumulate, apply, logprobs, save). Export targets `fail` and `panic` do the same for exports.
+#![allow(unsafe_code)] // The deliberate segmentation fault.
 
 use hashi_plugin_api::{BackendPlugin, Batch, ExportPlugin, StepStats, declare_plugin};
 
@@ -8,6 +10,27 @@ use hashi_plugin_api::{BackendPlugin, Batch, ExportPlugin, StepStats, declare_pl
 pub struct Faulty {
     fail: String,
     panic: String,
+    crash: String,
+    how: String,
+}
+
+#[inline(never)]
+fn recurse(n: u64, buf: [u8; 4096]) -> u64 {
+    let b = std::hint::black_box(buf);
+    if n == u64::MAX { u64::from(b[0]) } else { recurse(n + 1, b) + u64::from(b[1]) }
+}
+
+/// Ends the process the way `how` says.
+fn crash(how: &str) {
+    match how {
+        // SAFETY: none — a deliberate write through a null pointer, to test the host's isolation.
+        "segv" => unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u8>(), 1) },
+        "stack" => {
+            std::hint::black_box(recurse(0, [1; 4096]));
+        }
+        "exit0" => std::process::exit(0),
+        _ => std::process::abort(),
+    }
 }
 
 fn field(options: &str, key: &str) -> String {
@@ -22,6 +45,9 @@ fn field(options: &str, key: &str) -> String {
 
 impl Faulty {
     fn act(&self, call: &str) -> Result<(), String> {
+        if self.crash == call {
+            crash(&self.how);
+        }
         if self.panic == call {
             panic!("deliberate panic in {call}");
         }
@@ -31,7 +57,12 @@ impl Faulty {
 
 impl BackendPlugin for Faulty {
     fn create(_model_dir: &str, options: &str) -> Result<Self, String> {
-        let f = Faulty { fail: field(options, "fail"), panic: field(options, "panic") };
+        let f = Faulty {
+            fail: field(options, "fail"),
+            panic: field(options, "panic"),
+            crash: field(options, "crash"),
+            how: field(options, "how"),
+        };
         f.act("create")?;
         Ok(f)
     }
