@@ -81,30 +81,19 @@ pub fn worker_child_main() -> Option<i32> {
             Err(e) => {
                 Reply::Err { kind: "backend".into(), message: format!("bad request to the worker: {e}") }
             }
-            Ok(Request::Create { model_dir, options }) => match plugin.backend(&model_dir, &options) {
-                Ok(b) => {
-                    let name = b.name();
-                    backend = Some(b);
-                    Reply::Ok(serde_json::json!(name))
+            Ok(Request::Create { model_dir, options }) if backend.is_none() => {
+                match plugin.backend(&model_dir, &options) {
+                    Ok(b) => {
+                        let name = b.name();
+                        backend = Some(b);
+                        Reply::Ok(serde_json::json!(name))
+                    }
+                    Err(e) => Reply::Err { kind: "backend".into(), message: e.to_string() },
                 }
-                Err(e) => Reply::Err { kind: "backend".into(), message: e.to_string() },
-            },
+            }
             Ok(req) => match backend.as_mut() {
                 None => Reply::Err { kind: "state".into(), message: "no backend created".into() },
-                Some(b) => match req {
-                    Request::Accumulate(s) => reply_of(b.accumulate(&s)),
-                    Request::Apply(lr) => {
-                        reply_of(b.apply(lr).map(|s| serde_json::json!([s.grad_norm, s.clipped])))
-                    }
-                    Request::Discard => {
-                        b.discard();
-                        Reply::Ok(serde_json::Value::Null)
-                    }
-                    Request::Logprobs(s) => reply_of(b.logprobs(&s)),
-                    Request::Save(dir) => reply_of(b.save(&dir)),
-                    Request::LoadOptimizer(dir) => reply_of(b.load_optimizer(&dir)),
-                    Request::Create { .. } => unreachable_create(),
-                },
+                Some(b) => serve(b, req),
             },
         };
         let text = serde_json::to_string(&reply).unwrap_or_default();
@@ -116,8 +105,22 @@ pub fn worker_child_main() -> Option<i32> {
     Some(0)
 }
 
-fn unreachable_create() -> Reply {
-    Reply::Err { kind: "state".into(), message: "create is handled above".into() }
+/// One call on the worker's backend.
+fn serve(b: &mut crate::PluginBackend, req: Request) -> Reply {
+    match req {
+        Request::Accumulate(s) => reply_of(b.accumulate(&s)),
+        Request::Apply(lr) => reply_of(b.apply(lr).map(|s| serde_json::json!([s.grad_norm, s.clipped]))),
+        Request::Discard => {
+            b.discard();
+            Reply::Ok(serde_json::Value::Null)
+        }
+        Request::Logprobs(s) => reply_of(b.logprobs(&s)),
+        Request::Save(dir) => reply_of(b.save(&dir)),
+        Request::LoadOptimizer(dir) => reply_of(b.load_optimizer(&dir)),
+        Request::Create { .. } => {
+            Reply::Err { kind: "state".into(), message: "the worker's backend exists already".into() }
+        }
+    }
 }
 
 struct Io {
