@@ -69,6 +69,15 @@ pub fn hashi_bin() -> &'static Path {
     })
 }
 
+/// The ids `hashi tokenizer encode --json` gives `text` with the tokenizer `tok` (plus `extra` flags).
+pub fn hashi_ids(tok: &Path, text: &str, extra: &[&str]) -> serde_json::Value {
+    let tok = tok.display().to_string();
+    let mut args = vec!["-q", "tokenizer", "encode", "--tokenizer", &tok, "--text", text, "--json"];
+    args.extend_from_slice(extra);
+    let out: serde_json::Value = serde_json::from_str(&hashi_ok(&args)).expect("encode json");
+    out["ids"].clone()
+}
+
 /// Runs `hashi args...` from the repository root (where `scripts/lib` is).
 pub fn hashi(args: &[&str]) -> Output {
     Command::new(hashi_bin()).args(args).current_dir(repo_root()).output().expect("hashi starts")

@@ -24,6 +24,20 @@ fn run_mini(out: &Path, extra: &[&str]) -> String {
     stderr
 }
 
+/// `hashi -q run` of the mini `--quick` into `out`, in the background (to be killed).
+fn spawn_mini(out: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(hashi_bin())
+        .args(["-q", "run", MINI, "--quick", "--out"])
+        .arg(out)
+        .args(extra)
+        .env("HASHI_MECAB_DIC", unidic_dir())
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hashi starts")
+}
+
 /// The numbers of a report: Table 2 and the orderings (everything before Figure 1).
 fn numbers(run: &Path) -> String {
     let md = std::fs::read_to_string(run.join("report/report.md")).expect("report.md");
@@ -98,15 +112,7 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
 
     // Killed during the training of exp1, then `--resume`: the same report numbers.
     let killed = dir.join("killed");
-    let mut child = Command::new(hashi_bin())
-        .args(["-q", "run", MINI, "--quick", "--out"])
-        .arg(&killed)
-        .env("HASHI_MECAB_DIC", unidic_dir())
-        .current_dir(repo_root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hashi starts");
+    let mut child = spawn_mini(&killed, &[]);
     let metrics = killed.join("variants/exp1-s1/train/metrics.jsonl");
     let t0 = Instant::now();
     while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 7 {
@@ -138,15 +144,7 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         // Between 2% and 20% of an uninterrupted run's time after each start.
         let delay = t_full.mul_f64(0.02 + 0.18 * ((state >> 11) as f64 / (1u64 << 53) as f64));
-        let mut child = Command::new(hashi_bin())
-            .args(["-q", "run", MINI, "--quick", "--resume", "--out"])
-            .arg(&chain)
-            .env("HASHI_MECAB_DIC", unidic_dir())
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hashi starts");
+        let mut child = spawn_mini(&chain, &["--resume"]);
         let t0 = Instant::now();
         while t0.elapsed() < delay && child.try_wait().expect("wait").is_none() {
             std::thread::sleep(Duration::from_millis(5));

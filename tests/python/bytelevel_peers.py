@@ -32,6 +32,8 @@ import json
 import sys
 import warnings
 
+from gpt2_bytes import byte_decoder
+
 warnings.filterwarnings("ignore")
 
 LLAMA3_SPLIT = (
@@ -138,18 +140,6 @@ def encode(tok_dir, texts_path):
     json.dump({"rows": rows, "eos_token_id": eos}, sys.stdout, ensure_ascii=False)
 
 
-def gpt2_byte_decoder():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
-
-
 def japanese(c):
     u = ord(c)
     return (0x3040 <= u <= 0x30FF or 0x31F0 <= u <= 0x31FF or 0xFF66 <= u <= 0xFF9F or 0x3400 <= u <= 0x4DBF
@@ -163,7 +153,7 @@ def analyze(tok_dir):
     for t in doc["added_tokens"]:
         vocab[t["content"]] = t["id"]
     byte_level = "ByteLevel" in json.dumps(doc["pre_tokenizer"])
-    dec = gpt2_byte_decoder()
+    dec = byte_decoder()
     counts = {"total": len(set(vocab.values())), "byte": 0, "partial": 0, "japanese": 0, "special": 0}
     for piece in vocab:
         if piece in special:

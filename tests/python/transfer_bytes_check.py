@@ -11,18 +11,7 @@ usage: transfer_bytes_check.py OLD_TOKENIZER_JSON NEW_TOKENIZER_JSON TRANSFER_RE
 import json
 import sys
 
-
-def bytes_to_unicode():
-    """GPT-2's table (openai/gpt-2 encoder.py)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+from gpt2_bytes import byte_decoder
 
 
 def components(v):
@@ -44,7 +33,7 @@ def canonical(path):
     added = {a["id"] for a in tok.get("added_tokens", [])}
     byte_level = "ByteLevel" in types
     fallback = bool(model.get("byte_fallback"))
-    table = bytes_to_unicode()
+    table = byte_decoder()
     out = {}
     for piece, i in model["vocab"].items():
         if i in added:

@@ -122,8 +122,11 @@ fn rolling_windows(prefix: u32, tokens: &[u32], window: usize) -> Vec<(usize, Ve
     out
 }
 
-/// The prefix token of a document whose plain ids are `plain`: the BOS the tokenizer adds, else `separator`.
-fn prefix_token(tok: &Tokenizer, doc: &str, plain: &[u32], separator: Option<u32>) -> Result<u32, String> {
+/// The token every document follows: the BOS the tokenizer's post-processor adds (seen on `doc`; it adds the
+/// same to every text), else `separator`.
+fn prefix_token(tok: &Tokenizer, doc: &str, separator: Option<u32>) -> Result<u32, String> {
+    let plain = tok.encode_with_library(doc, false).map_err(|e| e.to_string())?;
+    let plain = plain.as_slice();
     let with = tok.encode_with_library(doc, true).map_err(|e| e.to_string())?;
     match with.split_first() {
         Some((&bos, rest)) if with.len() == plain.len() + 1 && rest == plain => Ok(bos),
@@ -155,10 +158,13 @@ pub fn bits_per_byte(
     let docs = documents_within(docs, max_bytes);
     let (mut tokens, mut bytes) = (0usize, 0usize);
     let (mut script_bits, mut script_bytes) = ([0f64; SCRIPTS.len()], [0usize; SCRIPTS.len()]);
+    let prefix = match docs.first() {
+        Some(first) => prefix_token(tok, first, separator)?,
+        None => 0,
+    };
     for doc in docs {
         let (ids, spans): (Vec<u32>, Vec<(usize, usize)>) =
             tok.encode_with_offsets(doc).map_err(|x| e(&x))?.into_iter().unzip();
-        let prefix = prefix_token(tok, doc, &ids, separator)?;
         let mut bits = vec![0f64; ids.len()];
         for (s, input, targets) in rolling_windows(prefix, &ids, window) {
             let n = input.len();

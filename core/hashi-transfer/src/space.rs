@@ -138,6 +138,7 @@ impl EmbeddingSpace {
         let mut chosen: Vec<u32> = vec![];
         let mut weights: Vec<f64> = vec![];
         let mut residual = t.clone();
+        let mut rows: Vec<Vec<f64>> = vec![];
         while chosen.len() < k.min(candidates.len()) {
             let rn = residual.iter().map(|x| x * x).sum::<f64>().sqrt();
             if rn <= 1e-6 * tn {
@@ -153,8 +154,7 @@ impl EmbeddingSpace {
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
             let Some((c, _)) = best else { break };
             chosen.push(c);
-            let rows: Vec<Vec<f64>> =
-                chosen.iter().map(|&id| self.vector(&Target::Row(id))).collect::<Result<_>>()?;
+            rows.push(self.vector(&Target::Row(c))?);
             let gram: Vec<Vec<f64>> = rows
                 .iter()
                 .map(|a| rows.iter().map(|b| a.iter().zip(b).map(|(x, y)| x * y).sum()).collect())

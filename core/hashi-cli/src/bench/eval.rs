@@ -91,19 +91,11 @@ pub fn run(a: EvalBenchArgs, progress: &dyn Reporter) -> Result<()> {
         let script = work.path().join("eval_peer.py");
         std::fs::write(&script, PEER_SCRIPT)?;
         progress.start("lm-eval", None, "");
-        let out = Command::new(py)
-            .arg(&script)
-            .args([&a.model.display().to_string(), &log.display().to_string()])
-            .args([a.peer_batch_size.to_string(), threads.to_string()])
-            .env("HF_HUB_OFFLINE", "1")
-            .env("TRANSFORMERS_VERBOSITY", "error")
-            .output()
-            .with_context(|| format!("running the peer with {}", py.display()))?;
+        let args = [a.model.display().to_string(), log.display().to_string()];
+        let args = [&args[..], &[a.peer_batch_size.to_string(), threads.to_string()]].concat();
+        let run = super::python_peer(py, &script, &args);
         progress.finish();
-        if !out.status.success() {
-            bail!("lm-eval peer failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        }
-        let mut peer: Value = serde_json::from_slice(&out.stdout).context("peer output")?;
+        let mut peer: Value = run?;
         let theirs: Vec<f64> = peer["loglikelihoods"]
             .as_array()
             .context("peer log-likelihoods")?

@@ -64,20 +64,11 @@ pub fn run(a: ImportBenchArgs, progress: &dyn Reporter) -> Result<()> {
         if let Some(py) = &a.peer_python {
             progress.start(&format!("transformers {}/{}", round + 1, a.rounds), None, "");
             let peer_dir = dir.path().join(format!("peer-{round}"));
-            let out = Command::new(py)
-                .arg(&script)
-                .arg(&a.file)
-                .arg(&peer_dir)
-                .arg(a.dtype.torch_name())
-                .env("HF_HUB_OFFLINE", "1")
-                .env("TRANSFORMERS_VERBOSITY", "error")
-                .output()
-                .with_context(|| format!("running the peer with {}", py.display()))?;
+            let args =
+                [a.file.display().to_string(), peer_dir.display().to_string(), a.dtype.torch_name().into()];
+            let run = super::python_peer(py, &script, &args);
             progress.finish();
-            if !out.status.success() {
-                bail!("peer failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-            }
-            theirs.push(serde_json::from_slice(&out.stdout).context("peer printed no JSON")?);
+            theirs.push(run?);
             std::fs::remove_dir_all(&peer_dir)?;
         }
     }

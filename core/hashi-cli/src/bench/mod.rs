@@ -7,7 +7,7 @@
 //! the median timed step over all rounds. Threads: `RAYON_NUM_THREADS` (candle's
 //! own knob) or all cores; the peer gets `torch.set_num_threads` with the same number.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -199,7 +199,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn run_peer(
-    py: &PathBuf,
+    py: &Path,
     config: &Config,
     a: &ModelBenchArgs,
     threads: usize,
@@ -211,20 +211,34 @@ fn run_peer(
     let cfg_path = dir.path().join("config.json");
     std::fs::write(&cfg_path, serde_json::to_string(&config.to_hf("float32"))?)?;
     progress.start("torch fwd+bwd", None, "");
-    let out = Command::new(py)
-        .arg(&script)
-        .args(["--config", &cfg_path.to_string_lossy()])
-        .args(["--batch", &a.shape.batch.to_string(), "--seq", &a.shape.seq.to_string()])
-        .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string()])
-        .args(["--threads", &threads.to_string()])
-        .args(if a.optimizer { &["--optimizer"][..] } else { &[][..] })
-        .output()
-        .with_context(|| format!("running the peer with {}", py.display()))?;
-    progress.finish();
-    if !out.status.success() {
-        bail!("peer benchmark failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let mut args: Vec<String> = vec!["--config".into(), cfg_path.to_string_lossy().into_owned()];
+    for (k, v) in [("--batch", a.shape.batch), ("--seq", a.shape.seq), ("--warmup", a.warmup)] {
+        args.extend([k.to_string(), v.to_string()]);
     }
-    serde_json::from_slice(&out.stdout).context("peer benchmark printed no JSON")
+    for (k, v) in [("--steps", a.steps), ("--threads", threads)] {
+        args.extend([k.to_string(), v.to_string()]);
+    }
+    if a.optimizer {
+        args.push("--optimizer".into());
+    }
+    let out = python_peer(py, &script, &args);
+    progress.finish();
+    out
+}
+
+/// Runs the Python peer `script` with `args` (offline, transformers quiet) and parses the JSON it prints on stdout.
+pub(crate) fn python_peer(py: &Path, script: &Path, args: &[String]) -> Result<Value> {
+    let out = Command::new(py)
+        .arg(script)
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_VERBOSITY", "error")
+        .output()
+        .with_context(|| format!("running the peer {} with {}", script.display(), py.display()))?;
+    if !out.status.success() {
+        bail!("peer {} failed ({}):\n{}", script.display(), out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("peer {} printed no JSON", script.display()))
 }
 
 /// Median of a non-empty sample.
