@@ -2,6 +2,7 @@
 -- Run it with:  hashi transfer --model SRC --tokenizer NEW --init examples/custom_init/half_and_half.lua --out DST
 local recipes = require("recipes") -- from scripts/lib
 
+---@type hashi.Strategy
 return {
   name = "half_and_half",
   recipe = function(token, ctx)

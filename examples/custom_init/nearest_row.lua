@@ -1,4 +1,5 @@
 -- The whole old token nearest (cosine) to the subword mean, rescaled to the old rows' mean norm.
+---@type hashi.Strategy
 return {
   name = "nearest_row",
   recipe = function(token, ctx)

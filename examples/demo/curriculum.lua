@@ -8,6 +8,7 @@ local function phase(name, en)
   }
 end
 
+---@type hashi.Plan
 return {
   name = "demo",
   seq_len = 128,

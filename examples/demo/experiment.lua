@@ -1,5 +1,6 @@
 -- Continued pretraining of the transferred demo model (paths relative to this file; the demo script writes
 -- ../../runs/demo). Re-warmup at each phase start, a checkpoint at the switch.
+---@type hashi.Experiment
 return {
   name = "demo",
   model = "../../runs/demo/model",

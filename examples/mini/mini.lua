@@ -3,6 +3,7 @@
 -- writes everything to runs/mini; `--quick` (hashi.quick) shrinks every size for the test suite.
 local quick = hashi.quick
 
+---@type hashi.RunFile
 return {
   name = quick and "mini (quick)" or "mini",
   out = quick and "../../runs/mini-quick" or "../../runs/mini",

@@ -3,9 +3,12 @@
 -- with a re-warmup at every data switch, and the cluster of the method (64 trn1.32xlarge, TP 8).
 local M = {}
 
+---@type hashi.ScheduleRef
 M.schedule = { script = "../../scripts/schedules/rewarmup_cosine.lua",
                params = { max_lr = 8e-5, min_lr = 8e-6, warmup = 100 } }
+---@type hashi.Optimizer
 M.optimizer = { beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, clip = 1.0 }
+---@type hashi.Cluster
 M.cluster = { nodes = 64, devices_per_node = 32, tensor_parallel = 8, pipeline_parallel = 1,
               micro_batch_size = 1, instance = "trn1.32xlarge" }
 
@@ -14,7 +17,9 @@ M.cluster = { nodes = 64, devices_per_node = 32, tensor_parallel = 8, pipeline_p
 ---@param name string
 ---@param curriculum string
 ---@param from_scratch boolean?
+---@return hashi.Experiment
 function M.experiment(name, curriculum, from_scratch)
+  ---@type hashi.Experiment
   local e = {
     name = name,
     tokenizer = "tokenizer",

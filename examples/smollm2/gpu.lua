@@ -7,6 +7,7 @@
 --   HASHI_PLUGIN_PATH=plugins/torch/target/release target/release/hashi run examples/smollm2/gpu.lua
 local mini = "../mini/"
 
+---@type hashi.RunFile
 return {
   name = "smollm2-135m, GPU",
   out = "../../runs/smollm2-gpu",

@@ -9,6 +9,7 @@
 local quick = hashi.quick
 local mini = "../mini/"
 
+---@type hashi.RunFile
 return {
   name = quick and "smollm2 (quick)" or "smollm2-135m, CPU",
   out = quick and "../../runs/smollm2-quick" or "../../runs/smollm2",

@@ -3,6 +3,7 @@
 -- books are a fourth source per language. Paths are relative to this file.
 local root = "../../../shared/data/corpus/"
 
+---@type hashi.CorpusList
 return {
   { name = "ja_wiki", lang = "ja", tier = "high", paths = { root .. "ja_wiki.jsonl" } },
   { name = "ja_web_medium", lang = "ja", tier = "medium", paths = { root .. "ja_web_medium.jsonl" } },

@@ -8,7 +8,7 @@ local recipes = require("recipes")
 
 local K, TAU = 8, 0.05
 
----@type Strategy
+---@type hashi.Strategy
 return {
   name = "knn",
   recipe = function(token, ctx)

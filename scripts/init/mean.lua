@@ -1,4 +1,5 @@
 -- The mean of all old rows for every new token.
+---@type hashi.Strategy
 return {
   name = "mean",
   recipe = function(token, ctx)

@@ -1,6 +1,7 @@
 -- The method's own choice: matched tokens keep their rows (done by the host), and every other new token takes
 -- whatever old row sits at its id ("arbitrary rows"), as when a vocabulary is replaced in place; ids beyond the
 -- old vocabulary get random rows.
+---@type hashi.Strategy
 return {
   name = "method",
   recipe = function(token, ctx)

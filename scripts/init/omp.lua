@@ -9,7 +9,7 @@ local recipes = require("recipes")
 
 local K, POOL = 8, 32
 
----@type Strategy
+---@type hashi.Strategy
 return {
   name = "omp",
   recipe = function(token, ctx)

@@ -1,4 +1,5 @@
 -- Random rows: normal around the old rows' mean, with the old entries' standard deviation.
+---@type hashi.Strategy
 return {
   name = "random",
   recipe = function(token, ctx)

@@ -5,6 +5,7 @@ local recipes = require("recipes")
 
 local K, TAU = 8, 0.1
 
+---@type hashi.Strategy
 return {
   name = "similarity",
   recipe = function(token, ctx)

@@ -1,6 +1,7 @@
 -- The mean of the old tokenizer's pieces for the new token's text (the mean row when there are none).
 local recipes = require("recipes")
 
+---@type hashi.Strategy
 return {
   name = "subword_mean",
   recipe = function(token, ctx)

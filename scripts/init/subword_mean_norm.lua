@@ -3,7 +3,7 @@
 -- different directions). The mean row when the old tokenizer has no pieces for it.
 local recipes = require("recipes")
 
----@type Strategy
+---@type hashi.Strategy
 return {
   name = "subword_mean_norm",
   recipe = function(token, ctx)

@@ -2,12 +2,25 @@
 -- and the method's experiments over any set of sources and sizes.
 local M = {}
 
+---What `M.method` takes.
+---@class curricula.MethodOptions
+---@field ja string[] Japanese sources by quality, best first (one phase per source)
+---@field en hashi.SourceList the English source list of every phase
+---@field base hashi.PlanOverrides top-level plan fields: seq_len, batch_size, total_tokens, seed, on_exhausted
+
+---The method's plans (`M.method`); each function takes an optional plan name.
+---@class curricula.MethodPlans
+---@field exp0 fun(name?: string): hashi.Plan 3:1 in quality order, then 1:3 in reverse order
+---@field exp1 fun(name?: string): hashi.Plan 1:1, same order as exp0
+---@field exp3 fun(name?: string): hashi.Plan exp0's ratios, Japanese sources blended
+
 --- One phase per Japanese source, in reading order: a data switch (LR re-warmup, checkpoint) at every change.
 ---@param tag string phase name prefix
 ---@param en_share number English share of every phase
----@param en table English source list ({ order = ..., names = {...} })
+---@param en hashi.SourceList English source list ({ order = ..., names = {...} })
 ---@param ja_sources string[] Japanese sources, in reading order
 ---@param fraction number share of total_tokens for the whole group
+---@return hashi.Phase[]
 function M.per_source(tag, en_share, en, ja_sources, fraction)
   local phases = {}
   for _, src in ipairs(ja_sources) do
@@ -22,6 +35,8 @@ function M.per_source(tag, en_share, en, ja_sources, fraction)
 end
 
 --- Concatenated phase lists.
+---@param ... hashi.Phase[]
+---@return hashi.Phase[]
 function M.concat(...)
   local out = {}
   for _, list in ipairs({ ... }) do
@@ -31,6 +46,9 @@ function M.concat(...)
 end
 
 --- A list in reverse order.
+---@generic T
+---@param list T[]
+---@return T[]
 function M.reversed(list)
   local out = {}
   for i = #list, 1, -1 do out[#out + 1] = list[i] end
@@ -41,6 +59,8 @@ end
 --- `o.base` (seq_len, batch_size, total_tokens, seed, on_exhausted): exp0 (3:1 in quality order, then 1:3 in
 --- reverse), exp1 (1:1, same order), exp3 (exp0's ratios, Japanese sources blended). exp2 is exp0's plan from
 --- random weights: the experiment, not the plan, says so.
+---@param o curricula.MethodOptions
+---@return curricula.MethodPlans
 function M.method(o)
   local function plan(name, phases)
     local p = { name = name, phases = phases }

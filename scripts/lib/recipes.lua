@@ -3,7 +3,7 @@ local M = {}
 
 --- Equal weights over `ids`: the mean of those old rows.
 ---@param ids integer[]
----@return Recipe
+---@return hashi.Recipe
 function M.uniform(ids)
   local terms = {}
   for _, id in ipairs(ids) do
@@ -15,7 +15,7 @@ end
 --- Weights proportional to exp(score / tau) over `{id, score}` pairs.
 ---@param scored {id: integer, score: number}[]
 ---@param tau number
----@return Recipe
+---@return hashi.Recipe
 function M.softmax(scored, tau)
   local best = -math.huge
   for _, s in ipairs(scored) do best = math.max(best, s.score) end
@@ -40,9 +40,9 @@ end
 
 --- `recipe` with `scale` set so that its row (terms and mean) has L2 norm `norm` in `embed_tokens`; unchanged
 --- when that row is zero.
----@param recipe Recipe
+---@param recipe hashi.Recipe
 ---@param norm number
----@return Recipe
+---@return hashi.Recipe
 function M.with_norm(recipe, norm)
   local have = hashi.norm(recipe.terms or {})
   if recipe.mean and recipe.mean ~= 0 then

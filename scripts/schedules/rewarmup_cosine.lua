@@ -8,6 +8,7 @@ local function warmup_of(s, p)
   return math.min(p.warmup, math.max(1, s.phase_steps - 1))
 end
 
+---@type hashi.Schedule
 return {
   name = "rewarmup_cosine",
   lr = function(s, p)

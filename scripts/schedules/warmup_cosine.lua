@@ -1,5 +1,6 @@
 -- Linear warmup, then cosine decay to min_lr over the whole run.
 -- params: max_lr, min_lr, warmup (steps)
+---@type hashi.Schedule
 return {
   name = "warmup_cosine",
   lr = function(s, p)

@@ -1,5 +1,6 @@
 -- Warmup-stable-decay: linear warmup, a constant max_lr, and a linear decay to min_lr over the last
 -- `decay` fraction of the run. params: max_lr, min_lr, warmup (steps), decay (fraction, e.g. 0.2)
+---@type hashi.Schedule
 return {
   name = "wsd",
   lr = function(s, p)

@@ -1,74 +1,39 @@
 ---@meta
--- LuaLS annotations of the API hashi gives scripts (see scripts/README.md). Not loaded at run time.
+-- LuaLS annotations of the API hashi gives scripts (see scripts/README.md). Not loaded at run time: editors read
+-- this folder as a workspace library (the repository's .luarc.json). Every kind of file hashi reads returns a table:
+--
+-- | file                              | type                 | read by                        | in            |
+-- |-----------------------------------|----------------------|--------------------------------|---------------|
+-- | corpus list                       | `hashi.CorpusList`   | hashi data prepare, hashi run  | plan.lua      |
+-- | curriculum (plan)                 | `hashi.Plan`         | hashi data plan, train, export | plan.lua      |
+-- | learning-rate schedule            | `hashi.Schedule`     | hashi train, hashi export      | schedule.lua  |
+-- | embedding-init strategy           | `hashi.Strategy`     | hashi transfer, hashi run      | init.lua      |
+-- | experiment                        | `hashi.Experiment`   | hashi train, hashi export      | config.lua    |
+-- | run file                          | `hashi.RunFile`      | hashi run                      | config.lua    |
+--
+-- Mark a file's kind with `---@type hashi.X` on the line above its `return` (LuaLS 3.7 or later); then every field
+-- completes and `recipe`, `lr` and `engine_schedule` know their parameters' types.
+--
+-- What the `hashi` table holds depends on the kind of script (each script runs in a Lua state of its own; modules
+-- it `require`s share its state, so they see the same table):
+--
+-- | field                                    | exists in                                                        |
+-- |------------------------------------------|------------------------------------------------------------------|
+-- | `version`, `script`, `log`               | every script                                                     |
+-- | `quick`                                  | run files only (`hashi run`); nil elsewhere, also in the curricula, schedules and strategies a run file names, which hashi loads in states of their own |
+-- | `similar`                                | init strategies only                                             |
+-- | `norm`, `nearest`, `omp`                 | init strategies only, and callable only while `recipe(token, ctx)` runs (an error at the file's top level) |
 
+---The global table hashi puts in every script's state.
 ---@class hashi
 ---@field version string hashi's version
----@field script string path of the running script
+---@field script string path of the running script (as hashi was given it)
+---**Run files only** (`hashi run`): true under `hashi run --quick`, false otherwise; nil in every other kind of
+---script, including the curricula and schedules a run file names. One run file can so hold a full and a
+---test-sized setting: `total_tokens = hashi.quick and 49152 or 786432`.
+---@field quick? boolean
 hashi = {}
 
----Writes a message to hashi's log (shown with -v).
+---Writes `msg` to hashi's log (info level, tagged with the script's path; shown with -v).
 ---@param msg string
 function hashi.log(msg) end
-
----@class Scored
----@field id integer old-vocabulary id
----@field score number Dice score of shared character bigrams, in [0, 1]
-
----Init strategies only: the old pieces most similar to `piece`, best first.
----@param piece string
----@param k integer
----@return Scored[]
-function hashi.similar(piece, k) end
-
----A vector of the old embedding space: an old id, `{id, weight}` pairs, or a recipe's terms (no mean or noise).
----@alias Target integer|{[1]: integer, [2]: number}[]|Recipe
-
----Init strategies only, inside `recipe`: the L2 norm of `target` in the old `embed_tokens`.
----@param target Target
----@return number
-function hashi.norm(target) end
-
----@class Similar
----@field id integer old-vocabulary id
----@field score number cosine similarity, in [-1, 1]
-
----Init strategies only, inside `recipe`: the `k` old rows most similar (cosine) to `target`, best first, leaving out
----the ids in `exclude` and zero rows. One pass over the old matrix.
----@param target Target
----@param k integer
----@param exclude? integer[]
----@return Similar[]
-function hashi.nearest(target, k, exclude) end
-
----Init strategies only, inside `recipe`: orthogonal matching pursuit — at most `k` rows of `candidates` (every old
----row when nil or empty), chosen greedily and refitted by least squares, whose weighted sum approximates `target`.
----@param target Target
----@param candidates? integer[]
----@param k integer
----@return {[1]: integer, [2]: number}[] terms (old_id, weight) pairs, in the order chosen
-function hashi.omp(target, candidates, k) end
-
----@class NewToken
----@field id integer id in the new vocabulary
----@field piece string the piece ("▁" for spaces)
----@field text string the piece as text
----@field category "latin"|"cjk"|"hiragana"|"katakana"|"digit"|"symbol"|"byte"|"partial"|"special"|"other"
----@field old_ids integer[] the old tokenizer's pieces for the same text
-
----@class InitContext
----@field old_vocab_size integer
----@field new_vocab_size integer
----@field hidden_size integer
----@field matched integer new tokens found in the old vocabulary
----@field old_row_norm number mean L2 norm of the old embedding rows
----@field old_std number std of the old embedding entries around the mean row
-
----@class Recipe
----@field terms? {[1]: integer, [2]: number}[] (old_id, weight) pairs
----@field mean? number weight of the mean old row
----@field noise? number std of added Gaussian noise
----@field scale? number factor on terms and mean (not the noise); 1 when absent
-
----@class Strategy
----@field name? string
----@field recipe fun(token: NewToken, ctx: InitContext): Recipe

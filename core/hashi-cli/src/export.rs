@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_script::{Script, ScriptOptions};
 use hashi_train::StepInfo;
-use hashi_train::engine::EngineSchedule;
-use serde_json::{Value, json};
+use hashi_core::{EngineSchedule, ExportCorpus, ExportModel, ExportRequest};
+use serde_json::Value;
 
 use crate::train::{ExperimentDecl, must_exist, rel};
 
@@ -100,15 +100,17 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let (lrs, engines) = schedules(&schedule, &exp.schedule.params, &steps)?;
     let manifest = hashi_data::Manifest::load(&shards)?;
     let shards_abs = PathBuf::from(abs(&shards)?);
-    let corpora: serde_json::Map<String, Value> = manifest
+    let corpora = manifest
         .corpora
         .iter()
         .map(|c| {
-            let prefix = shards_abs.join(&c.prefix).display().to_string();
-            (
-                c.corpus.name.clone(),
-                json!({"prefix": prefix, "lang": c.corpus.lang, "documents": c.documents, "tokens": c.tokens}),
-            )
+            let corpus = ExportCorpus {
+                prefix: shards_abs.join(&c.prefix).display().to_string(),
+                lang: c.corpus.lang.clone(),
+                documents: c.documents,
+                tokens: c.tokens,
+            };
+            (c.corpus.name.clone(), corpus)
         })
         .collect();
     let (model_dir, config) = match (&exp.model, &exp.init) {
@@ -130,28 +132,28 @@ pub fn run(a: ExportArgs) -> Result<()> {
         (None, Some(m)) => Some(m.clone()),
         (None, None) => manifest.tokenizer.parent().map(|p| p.display().to_string()),
     };
-    let request = json!({
-        "experiment": exp.name,
-        "target": a.backend,
-        "seq_len": plan.decl.seq_len,
-        "micro_batch_sequences": plan.decl.batch_size,
-        "accumulation": accumulation,
-        "global_batch_sequences": plan.decl.batch_size * accumulation,
-        "steps_per_phase": steps,
-        "plan": plan,
-        "corpora": corpora,
-        "model": {"dir": model_dir, "config": config},
-        "tokenizer": tokenizer,
-        "optimizer": exp.optimizer,
-        "schedules": engines,
-        "lr": lrs,
-        "cluster": exp.cluster,
-    });
+    let request = ExportRequest {
+        experiment: exp.name.clone(),
+        target: a.backend.clone(),
+        seq_len: plan.decl.seq_len as u64,
+        micro_batch_sequences: plan.decl.batch_size as u64,
+        accumulation: accumulation as u64,
+        global_batch_sequences: (plan.decl.batch_size * accumulation) as u64,
+        steps_per_phase: steps,
+        plan,
+        corpora,
+        model: ExportModel { dir: model_dir, config },
+        tokenizer,
+        optimizer: exp.optimizer.clone(),
+        schedules: engines,
+        lr: lrs,
+        cluster: exp.cluster.clone(),
+    };
     let registry = a.plugins.registry()?;
     let plugin = registry.exporter(&a.backend)?;
     std::fs::create_dir_all(&a.out)?;
-    let summary = plugin.export(&a.backend, &request.to_string(), &a.out)?;
-    std::fs::write(a.out.join("request.json"), serde_json::to_string_pretty(&request)? + "\n")?;
+    let summary = plugin.export(&a.backend, &serde_json::to_string(&request)?, &a.out)?;
+    request.write(&a.out.join("request.json"))?;
     let v: Value = serde_json::from_str(&summary).context("the exporter's summary is not JSON")?;
     outln!("{}", v["table"].as_str().unwrap_or(&summary))?;
     outln!("written to {} by plugin {} {}", a.out.display(), plugin.info().name, plugin.info().version)?;

@@ -106,7 +106,7 @@ pub(crate) struct ExperimentDecl {
     pub(crate) backend_options: serde_json::Map<String, serde_json::Value>,
     /// Cluster layout for `hashi export` (nodes, devices, parallelism); ignored by `hashi train`.
     #[serde(default)]
-    pub(crate) cluster: serde_json::Map<String, serde_json::Value>,
+    pub(crate) cluster: hashi_core::Cluster,
     /// Replaces top-level fields of the curriculum (sizes, seed): one data plan at several scales.
     #[serde(default)]
     pub(crate) plan_overrides: crate::data::PlanOverrides,

@@ -4,10 +4,19 @@
 //! [`Reporter`] trait through which library crates report progress: only the CLI knows how progress is
 //! drawn (a terminal bar, JSON lines, or nothing), as in `tokenizers`' and `uv`'s reporters.
 
+mod backend;
+mod engine;
+mod export;
+mod optim;
 mod panics;
+pub mod plan;
 mod reporter;
 mod util;
 
+pub use backend::{Backend, BackendError, BackendResult, StepStats};
+pub use engine::{DecayStyle, EngineSchedule};
+pub use export::{Cluster, ExportCorpus, ExportModel, ExportRequest};
+pub use optim::AdamWConfig;
 pub use panics::catch_panic;
 pub use reporter::{NoReporter, Reporter};
 pub use util::{Fnv1a, fnv1a, tmp_path, write_atomic};

@@ -1,10 +1,10 @@
-//! Calls through a plugin's vtables: [`PluginBackend`] (a [`hashi_train::Backend`]) and exports.
+//! Calls through a plugin's vtables: [`PluginBackend`] (a [`hashi_core::Backend`]) and exports.
 
 use std::ffi::c_void;
 use std::path::Path;
 
 use hashi_plugin_api::{BackendVTable, ExportVTable, Handle, Sink, StepStats, StrRef, status};
-use hashi_train::{Backend, TrainError};
+use hashi_core::{Backend, BackendError};
 
 use crate::PluginError;
 
@@ -113,10 +113,10 @@ impl PluginBackend {
         r
     }
 
-    fn tokens(sequences: &[Vec<u32>]) -> Result<(Vec<u32>, usize), TrainError> {
+    fn tokens(sequences: &[Vec<u32>]) -> Result<(Vec<u32>, usize), BackendError> {
         let t = sequences.first().map_or(0, Vec::len);
         if sequences.is_empty() || t < 2 || sequences.iter().any(|s| s.len() != t) {
-            return Err(TrainError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
+            return Err(BackendError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
         }
         Ok((sequences.concat(), t))
     }
@@ -128,8 +128,8 @@ impl Drop for PluginBackend {
     }
 }
 
-fn train_err(e: PluginError) -> TrainError {
-    TrainError::Backend(e.to_string())
+fn train_err(e: PluginError) -> BackendError {
+    BackendError::Failed(e.to_string())
 }
 
 impl Backend for PluginBackend {
@@ -137,7 +137,7 @@ impl Backend for PluginBackend {
         format!("{} ({})", self.plugin, self.description)
     }
 
-    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> hashi_train::Result<f64> {
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> hashi_core::BackendResult<f64> {
         self.usable().map_err(train_err)?;
         let (tokens, t) = Self::tokens(sequences)?;
         let (mut loss, mut err) = (f64::NAN, vec![]);
@@ -151,17 +151,17 @@ impl Backend for PluginBackend {
         );
         self.check("accumulate", code, err).map_err(train_err)?;
         if !loss.is_finite() {
-            return Err(TrainError::NonFinite(format!("loss is {loss}")));
+            return Err(BackendError::NonFinite(format!("loss is {loss}")));
         }
         Ok(loss)
     }
 
-    fn apply(&mut self, lr: f64) -> hashi_train::Result<hashi_train::StepStats> {
+    fn apply(&mut self, lr: f64) -> hashi_core::BackendResult<hashi_core::StepStats> {
         self.usable().map_err(train_err)?;
         let (mut stats, mut err) = (StepStats::default(), vec![]);
         let code = entry!(self.vt, apply)(self.handle, lr, &mut stats, sink(&mut err));
         self.check("apply", code, err).map_err(train_err)?;
-        Ok(hashi_train::StepStats { grad_norm: stats.grad_norm, clipped: stats.clipped != 0 })
+        Ok(hashi_core::StepStats { grad_norm: stats.grad_norm, clipped: stats.clipped != 0 })
     }
 
     fn discard(&mut self) {
@@ -170,7 +170,7 @@ impl Backend for PluginBackend {
         }
     }
 
-    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> hashi_train::Result<Vec<Vec<f32>>> {
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> hashi_core::BackendResult<Vec<Vec<f32>>> {
         self.usable().map_err(train_err)?;
         let (tokens, t) = Self::tokens(sequences)?;
         let mut out = vec![f32::NAN; sequences.len() * (t - 1)];
@@ -187,7 +187,7 @@ impl Backend for PluginBackend {
         Ok(out.chunks(t - 1).map(<[f32]>::to_vec).collect())
     }
 
-    fn save(&self, dir: &Path) -> hashi_train::Result<()> {
+    fn save(&self, dir: &Path) -> hashi_core::BackendResult<()> {
         self.usable().map_err(train_err)?;
         let mut err = vec![];
         let code = entry!(self.vt, save)(
@@ -198,7 +198,7 @@ impl Backend for PluginBackend {
         outcome(&self.plugin, "save", code, err).map_err(train_err)
     }
 
-    fn load_optimizer(&mut self, dir: &Path) -> hashi_train::Result<()> {
+    fn load_optimizer(&mut self, dir: &Path) -> hashi_core::BackendResult<()> {
         self.usable().map_err(train_err)?;
         let mut err = vec![];
         let d = path_str(dir, &self.plugin).map_err(train_err)?;

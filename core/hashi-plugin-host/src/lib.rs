@@ -1,6 +1,6 @@
 //! The host side of hashi's plugin ABI (`hashi-plugin-api`): finds plugin libraries, loads them with
 //! `libloading`, checks the header (magic, ABI version, target) before calling anything else, and wraps a
-//! plugin's backend as a [`hashi_train::Backend`] and its exporter as a function. Loaded libraries stay loaded
+//! plugin's backend as a [`hashi_core::Backend`] and its exporter as a function. Loaded libraries stay loaded
 //! for the life of the process (a backend's code must outlive every handle).
 //!
 //! In the `hashi` binary every library is first loaded by a child `hashi` (the probe, [`enable_probe`]): a
@@ -286,7 +286,7 @@ impl Plugin {
         &self,
         model_dir: &Path,
         options: &str,
-    ) -> Result<Box<dyn hashi_train::Backend>, PluginError> {
+    ) -> Result<Box<dyn hashi_core::Backend>, PluginError> {
         if self.backend.is_none() {
             return Err(PluginError::Capability { plugin: self.info.name.clone(), what: "a backend".into() });
         }

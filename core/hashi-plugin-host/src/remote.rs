@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
-use hashi_train::{Backend, StepStats, TrainError};
+use hashi_core::{Backend, BackendError, StepStats};
 use serde::{Deserialize, Serialize};
 
 use crate::{Plugin, PluginError};
@@ -44,18 +44,14 @@ enum Reply {
     },
 }
 
-fn reply_of<T: Serialize>(r: hashi_train::Result<T>) -> Reply {
+fn reply_of<T: Serialize>(r: hashi_core::BackendResult<T>) -> Reply {
     match r {
         Ok(v) => Reply::Ok(serde_json::to_value(v).unwrap_or(serde_json::Value::Null)),
         Err(e) => {
-            let kind = match e {
-                TrainError::NonFinite(_) => "non_finite",
-                TrainError::State(_) => "state",
-                _ => "backend",
-            };
-            let message = match e {
-                TrainError::NonFinite(m) | TrainError::State(m) | TrainError::Backend(m) => m,
-                e => e.to_string(),
+            let (kind, message) = match e {
+                BackendError::NonFinite(m) => ("non_finite", m),
+                BackendError::State(m) => ("state", m),
+                BackendError::Failed(m) => ("backend", m),
             };
             Reply::Err { kind: kind.into(), message }
         }
@@ -198,10 +194,10 @@ impl RemoteBackend {
         Ok(this)
     }
 
-    fn call(&self, call: &'static str, request: &Request) -> hashi_train::Result<serde_json::Value> {
+    fn call(&self, call: &'static str, request: &Request) -> hashi_core::BackendResult<serde_json::Value> {
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let err = |m: String| {
-            TrainError::Backend(
+            BackendError::Failed(
                 PluginError::Call { plugin: self.plugin.clone(), call, message: m }.to_string(),
             )
         };
@@ -241,9 +237,9 @@ impl RemoteBackend {
                     return match reply {
                         Reply::Ok(v) => Ok(v),
                         Reply::Err { kind, message } => Err(match kind.as_str() {
-                            "non_finite" => TrainError::NonFinite(message),
-                            "state" => TrainError::State(message),
-                            _ => TrainError::Backend(message),
+                            "non_finite" => BackendError::NonFinite(message),
+                            "state" => BackendError::State(message),
+                            _ => BackendError::Failed(message),
                         }),
                     };
                 }
@@ -255,9 +251,9 @@ impl RemoteBackend {
         &self,
         call: &'static str,
         v: serde_json::Value,
-    ) -> hashi_train::Result<T> {
+    ) -> hashi_core::BackendResult<T> {
         serde_json::from_value(v).map_err(|e| {
-            TrainError::Backend(
+            BackendError::Failed(
                 PluginError::Call {
                     plugin: self.plugin.clone(),
                     call,
@@ -283,12 +279,12 @@ impl Backend for RemoteBackend {
         format!("{} (out of process)", self.name)
     }
 
-    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> hashi_train::Result<f64> {
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> hashi_core::BackendResult<f64> {
         let v = self.call("accumulate", &Request::Accumulate(sequences.to_vec()))?;
         self.parse("accumulate", v)
     }
 
-    fn apply(&mut self, lr: f64) -> hashi_train::Result<StepStats> {
+    fn apply(&mut self, lr: f64) -> hashi_core::BackendResult<StepStats> {
         let v = self.call("apply", &Request::Apply(lr))?;
         let (grad_norm, clipped): (f64, bool) = self.parse("apply", v)?;
         Ok(StepStats { grad_norm, clipped })
@@ -300,16 +296,16 @@ impl Backend for RemoteBackend {
         }
     }
 
-    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> hashi_train::Result<Vec<Vec<f32>>> {
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> hashi_core::BackendResult<Vec<Vec<f32>>> {
         let v = self.call("logprobs", &Request::Logprobs(sequences.to_vec()))?;
         self.parse("logprobs", v)
     }
 
-    fn save(&self, dir: &Path) -> hashi_train::Result<()> {
+    fn save(&self, dir: &Path) -> hashi_core::BackendResult<()> {
         self.call("save", &Request::Save(dir.to_path_buf())).map(|_| ())
     }
 
-    fn load_optimizer(&mut self, dir: &Path) -> hashi_train::Result<()> {
+    fn load_optimizer(&mut self, dir: &Path) -> hashi_core::BackendResult<()> {
         self.call("load_optimizer", &Request::LoadOptimizer(dir.to_path_buf())).map(|_| ())
     }
 }

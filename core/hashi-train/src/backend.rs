@@ -1,5 +1,5 @@
-//! The `Backend` trait — what the trainer needs from a compute engine — and the built-in CPU backend (candle).
-//! Plugins (CUDA and others) implement the same trait; the trainer knows only the trait.
+//! The built-in CPU backend (candle) of the [`Backend`] trait (`hashi_core`); plugins (CUDA and others) implement
+//! the same trait.
 
 use std::path::Path;
 
@@ -7,27 +7,10 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
 use hashi_model::{Llama, SaveOptions, next_token_loss};
 
+use hashi_core::{Backend, BackendResult};
+
 use crate::adamw::{AdamW, AdamWConfig, StepStats};
 use crate::error::{Result, TrainError};
-
-/// A compute engine for training.
-pub trait Backend {
-    /// Name for logs and metrics.
-    fn name(&self) -> String;
-    /// Forward + backward on one micro-batch of sequences (`seq_len + 1` tokens each: inputs and shifted
-    /// labels); gradients accumulate until [`Backend::apply`] or [`Backend::discard`]. Returns the mean loss.
-    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64>;
-    /// One optimizer step at `lr` with the accumulated gradients (averaged over the micro-batches).
-    fn apply(&mut self, lr: f64) -> Result<StepStats>;
-    /// Drops the accumulated gradients (a skipped step).
-    fn discard(&mut self);
-    /// Log-probability of every next token of each sequence (`seq_len − 1` values per sequence), in f32.
-    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>>;
-    /// Writes the weights (HF layout) and the optimizer state into `dir`.
-    fn save(&self, dir: &Path) -> Result<()>;
-    /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
-    fn load_optimizer(&mut self, dir: &Path) -> Result<()>;
-}
 
 /// A micro-batch as a `(batch, seq_len)` tensor, checked.
 fn batch_tensor(sequences: &[Vec<u32>]) -> Result<(Tensor, usize)> {
@@ -66,12 +49,8 @@ impl CpuBackend {
     }
 }
 
-impl Backend for CpuBackend {
-    fn name(&self) -> String {
-        "cpu (candle, f32)".into()
-    }
-
-    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64> {
+impl CpuBackend {
+    fn try_accumulate(&mut self, sequences: &[Vec<u32>]) -> Result<f64> {
         let (all, t) = batch_tensor(sequences)?;
         let inputs = all.narrow(1, 0, t - 1)?.contiguous()?;
         let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
@@ -100,19 +79,14 @@ impl Backend for CpuBackend {
         Ok(value)
     }
 
-    fn apply(&mut self, lr: f64) -> Result<StepStats> {
+    fn try_apply(&mut self, lr: f64) -> Result<StepStats> {
         let grads = self.grads.take().ok_or_else(|| TrainError::State("no gradients to apply".into()))?;
         let scale = 1.0 / self.micro.max(1) as f64;
         self.micro = 0;
         self.opt.step(self.model.params(), &grads, lr, scale)
     }
 
-    fn discard(&mut self) {
-        self.grads = None;
-        self.micro = 0;
-    }
-
-    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    fn try_logprobs(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         let (all, t) = batch_tensor(sequences)?;
         let vocab = self.model.config().vocab_size;
         if let Some(&bad) = sequences.iter().flatten().find(|&&id| id as usize >= vocab) {
@@ -129,7 +103,7 @@ impl Backend for CpuBackend {
             .collect())
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
+    fn try_save(&self, dir: &Path) -> Result<()> {
         hashi_model::save_pretrained(
             self.model.config(),
             self.model.params(),
@@ -140,7 +114,38 @@ impl Backend for CpuBackend {
         self.opt.save(&dir.join("optimizer.safetensors"))
     }
 
-    fn load_optimizer(&mut self, dir: &Path) -> Result<()> {
+    fn try_load_optimizer(&mut self, dir: &Path) -> Result<()> {
         self.opt.load(&dir.join("optimizer.safetensors"))
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu (candle, f32)".into()
+    }
+
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> BackendResult<f64> {
+        Ok(self.try_accumulate(sequences)?)
+    }
+
+    fn apply(&mut self, lr: f64) -> BackendResult<StepStats> {
+        Ok(self.try_apply(lr)?)
+    }
+
+    fn discard(&mut self) {
+        self.grads = None;
+        self.micro = 0;
+    }
+
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> BackendResult<Vec<Vec<f32>>> {
+        Ok(self.try_logprobs(sequences)?)
+    }
+
+    fn save(&self, dir: &Path) -> BackendResult<()> {
+        Ok(self.try_save(dir)?)
+    }
+
+    fn load_optimizer(&mut self, dir: &Path) -> BackendResult<()> {
+        Ok(self.try_load_optimizer(dir)?)
     }
 }

@@ -12,9 +12,9 @@ pub enum TrainError {
     /// The run folder belongs to another live process.
     #[error("{0}")]
     Locked(String),
-    /// A backend (plugin) call failed.
-    #[error("{0}")]
-    Backend(String),
+    /// A backend call failed.
+    #[error(transparent)]
+    Backend(#[from] hashi_core::BackendError),
     /// A model error.
     #[error(transparent)]
     Model(#[from] hashi_model::ModelError),
@@ -25,3 +25,14 @@ pub enum TrainError {
 
 /// Result with [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+impl From<TrainError> for hashi_core::BackendError {
+    fn from(e: TrainError) -> Self {
+        match e {
+            TrainError::NonFinite(m) => Self::NonFinite(m),
+            TrainError::State(m) => Self::State(m),
+            TrainError::Backend(b) => b,
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}

@@ -5,14 +5,14 @@
 mod adamw;
 mod backend;
 mod durable;
-pub mod engine;
 mod error;
 mod lock;
 pub mod plot;
 mod trainer;
 
-pub use adamw::{AdamW, AdamWConfig, StepStats};
-pub use backend::{Backend, CpuBackend};
+pub use adamw::AdamW;
+pub use backend::CpuBackend;
+pub use hashi_core::{AdamWConfig, Backend, BackendError, StepStats};
 pub use error::{Result, TrainError};
 pub use lock::{LOCK_FILE, RunLock};
 pub use trainer::{

@@ -22,7 +22,7 @@ use hashi_core::Reporter;
 use hashi_data::{Cursor, Mixer, ResolvedPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
+use hashi_core::Backend;
 use crate::durable;
 use crate::error::{Result, TrainError};
 use crate::lock::RunLock;
@@ -353,11 +353,11 @@ impl<'a> Trainer<'a> {
                 }
                 match self.backend.accumulate(&batch.sequences) {
                     Ok(l) => loss_sum += l,
-                    Err(TrainError::NonFinite(m)) => {
+                    Err(hashi_core::BackendError::NonFinite(m)) => {
                         tracing::warn!(step = info.step + 1, "{m}");
                         bad = true;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let loss = loss_sum / self.opts.accumulation as f64;
@@ -376,13 +376,13 @@ impl<'a> Trainer<'a> {
             } else {
                 match self.backend.apply(lr) {
                     Ok(s) => grad_norm = Some(s.grad_norm),
-                    Err(TrainError::NonFinite(m)) => {
+                    Err(hashi_core::BackendError::NonFinite(m)) => {
                         tracing::warn!(step = info.step + 1, "{m}: step skipped");
                         self.state.skipped += 1;
                         self.state.bad_steps += 1;
                         bad = true;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 if !bad {
                     self.state.bad_steps = 0;

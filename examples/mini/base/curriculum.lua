@@ -1,4 +1,5 @@
 -- English pretraining of the base model: one phase, Wikipedia and books blended by size.
+---@type hashi.Plan
 return {
   name = "mini base: English pretraining",
   seq_len = 256,

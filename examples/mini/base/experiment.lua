@@ -1,4 +1,5 @@
 -- The mini reproduction's English source model, pretrained from random weights by hashi itself (make.sh).
+---@type hashi.Experiment
 return {
   name = "mini-base",
   init = { config = "config.json", seed = 0 },

@@ -3,6 +3,7 @@
 -- phases and two checkpoints to evaluate on a 2-core budget). The GPU setting (gpu.lua) uses the mini's four
 -- curricula with all three Japanese quality tiers. `hashi run` replaces the sizes with the run file's
 -- `plan_overrides`.
+---@type hashi.Plan
 return require("curricula").method({
   ja = { "ja_wiki" },
   en = { order = "blend", names = { "en_wiki", "en_books" } },

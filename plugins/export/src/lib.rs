@@ -14,7 +14,7 @@ use std::path::Path;
 
 use hashi_plugin_api::{ExportPlugin, declare_plugin};
 
-use crate::request::{Request, Schedule};
+use hashi_core::{EngineSchedule as Schedule, ExportRequest as Request};
 
 /// One engine job: a phase.
 #[derive(Debug)]
@@ -57,11 +57,11 @@ pub fn jobs(r: &Request) -> Result<Vec<Job>, String> {
     }
     let mut out = vec![];
     for (i, p) in r.plan.phases.iter().enumerate() {
-        let total = p.batches * r.plan.decl.batch_size;
+        let total = p.batches * r.plan.decl.batch_size as u64;
         let mut blend = vec![];
         for l in &p.langs {
             let used: Vec<_> = l.sources.iter().filter(|s| s.sequences > 0).collect();
-            if l.order == "sequential" && used.len() > 1 {
+            if l.order == hashi_core::plan::Order::Sequential && used.len() > 1 {
                 return Err(format!(
                     "phase {:?} reads {} sources one after the other ({}); an engine's data blend is a stateless \
                      mixture, so make each source its own phase (as scripts/curricula do) or use order = \"blend\"",

@@ -9,7 +9,8 @@
 
 use std::path::Path;
 
-use crate::request::{Dims, Request};
+use crate::request::Dims;
+use hashi_core::ExportRequest as Request;
 use crate::{Job, executable, sh, write};
 
 /// Largest power of two ≤ 128 that makes the padded vocabulary equal the real one.
@@ -100,7 +101,7 @@ fn job_args(j: &Job) -> Vec<String> {
         ("--lr-warmup-init", format!("{:e}", s.warmup_init)),
         ("--lr-warmup-iters", s.warmup_steps.to_string()),
         ("--lr-decay-iters", s.decay_steps.to_string()),
-        ("--lr-decay-style", s.style.clone()),
+        ("--lr-decay-style", s.style.name().to_string()),
         ("--save-interval", j.steps.to_string()),
     ] {
         a.push(k.into());
@@ -111,7 +112,7 @@ fn job_args(j: &Job) -> Vec<String> {
 
 /// Writes every file; returns their names.
 pub fn write_all(r: &Request, jobs: &[Job], out: &Path) -> Result<Vec<String>, String> {
-    let d = r.model.dims()?;
+    let d = Dims::of(&r.model)?;
     let dir = out.join("megatron");
     let c = &r.cluster;
     let tokenizer =

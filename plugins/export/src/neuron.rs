@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::request::{Request, Schedule};
+use crate::request::Dims;
+use hashi_core::{EngineSchedule as Schedule, ExportRequest as Request};
 use crate::{Job, executable, sh, write};
 
 /// NeMo's CosineAnnealing (no constant steps) at step `s`.
@@ -47,7 +48,7 @@ fn yaml(v: &Value, indent: usize, out: &mut String) {
 
 /// Writes every file; returns their names.
 pub fn write_all(r: &Request, jobs: &[Job], out: &Path) -> Result<Vec<String>, String> {
-    let d = r.model.dims()?;
+    let d = Dims::of(&r.model)?;
     let c = &r.cluster;
     let dir = out.join("neuron");
     let tokenizer = r.tokenizer.clone().ok_or("no tokenizer directory for NxDT's HuggingFace tokenizer")?;
@@ -56,7 +57,7 @@ pub fn write_all(r: &Request, jobs: &[Job], out: &Path) -> Result<Vec<String>, S
         let n = j.steps as usize;
         for (s, &want) in r.lr[start..start + n].iter().enumerate() {
             let got = nemo_lr(&j.schedule, s as u64);
-            if j.schedule.style != "cosine" || (got - want).abs() > 1e-9 * want.abs().max(1e-12) {
+            if j.schedule.style != hashi_core::DecayStyle::Cosine || (got - want).abs() > 1e-9 * want.abs().max(1e-12) {
                 return Err(format!(
                     "phase {:?}: NeMo's CosineAnnealing gives {got} at step {s} where the schedule gives {want}; \
                      the neuron export supports cosine schedules with warmup_init = max_lr / (warmup_steps + 1)",

@@ -11,34 +11,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::model::{Param, split};
 
-/// hashi's `AdamWConfig`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptConfig {
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub clip: f64,
-    pub freeze: Vec<String>,
-    pub freeze_rows: BTreeMap<String, Vec<[usize; 2]>>,
-    pub freeze_steps: u64,
-}
-
-impl Default for OptConfig {
-    fn default() -> Self {
-        Self {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: 0.1,
-            clip: 1.0,
-            freeze: vec![],
-            freeze_rows: BTreeMap::new(),
-            freeze_steps: 0,
-        }
-    }
-}
+/// The optimizer settings, hashi's own type.
+pub use hashi_core::AdamWConfig as OptConfig;
 
 /// The optimizer.
 pub struct AdamW {

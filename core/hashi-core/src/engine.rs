@@ -17,6 +17,17 @@ pub enum DecayStyle {
     Constant,
 }
 
+impl DecayStyle {
+    /// The name Megatron-LM's `--lr-decay-style` and the schedule scripts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cosine => "cosine",
+            Self::Linear => "linear",
+            Self::Constant => "constant",
+        }
+    }
+}
+
 /// One job's learning-rate schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

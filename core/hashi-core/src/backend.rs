@@ -1,0 +1,49 @@
+//! The `Backend` trait: what the trainer and the evaluation harness need from a compute engine. The built-in CPU
+//! backend (`hashi_train::CpuBackend`) and every plugin backend implement it; the trainer knows only the trait.
+
+use std::path::Path;
+
+/// Why a backend call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The loss or the gradients are not finite: the trainer skips the step.
+    #[error("non-finite values: {0}")]
+    NonFinite(String),
+    /// A call out of order or with inconsistent inputs (no gradients to apply, an id out of range).
+    #[error("{0}")]
+    State(String),
+    /// The computation itself failed (a tensor error, a plugin call that failed or crashed).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Result with [`BackendError`].
+pub type BackendResult<T> = std::result::Result<T, BackendError>;
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Whether the gradients were scaled down.
+    pub clipped: bool,
+}
+
+/// A compute engine for training and scoring.
+pub trait Backend {
+    /// Name for logs and metrics.
+    fn name(&self) -> String;
+    /// Forward + backward on one micro-batch of sequences (`seq_len + 1` tokens each: inputs and shifted
+    /// labels); gradients accumulate until [`Backend::apply`] or [`Backend::discard`]. Returns the mean loss.
+    fn accumulate(&mut self, sequences: &[Vec<u32>]) -> BackendResult<f64>;
+    /// One optimizer step at `lr` with the accumulated gradients (averaged over the micro-batches).
+    fn apply(&mut self, lr: f64) -> BackendResult<StepStats>;
+    /// Drops the accumulated gradients (a skipped step).
+    fn discard(&mut self);
+    /// Log-probability of every next token of each sequence (`seq_len − 1` values per sequence), in f32.
+    fn logprobs(&mut self, sequences: &[Vec<u32>]) -> BackendResult<Vec<Vec<f32>>>;
+    /// Writes the weights (HF layout) and the optimizer state into `dir`.
+    fn save(&self, dir: &Path) -> BackendResult<()>;
+    /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
+    fn load_optimizer(&mut self, dir: &Path) -> BackendResult<()>;
+}

@@ -1,0 +1,161 @@
+---@meta
+-- Experiments (`hashi train`, `hashi export`) and run files (`hashi run`). Mirrors `ExperimentDecl` (hashi-cli
+-- train.rs), `AdamWConfig` (hashi-core optim.rs), `PlanOverrides` (hashi-cli data.rs), `Cluster` (hashi-core
+-- export.rs, read by the export plugin) and `RunDecl` (hashi-cli run/decl.rs). Paths are relative to the file that
+-- holds them. Unknown fields are errors.
+
+---Random weights instead of a model: continued pretraining's `model` or this, exactly one.
+---@class hashi.ModelInit
+---@field config string an HF `config.json` (a Llama config)
+---@field seed? integer seed of the random weights (default 0)
+
+---The schedule of an experiment.
+---@class hashi.ScheduleRef
+---@field script string the schedule file (a `hashi.Schedule`, e.g. scripts/schedules/rewarmup_cosine.lua)
+---@field params hashi.ScheduleParams passed to its hooks as `p` (required; the schedule says which keys it reads)
+
+---AdamW settings (the built-in CPU backend, plugin backends and the export alike). Every field is optional; the
+---defaults are the method's.
+---@class hashi.Optimizer
+---@field beta1? number β₁, in [0, 1) (default 0.9)
+---@field beta2? number β₂, in [0, 1) (default 0.95)
+---@field eps? number ε, finite and above 0 (default 1e-8)
+---@field weight_decay? number decoupled weight decay, 0 or more (default 0.1)
+---@field clip? number global gradient-norm limit, 0 or more; 0 = no clipping (default 1.0)
+---@field freeze? string[] parameters whose name starts with one of these are not updated (each must match one)
+---Row ranges `{ start, end }` (end excluded) of matrices that are not updated, by parameter name, e.g.
+---`{ ["model.embed_tokens.weight"] = { { 0, 14907 } } }` to train only the new rows of a transferred embedding.
+---@field freeze_rows? table<string, {[1]: integer, [2]: integer}[]>
+---@field freeze_steps? integer freezing lasts this many optimizer steps; 0 = the whole run (default 0)
+
+---Top-level fields of the curriculum that an experiment replaces: one data plan at several scales. Any field of a
+---`hashi.Plan` may be given; under `hashi run`, `seed` is always replaced by the run's seed.
+---@class hashi.PlanOverrides
+---@field name? string
+---@field seq_len? integer
+---@field batch_size? integer
+---@field total_tokens? number
+---@field seed? integer
+---@field on_exhausted? hashi.OnExhausted
+---@field phases? hashi.Phase[]
+
+---Checkpoints besides the one at every phase end (those are always written and kept).
+---@class hashi.Checkpoint
+---@field every? integer a checkpoint every N optimizer steps; 0 = phase ends only (default 0)
+---@field keep? integer periodic checkpoints kept, at least 1 (default 3)
+
+---Loss-spike handling.
+---@class hashi.Stop
+---@field spike? number a step whose loss exceeds this times the running mean is skipped; above 1, `math.huge` turns the check off (default 3.0)
+---@field max_bad_steps? integer consecutive skipped steps that stop the run (default 3)
+
+---The layout `hashi export` writes jobs for (checked by the export plugin; ignored by `hashi train`). Every field
+---is optional.
+---@class hashi.Cluster
+---@field nodes? integer machines (default 1)
+---@field devices_per_node? integer accelerators per machine: GPUs, or NeuronCores on Trainium (32 on a trn1.32xlarge) (default 8)
+---@field tensor_parallel? integer tensor-parallel degree (default 1)
+---@field pipeline_parallel? integer pipeline-parallel degree (default 1)
+---@field micro_batch_size? integer sequences per device per forward pass (default 1)
+---@field instance? string the machine type, free text (documentation only)
+
+---The fields an experiment and a run file's `train` table share.
+---@class hashi.TrainSettings
+---@field optimizer? hashi.Optimizer
+---@field accumulation? integer micro-batches (of the plan's batch) per optimizer step, at least 1 (default 1)
+---@field batch_tokens? integer tokens per optimizer step, a multiple of the plan's seq_len * batch_size; sets the accumulation
+---@field backend? string "cpu" (built in, the default) or the name of a backend plugin
+---@field backend_options? table<string, any> options of a plugin backend (passed as JSON); "cpu" takes none
+---@field cluster? hashi.Cluster only for `hashi export`
+---@field plan_overrides? hashi.PlanOverrides top-level curriculum fields replaced (sizes, seed)
+---@field checkpoint? hashi.Checkpoint
+---@field stop? hashi.Stop
+
+---An experiment file (`hashi train EXPERIMENT.lua`, `hashi export`): one training of one curriculum.
+---@class hashi.Experiment: hashi.TrainSettings
+---@field name string
+---@field model? string the model to continue pretraining (HF folder); or `init`, exactly one of the two
+---@field init? hashi.ModelInit random weights (from scratch); or `model`, exactly one of the two
+---@field tokenizer? string tokenizer folder whose files go into every checkpoint (default: the model's own)
+---@field shards string the output of `hashi data prepare`
+---@field curriculum string the curriculum file (a `hashi.Plan`)
+---@field schedule hashi.ScheduleRef
+---@field out string the run folder (metrics, checkpoints)
+
+---A run file's `train` table, and a variant's: the experiment fields every variant's training shares. The run sets
+---`name`, `model`, `tokenizer`, `shards`, `curriculum` and `out` itself (and the seed, as a plan override).
+---A variant's `train` is merged with the run's field by field, nested tables key by key.
+---@class hashi.RunTrain: hashi.TrainSettings
+---@field schedule? hashi.ScheduleRef required once the run's and the variant's `train` are merged
+
+---The tokenizer a run trains (`hashi tokenizer train`).
+---@class hashi.RunTokenizer
+---@field inputs string[] training text, as "LANG=PATH" or "LANG:FIELD=PATH" (globs allowed)
+---@field vocab_size integer exact vocabulary size (special and byte tokens included)
+---@field sampling? string language mix: "equal" (same bytes per language; the default), "all", or weights like "ja=0.6,en=0.4"
+---Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's missing
+---pieces appended (`hashi tokenizer expand`), so the transfer keeps every row of the base model (default false).
+---@field expand? boolean
+
+---The vocabulary transfer of a run (`hashi transfer`).
+---@class hashi.RunTransfer
+---@field init string the embedding-init strategy file (a `hashi.Strategy`)
+---@field seed? integer seed of recipe noise (default 0)
+---@field map_special? string[] source special tokens mapped onto new tokens ("OLD=NEW") or dropped ("OLD="), as `--map-special`
+
+---Task names `hashi eval` knows (hashi-eval tasks.rs).
+---@alias hashi.EvalTask
+---| "jcommonsenseqa-1.1-0.1"
+---| "jcommonsenseqa-1.1-0.3"
+---| "jnli-1.3-0.2"
+---| "jnli-1.3-0.3"
+---| "jsquad-1.1-0.1"
+---| "jsquad-1.1-0.3"
+---| "jsquad-1.2-0.3"
+---| "jaquad-0.1-0.1"
+---| "jaquad-0.1-0.3"
+---| "jcola-0.2-0.3"
+---| "mgsm-1.0-0.3"
+---| "marc_ja-1.1-0.2"
+---| "marc_ja-1.1-0.3"
+---| "jaqket_v2-0.2-0.1"
+---| "jaqket_v2-0.2-0.2"
+---| "jaqket_v2-0.2-0.3"
+---| "mnli"
+---| "qnli"
+
+---How a run evaluates the base model, the starting points and every data-switch checkpoint (`hashi eval`).
+---@class hashi.RunEval
+---@field tasks hashi.EvalTask[]
+---@field shots? integer few-shot examples per prompt (default 3)
+---@field limit? integer evaluate only the first N documents of each task (default: all)
+---@field data string task data folder (`TASK/{train,validation,test}.jsonl`)
+---@field bpb? string[] held-out text for bits per byte, as "LANG=PATH" (also the tokenizer analysis text)
+---@field bpb_bytes? integer UTF-8 bytes of held-out text per language for bits per byte (default 50000)
+---@field max_gen_toks? integer new tokens at most for MGSM (default: `hashi eval`'s, 256)
+---@field truncate_overlong? boolean cut prompts that do not fit even with zero shots from the left instead of failing (default false)
+
+---One training of a run, once per seed.
+---@class hashi.Variant
+---@field name string id of the variant (stage names, `hashi run --only`)
+---@field label? string what the report calls it (default: `name`)
+---@field curriculum string the curriculum file (a `hashi.Plan`)
+---@field from_scratch? boolean train from random weights of the transferred model's config (the variant's seed) instead of the transfer (default false)
+---Merged with the run's `train` field by field, nested tables key by key:
+---`train = { optimizer = { weight_decay = 0 } }` changes only the weight decay.
+---@field train? hashi.RunTrain
+
+---A run file (`hashi run FILE`): a whole experiment matrix: one tokenizer, one transfer and one set of shards
+---shared by every variant's training (variants × seeds), each checkpoint evaluated, then the report. Only here
+---does `hashi.quick` exist.
+---@class hashi.RunFile
+---@field name string
+---@field out string the run folder (or `hashi run --out`)
+---@field seeds? integer[] every variant is trained once per seed: data order, and the init of from-scratch variants (default { 1 })
+---@field base string the source model (HF folder with its tokenizer.json)
+---@field tokenizer hashi.RunTokenizer
+---@field transfer hashi.RunTransfer
+---@field corpora string the corpus list file (a `hashi.CorpusList`) for `hashi data prepare`
+---@field train hashi.RunTrain experiment fields shared by every variant
+---@field eval hashi.RunEval
+---@field variants hashi.Variant[]

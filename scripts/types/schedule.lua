@@ -1,0 +1,60 @@
+---@meta
+-- Learning-rate schedules: the file an experiment names in `schedule.script` (scripts/schedules/). Mirrors
+-- `StepInfo` (hashi-train, trainer.rs), the calls in hashi-cli's train.rs and export.rs, and `EngineSchedule`
+-- (hashi-core, engine.rs).
+
+---Where a step stands: the first argument `s` of `lr` and `engine_schedule`.
+---
+---Steps and phases count from **0**, but `steps_per_phase` is a Lua array counted from **1**: the length of the
+---current phase is `s.steps_per_phase[s.phase + 1]`, which is also `s.phase_steps`.
+---@class hashi.StepInfo
+---@field step integer optimizer step about to be taken (0-based, over the whole run)
+---@field total_steps integer optimizer steps in the whole plan
+---@field phase integer phase index (0-based)
+---@field phase_step integer step within the phase (0-based)
+---@field phase_steps integer steps of this phase
+---@field steps_per_phase integer[] steps of every phase, a Lua array: phase `i` (0-based) is `steps_per_phase[i + 1]`
+
+---The experiment's `schedule.params`, passed to the hooks unchanged as `p`. An open table: a misspelt key reads
+---as nil (and surfaces as an arithmetic error from the self-check). The fields below are those the shipped
+---schedules read.
+---@class hashi.ScheduleParams
+---@field max_lr? number peak learning rate (every shipped schedule)
+---@field min_lr? number final learning rate (every shipped schedule)
+---Warmup steps: of the whole run in warmup_cosine.lua and wsd.lua; of **every phase** in rewarmup_cosine.lua
+---(re-warmed at each phase start, capped at the phase's length).
+---@field warmup? integer
+---@field decay? number wsd.lua only: the fraction of the run spent decaying linearly to min_lr (e.g. 0.2)
+---@field [string] any any other key a schedule of your own reads
+
+---Decay after the warmup, with Megatron-LM's meaning (`--lr-decay-style`).
+---@alias hashi.DecayStyle
+---| "cosine" # half a cosine from max_lr to min_lr
+---| "linear" # a straight line from max_lr to min_lr
+---| "constant" # max_lr throughout
+
+---One phase's curve in the terms of the cluster engines (Megatron-LM's `OptimizerParamScheduler`), counted from
+---the phase's first step `s`: `warmup_init + (max_lr - warmup_init) * s / warmup_steps` while
+---`s <= warmup_steps`, then `style` from max_lr down to min_lr until `decay_steps`, min_lr after. Every field is
+---required; unknown fields are errors.
+---@class hashi.EngineSchedule
+---@field style hashi.DecayStyle decay after the warmup
+---@field max_lr number peak learning rate (max_lr >= min_lr >= 0)
+---@field min_lr number final learning rate
+---@field warmup_init number learning rate at step 0 of the warmup, within [0, max_lr]
+---@field warmup_steps integer warmup steps (lr = max_lr at this step); below decay_steps
+---@field decay_steps integer steps until min_lr
+
+---A learning-rate schedule file: `return { lr = function(s, p) ... end }`.
+---
+---`hashi train` calls `lr` before every optimizer step. On load (and on every edit, which is followed between
+---steps unless `--freeze-scripts`) the file is self-checked: `lr` is called for steps 0, 5 and 9 of a one-phase,
+---10-step probe with the experiment's params, and must answer a finite number in [0, 10].
+---@class hashi.Schedule
+---@field name? string a label for people (hashi does not read it)
+---The learning rate of step `s` (finite, 0 to 10).
+---@field lr fun(s: hashi.StepInfo, p: hashi.ScheduleParams): number
+---Only for `hashi export` (one engine job per phase): called with each phase's first step, the phase's curve in
+---the engines' terms. The export checks it against `lr` at every step of the phase and refuses the schedule when
+---they differ (rewarmup_cosine.lua has one). A schedule without it cannot be exported.
+---@field engine_schedule? fun(s: hashi.StepInfo, p: hashi.ScheduleParams): hashi.EngineSchedule
