@@ -1,8 +1,8 @@
 ---@meta
 -- Experiments (`hashi train`, `hashi export`) and run files (`hashi run`). Mirrors `ExperimentDecl` (hashi-cli
 -- train.rs), `AdamWConfig` (hashi-core optim.rs), `PlanOverrides` (hashi-cli data.rs), `Cluster` (hashi-core
--- export.rs, read by the export plugin) and `RunDecl` (hashi-cli run/decl.rs). Paths are relative to the file that
--- holds them. Unknown fields are errors.
+-- export.rs) and `RunDecl` (hashi-cli run/decl.rs). Paths are relative to the file that holds them. Unknown fields
+-- are errors.
 
 ---Random weights instead of a model: continued pretraining's `model` or this, exactly one.
 ---@class hashi.ModelInit
@@ -46,14 +46,17 @@
 
 ---Loss-spike handling.
 ---@class hashi.Stop
----@field spike? number a step whose loss exceeds this times the running mean is skipped; above 1, `math.huge` turns the check off (default 3.0)
+---A step whose loss exceeds this times the running mean is skipped; above 1, `math.huge` turns the check off
+---(default 3.0).
+---@field spike? number
 ---@field max_bad_steps? integer consecutive skipped steps that stop the run (default 3)
 
----The layout `hashi export` writes jobs for (checked by the export plugin; ignored by `hashi train`). Every field
----is optional.
+---The layout `hashi export` writes jobs for (ignored by `hashi train`, but its keys are checked wherever the
+---experiment is read). Every field is optional.
 ---@class hashi.Cluster
 ---@field nodes? integer machines (default 1)
----@field devices_per_node? integer accelerators per machine: GPUs, or NeuronCores on Trainium (32 on a trn1.32xlarge) (default 8)
+---Accelerators per machine: GPUs, or NeuronCores on Trainium (32 on a trn1.32xlarge) (default 8).
+---@field devices_per_node? integer
 ---@field tensor_parallel? integer tensor-parallel degree (default 1)
 ---@field pipeline_parallel? integer pipeline-parallel degree (default 1)
 ---@field micro_batch_size? integer sequences per device per forward pass (default 1)
@@ -63,7 +66,8 @@
 ---@class hashi.TrainSettings
 ---@field optimizer? hashi.Optimizer
 ---@field accumulation? integer micro-batches (of the plan's batch) per optimizer step, at least 1 (default 1)
----@field batch_tokens? integer tokens per optimizer step, a multiple of the plan's seq_len * batch_size; sets the accumulation
+---Tokens per optimizer step, a multiple of the plan's seq_len * batch_size; sets the accumulation.
+---@field batch_tokens? integer
 ---@field backend? string "cpu" (built in, the default) or the name of a backend plugin
 ---@field backend_options? table<string, any> options of a plugin backend (passed as JSON); "cpu" takes none
 ---@field cluster? hashi.Cluster only for `hashi export`
@@ -92,7 +96,8 @@
 ---@class hashi.RunTokenizer
 ---@field inputs string[] training text, as "LANG=PATH" or "LANG:FIELD=PATH" (globs allowed)
 ---@field vocab_size integer exact vocabulary size (special and byte tokens included)
----@field sampling? string language mix: "equal" (same bytes per language; the default), "all", or weights like "ja=0.6,en=0.4"
+---Language mix: "equal" (same bytes per language; the default), "all", or weights like "ja=0.6,en=0.4".
+---@field sampling? string
 ---Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's missing
 ---pieces appended (`hashi tokenizer expand`), so the transfer keeps every row of the base model (default false).
 ---@field expand? boolean
@@ -101,7 +106,8 @@
 ---@class hashi.RunTransfer
 ---@field init string the embedding-init strategy file (a `hashi.Strategy`)
 ---@field seed? integer seed of recipe noise (default 0)
----@field map_special? string[] source special tokens mapped onto new tokens ("OLD=NEW") or dropped ("OLD="), as `--map-special`
+---Source special tokens mapped onto new tokens ("OLD=NEW") or dropped ("OLD="), as `--map-special`.
+---@field map_special? string[]
 
 ---Task names `hashi eval` knows (hashi-eval tasks.rs).
 ---@alias hashi.EvalTask
@@ -133,14 +139,17 @@
 ---@field bpb? string[] held-out text for bits per byte, as "LANG=PATH" (also the tokenizer analysis text)
 ---@field bpb_bytes? integer UTF-8 bytes of held-out text per language for bits per byte (default 50000)
 ---@field max_gen_toks? integer new tokens at most for MGSM (default: `hashi eval`'s, 256)
----@field truncate_overlong? boolean cut prompts that do not fit even with zero shots from the left instead of failing (default false)
+---Cut prompts that do not fit even with zero shots from the left instead of failing (default false).
+---@field truncate_overlong? boolean
 
 ---One training of a run, once per seed.
 ---@class hashi.Variant
 ---@field name string id of the variant (stage names, `hashi run --only`)
 ---@field label? string what the report calls it (default: `name`)
 ---@field curriculum string the curriculum file (a `hashi.Plan`)
----@field from_scratch? boolean train from random weights of the transferred model's config (the variant's seed) instead of the transfer (default false)
+---Train from random weights of the transferred model's config (the variant's seed) instead of the transfer
+---(default false).
+---@field from_scratch? boolean
 ---Merged with the run's `train` field by field, nested tables key by key:
 ---`train = { optimizer = { weight_decay = 0 } }` changes only the weight decay.
 ---@field train? hashi.RunTrain
@@ -151,7 +160,8 @@
 ---@class hashi.RunFile
 ---@field name string
 ---@field out string the run folder (or `hashi run --out`)
----@field seeds? integer[] every variant is trained once per seed: data order, and the init of from-scratch variants (default { 1 })
+---Every variant is trained once per seed: data order, and the init of from-scratch variants (default { 1 }).
+---@field seeds? integer[]
 ---@field base string the source model (HF folder with its tokenizer.json)
 ---@field tokenizer hashi.RunTokenizer
 ---@field transfer hashi.RunTransfer

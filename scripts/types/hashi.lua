@@ -4,7 +4,7 @@
 --
 -- | file                              | type                 | read by                        | in            |
 -- |-----------------------------------|----------------------|--------------------------------|---------------|
--- | corpus list                       | `hashi.CorpusList`   | hashi data prepare, hashi run  | plan.lua      |
+-- | corpus list                       | `hashi.CorpusList`   | hashi data prepare, run        | plan.lua      |
 -- | curriculum (plan)                 | `hashi.Plan`         | hashi data plan, train, export | plan.lua      |
 -- | learning-rate schedule            | `hashi.Schedule`     | hashi train, hashi export      | schedule.lua  |
 -- | embedding-init strategy           | `hashi.Strategy`     | hashi transfer, hashi run      | init.lua      |
@@ -17,12 +17,12 @@
 -- What the `hashi` table holds depends on the kind of script (each script runs in a Lua state of its own; modules
 -- it `require`s share its state, so they see the same table):
 --
--- | field                                    | exists in                                                        |
--- |------------------------------------------|------------------------------------------------------------------|
--- | `version`, `script`, `log`               | every script                                                     |
--- | `quick`                                  | run files only (`hashi run`); nil elsewhere, also in the curricula, schedules and strategies a run file names, which hashi loads in states of their own |
--- | `similar`                                | init strategies only                                             |
--- | `norm`, `nearest`, `omp`                 | init strategies only, and callable only while `recipe(token, ctx)` runs (an error at the file's top level) |
+--   version, script, log     every script
+--   quick                    run files only (`hashi run`); nil elsewhere, also in the curricula, schedules and
+--                            strategies a run file names (hashi loads each in a state of its own)
+--   similar                  init strategies only
+--   norm, nearest, omp       init strategies only, and callable only while `recipe(token, ctx)` runs (an error at
+--                            the file's top level)
 
 ---The global table hashi puts in every script's state.
 ---@class hashi

@@ -13,7 +13,9 @@
 ---rows; `recipe` is not called for them).
 ---@class hashi.NewToken
 ---@field id integer id in the new vocabulary
----@field piece string the piece in a spelling common to every tokenizer family: spaces as "▁", bytes that are not UTF-8 on their own as `\xHH`
+---The piece in a spelling common to every tokenizer family: spaces as "▁", bytes that are not UTF-8 on their
+---own as `\xHH` (a byte-level `Ġthe` is `▁the`).
+---@field piece string
 ---@field text string the piece as text (spaces as spaces)
 ---@field category hashi.TokenCategory script category of its bytes
 ---@field old_ids integer[] the old tokenizer's pieces for the same bytes (may be empty)

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hashi_core::Reporter;
-use hashi_data::{CorpusDecl, PrepareOptions};
+use hashi_data::PrepareOptions;
+use hashi_experiment::plan::PlanOverrides;
 use hashi_script::{Script, ScriptOptions};
 
 #[derive(Subcommand)]
@@ -62,23 +63,9 @@ pub fn run(cmd: DataCommand, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
-    let script = Script::load(&a.corpora, &ScriptOptions::default())?;
-    let decls: Vec<CorpusDecl> = script.exports()?;
-    hashi_data::check_decls(&decls).with_context(|| a.corpora.display().to_string())?;
-    let base = a.corpora.parent().map(PathBuf::from).unwrap_or_default();
     let opts = PrepareOptions { skip_bad: a.skip_bad, force: a.force };
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = a.threads {
-        pool = pool.num_threads(n);
-    }
-    let pool = pool.build().context("thread pool")?;
-    let manifest = pool
-        .install(|| hashi_data::prepare(&decls, &base, &a.tokenizer, &a.out, &opts, progress))
-        .map_err(|e| match e {
-            // Declaration problems (a path that is a directory or missing) name the declaration file too.
-            hashi_data::DataError::Input(m) => anyhow::anyhow!("{}: {m}", a.corpora.display()),
-            e => e.into(),
-        })?;
+    let manifest =
+        hashi_experiment::plan::prepare(&a.corpora, &a.tokenizer, &a.out, &opts, a.threads, progress)?;
     outln!(
         "{:<16} {:<5} {:<7} {:>10} {:>12} {:>12}  rejected",
         "corpus",
@@ -104,41 +91,6 @@ fn prepare(a: PrepareArgs, progress: &dyn Reporter) -> Result<()> {
     Ok(())
 }
 
-/// Top-level fields of a curriculum that an experiment replaces (`plan_overrides`: sizes, seed).
-pub type PlanOverrides = serde_json::Map<String, serde_json::Value>;
-
-/// The curriculum's declaration with `overrides` applied to its top-level fields.
-pub fn plan_decl(script: &Script, overrides: &PlanOverrides) -> hashi_script::Result<hashi_data::PlanDecl> {
-    if overrides.is_empty() {
-        return script.exports();
-    }
-    let mut v: serde_json::Value = script.exports()?;
-    if let Some(obj) = v.as_object_mut() {
-        obj.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    serde_json::from_value(v).map_err(|e| hashi_script::ScriptError::Decode {
-        path: script.path().into(),
-        what: "plan (with the experiment's plan_overrides)".into(),
-        message: e.to_string(),
-    })
-}
-
-/// Loads a curriculum script, applies `overrides`, and resolves it against `shards/manifest.json`.
-pub fn load_plan(
-    curriculum: &std::path::Path,
-    shards: &std::path::Path,
-    overrides: &PlanOverrides,
-) -> Result<hashi_data::ResolvedPlan> {
-    let script = Script::load(curriculum, &ScriptOptions::default())?;
-    let decl = plan_decl(&script, overrides)?;
-    let manifest_path = shards.join("manifest.json");
-    if !manifest_path.exists() {
-        anyhow::bail!("{}: no such file; run `hashi data prepare` first", manifest_path.display());
-    }
-    let manifest = hashi_data::Manifest::load(shards)?;
-    hashi_data::resolve(&decl, &manifest).with_context(|| curriculum.display().to_string())
-}
-
 fn plan(a: PlanArgs) -> Result<()> {
     // An experiment names its curriculum and shards (relative to itself).
     let script = Script::load(&a.curriculum, &ScriptOptions::default())?;
@@ -152,9 +104,9 @@ fn plan(a: PlanArgs) -> Result<()> {
             ),
         };
     let overrides: Option<PlanOverrides> = script.field("plan_overrides")?;
-    let plan = load_plan(&curriculum, &shards, &overrides.unwrap_or_default())?;
+    let plan = hashi_experiment::plan::load_plan(&curriculum, &shards, &overrides.unwrap_or_default())?;
     if let Some(svg) = &a.svg {
-        std::fs::write(svg, hashi_data::figure::plan_svg(&plan))
+        std::fs::write(svg, hashi_report::svg::plan(&plan))
             .with_context(|| format!("writing {}", svg.display()))?;
     }
     if a.json {
@@ -204,22 +156,4 @@ fn plan(a: PlanArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The inputs of a corpus declaration file as `LANG:FIELD=PATH` specs (paths resolved against the file).
-pub fn corpus_inputs(file: &std::path::Path) -> Result<Vec<hashi_tokenizer::input::InputSpec>> {
-    let decls: Vec<CorpusDecl> = Script::load(file, &ScriptOptions::default())?.exports()?;
-    hashi_data::check_decls(&decls).with_context(|| file.display().to_string())?;
-    let base = file.parent().map(PathBuf::from).unwrap_or_default();
-    let mut specs = Vec::new();
-    for d in decls {
-        for p in &d.paths {
-            specs.push(hashi_tokenizer::input::InputSpec {
-                lang: d.lang.clone(),
-                field: d.field.clone(),
-                pattern: base.join(p).display().to_string(),
-            });
-        }
-    }
-    Ok(specs)
 }

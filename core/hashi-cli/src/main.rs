@@ -21,7 +21,6 @@ macro_rules! out {
 }
 
 mod alloc;
-mod bench;
 mod data;
 mod eval;
 mod export;
@@ -79,7 +78,7 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Measure speed and memory side by side with the Python peers; writes JSON.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(hashi_bench::BenchCommand),
     /// An experiment end to end: tokenizer, transfer, shards, training of every variant, evaluation of every
     /// checkpoint, report; every stage cached by the hashes of its inputs.
     Run(run::RunArgs),
@@ -142,12 +141,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Runs one `hashi` command line in this process (the stages of `hashi run` are plain commands).
-pub(crate) fn execute_args(args: &[String], progress: &progress::Progress) -> anyhow::Result<()> {
-    let cli = Cli::try_parse_from(std::iter::once("hashi".to_string()).chain(args.iter().cloned()))?;
-    execute(cli.command, progress)
-}
-
 fn execute(command: Command, progress: &progress::Progress) -> anyhow::Result<()> {
     match command {
         Command::Model(cmd) => model::run(cmd, progress),
@@ -157,7 +150,7 @@ fn execute(command: Command, progress: &progress::Progress) -> anyhow::Result<()
         Command::Train(args) => train::run(args, progress),
         Command::Eval(args) => eval::run(args, progress),
         Command::Generate(args) => generate::run(args, progress),
-        Command::Bench(cmd) => bench::run(cmd, progress),
+        Command::Bench(cmd) => hashi_bench::run(cmd, progress),
         Command::Plugins(cmd) => plugins::run(cmd),
         Command::Export(args) => export::run(args),
         Command::Run(args) => run::run(args, progress),

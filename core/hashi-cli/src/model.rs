@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use clap::{Args, Subcommand};
 use hashi_core::Reporter;
-use hashi_model::{Checkpoint, Config, Llama, LlamaConfig, SaveDtype, SaveOptions, causal_lm_loss};
+use hashi_model::{Checkpoint, Llama, LlamaConfig, SaveDtype, SaveOptions, causal_lm_loss};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -99,33 +99,16 @@ pub fn run(cmd: ModelCommand, progress: &dyn Reporter) -> Result<()> {
 
 fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
     crate::check_out_dir(&a.out, a.force)?;
-    let (config, mut hf) = match (&a.config, &a.preset) {
-        (Some(path), _) => {
-            let hf = LlamaConfig::from_file(path)?;
-            (hf.to_config(path)?, Some(hf))
-        }
-        (None, Some(name)) => (
-            Config::preset(name)
-                .with_context(|| format!("unknown preset {name:?} ({})", Config::PRESETS.join(", ")))?,
-            None,
-        ),
-        (None, None) => bail!("give --config or --preset"),
-    };
-    let model = Llama::random(config.clone(), a.seed)?;
     let opts = SaveOptions { dtype: a.dtype, max_shard_bytes: a.max_shard_bytes };
-    hashi_model::save_pretrained(&config, model.params(), &a.out, opts, progress)?;
-    if let Some(hf) = hf.as_mut() {
-        // Keep the user's config (unknown keys included); only the dtype follows what was written.
-        hf.extra.remove("dtype");
-        hf.extra.insert("torch_dtype".into(), a.dtype.torch_name().into());
-        // What transformers needs to load it as its family, when the given config leaves it out.
-        hf.extra.entry("model_type").or_insert_with(|| config.family.model_type().into());
-        hf.extra.entry("architectures").or_insert_with(|| serde_json::json!([config.family.architecture()]));
-        let path = a.out.join("config.json");
-        std::fs::write(&path, serde_json::to_string_pretty(hf)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    outln!("wrote {} ({} parameters, seed {})", a.out.display(), model.params().num_params(), a.seed)?;
+    let params = hashi_experiment::init_model(
+        a.config.as_deref(),
+        a.preset.as_deref(),
+        a.seed,
+        opts,
+        &a.out,
+        progress,
+    )?;
+    outln!("wrote {} ({params} parameters, seed {})", a.out.display(), a.seed)?;
     Ok(())
 }
 
@@ -237,7 +220,7 @@ fn import(a: ImportArgs, progress: &dyn Reporter) -> Result<()> {
             "tie_word_embeddings": s.tied_embeddings,
             "dtype": a.dtype.torch_name(),
             "seconds": seconds,
-            "peak_rss_mib": crate::bench::peak_rss_mib(),
+            "peak_rss_mib": hashi_core::peak_rss_mib(),
         });
         outln!("{out}")?;
         return Ok(());

@@ -1,17 +1,16 @@
 //! `hashi tokenizer ...`: train, analyse, import, encode, decode.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use hashi_core::Reporter;
+use hashi_experiment::tokenizer::{analyze_tokenizer, parse_sampling, train_tokenizer};
 use hashi_tokenizer::Tokenizer;
-use hashi_tokenizer::analyze::{self, Composition, LengthStats};
-use hashi_tokenizer::hf::LlamaStyle;
-use hashi_tokenizer::input::{InputSpec, read_inputs};
+use hashi_tokenizer::input::InputSpec;
 use hashi_tokenizer::sentencepiece::SpModel;
-use hashi_tokenizer::train::{LangSampling, SPECIAL_TOKENS, TrainConfig, train};
+use hashi_tokenizer::train::TrainConfig;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -163,27 +162,6 @@ pub fn run(cmd: TokenizerCommand, progress: &dyn Reporter) -> Result<()> {
     }
 }
 
-fn parse_sampling(s: &str) -> Result<LangSampling> {
-    Ok(match s {
-        "equal" => LangSampling::EqualBytes,
-        "all" => LangSampling::All,
-        weights => LangSampling::Weights(
-            weights
-                .split(',')
-                .map(|kv| {
-                    let (k, v) =
-                        kv.split_once('=').with_context(|| format!("sampling weight {kv:?}: use LANG=W"))?;
-                    let w: f64 = v.parse().with_context(|| format!("sampling weight {kv:?}"))?;
-                    if !(w.is_finite() && w >= 0.0) {
-                        bail!("sampling weight {kv:?} must be a non-negative number");
-                    }
-                    Ok((k.to_string(), w))
-                })
-                .collect::<Result<_>>()?,
-        ),
-    })
-}
-
 fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
     crate::check_out_dir(&a.out, a.force)?;
     let cfg = TrainConfig {
@@ -195,64 +173,26 @@ fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         sampling: parse_sampling(&a.sampling)?,
         seed: a.seed,
     };
-    let start = std::time::Instant::now();
     let mut specs = a.inputs.clone();
     if let Some(file) = &a.corpora {
-        specs.extend(crate::data::corpus_inputs(file)?);
+        specs.extend(hashi_experiment::plan::corpus_inputs(file)?);
     }
-    let inputs = read_inputs(&specs)?;
-    let vocab = train(&inputs, &cfg, progress)?;
-    let style = LlamaStyle {
-        register_specials: true,
-        user_defined: (SPECIAL_TOKENS.len()..SPECIAL_TOKENS.len() + vocab.num_user_defined)
-            .map(|i| i as u32)
-            .collect(),
-        pieces: vocab.pieces,
-        merges: vocab.merges,
-        unk_bos_eos: [0, 1, 2],
-        add_dummy_prefix: true,
-        nfkc: false,
-    };
-    style.save(&a.out, a.model_max_length)?;
-    let s = &vocab.stats;
-    for (lang, docs, used, total) in &s.languages {
-        tracing::info!("{lang}: {docs} documents, {used} of {total} bytes");
-    }
-    let summary = json!({
-        "out": a.out, "vocab_size": style.pieces.len(), "merges": s.merges, "unique_words": s.unique_words,
-        "characters_seen": s.characters_seen, "characters_kept": s.characters_kept, "coverage": s.coverage,
-        "languages": s.languages.iter().map(|(l, d, u, t)| json!({"lang": l, "docs": d, "bytes_used": u, "bytes": t}))
-            .collect::<Vec<_>>(),
-        "seconds": start.elapsed().as_secs_f64(),
-        "peak_rss_mib": crate::bench::peak_rss_mib(),
-    });
-    outln!("{summary}")?;
+    let summary = train_tokenizer(&specs, &cfg, a.model_max_length, &a.out, progress)?;
+    outln!("{}", serde_json::to_string(&summary)?)?;
     Ok(())
 }
 
 fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
-    let ours = Tokenizer::from_file(&a.tokenizer)?;
-    let reference = a.reference.as_deref().map(Tokenizer::from_file).transpose()?;
-    let texts = if a.texts.is_empty() { vec![] } else { read_inputs(&a.texts)? };
-    let side = |tok: &Tokenizer| -> Result<(Composition, Vec<LengthStats>)> {
-        let lengths =
-            texts.iter().map(|t| analyze::length_stats(tok, &t.lang, &t.docs)).collect::<Result<_, _>>()?;
-        Ok((analyze::composition(tok), lengths))
-    };
-    let (comp, lengths) = side(&ours)?;
-    let reference = reference.as_ref().map(side).transpose()?;
-    let out = json!({
-        "tokenizer": a.tokenizer, "composition": comp, "lengths": lengths,
-        "reference": reference.as_ref().map(|(c, l)| json!({"tokenizer": a.reference, "composition": c, "lengths": l})),
-    });
+    let out = analyze_tokenizer(&a.tokenizer, a.reference.as_deref(), &a.texts)?;
     if let Some(p) = &a.out {
-        hashi_core::write_atomic(p, (serde_json::to_string_pretty(&out)? + "\n").as_bytes())
-            .with_context(|| format!("writing {}", p.display()))?;
+        out.write(p)?;
     }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
+    let (comp, lengths) = (&out.composition, &out.lengths);
+    let reference = out.reference.as_ref().map(|r| (&r.composition, &r.lengths));
     // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
     let ratio = |x: f64, r: Option<f64>| {
         r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })
@@ -304,20 +244,7 @@ fn import_cmd(a: ImportArgs) -> Result<()> {
 
 fn expand_cmd(a: ExpandArgs) -> Result<()> {
     crate::check_out_dir(&a.out, a.force)?;
-    let base = Tokenizer::from_file(&a.base)?;
-    let added = Tokenizer::from_file(&a.add)?;
-    let (json, report) = hashi_tokenizer::expand::expand(&base, &added)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let dir = base.path().parent().unwrap_or(Path::new("."));
-    for f in ["tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
-        if dir.join(f).is_file() {
-            std::fs::copy(dir.join(f), a.out.join(f))
-                .with_context(|| format!("copying {}", dir.join(f).display()))?;
-        }
-    }
-    let path = a.out.join("tokenizer.json");
-    std::fs::write(&path, serde_json::to_string(&json)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let report = hashi_experiment::tokenizer::expand_tokenizer(&a.base, &a.add, &a.out)?;
     outln!("{}", serde_json::to_string_pretty(&report)?)?;
     Ok(())
 }

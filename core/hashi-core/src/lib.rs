@@ -4,6 +4,7 @@
 //! [`Reporter`] trait through which library crates report progress: only the CLI knows how progress is
 //! drawn (a terminal bar, JSON lines, or nothing), as in `tokenizers`' and `uv`'s reporters.
 
+pub mod artifacts;
 mod backend;
 mod engine;
 mod export;
@@ -19,4 +20,4 @@ pub use export::{Cluster, ExportCorpus, ExportModel, ExportRequest};
 pub use optim::AdamWConfig;
 pub use panics::catch_panic;
 pub use reporter::{NoReporter, Reporter};
-pub use util::{Fnv1a, fnv1a, tmp_path, write_atomic};
+pub use util::{Fnv1a, fnv1a, peak_rss_mib, tmp_path, write_atomic};

@@ -3,7 +3,6 @@
 //! into a deterministic, resumable stream of batches.
 
 mod error;
-pub mod figure;
 pub mod indexed;
 pub mod mixer;
 pub mod plan;

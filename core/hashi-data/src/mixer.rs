@@ -14,39 +14,12 @@ use std::path::Path;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::indexed::IndexedDataset;
 use crate::plan::{Order, ResolvedPlan};
 
-/// Read position in one source.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamPos {
-    /// Epoch (0 = first pass).
-    pub epoch: u64,
-    /// Position in this epoch's document order.
-    pub doc: u64,
-    /// Token offset inside that document.
-    pub offset: u64,
-}
-
-/// Where the mixer stands: everything needed to continue exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    /// Current phase.
-    pub phase: usize,
-    /// Sequence slots filled in this phase.
-    pub slot: u64,
-    /// Sequences per language in this phase (plan order).
-    pub lang_taken: Vec<u64>,
-    /// Sequences per source per language in this phase.
-    pub source_taken: Vec<Vec<u64>>,
-    /// Read positions by source name.
-    pub streams: BTreeMap<String, StreamPos>,
-    /// Batches produced so far.
-    pub batches: u64,
-}
+pub use hashi_core::artifacts::{Cursor, StreamPos};
 
 /// One batch.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,13 +18,13 @@ use candle_core::{Device, Tensor};
 use hashi_model::{IGNORE_INDEX, Llama, next_token_losses};
 use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::script::Category;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Longest window (tokens of context + prediction) bits per byte is scored with.
 pub const BPB_WINDOW: usize = 512;
 
 /// Bits per byte of one language's text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bpb {
     /// Language tag.
     pub lang: String,
@@ -41,10 +41,10 @@ pub struct Bpb {
 }
 
 /// Bits per byte of the bytes of one script.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptBpb {
     /// One of [`SCRIPTS`].
-    pub script: &'static str,
+    pub script: String,
     /// Bits assigned to this script's bytes over their number.
     pub bits_per_byte: f64,
     /// UTF-8 bytes of this script in the documents read.
@@ -192,7 +192,11 @@ pub fn bits_per_byte(
         .iter()
         .zip(script_bits.iter().zip(script_bytes))
         .filter(|(_, (_, n))| *n > 0)
-        .map(|(&script, (&b, n))| ScriptBpb { script, bits_per_byte: b / n as f64, bytes: n })
+        .map(|(&script, (&b, n))| ScriptBpb {
+            script: script.to_string(),
+            bits_per_byte: b / n as f64,
+            bytes: n,
+        })
         .collect();
     Ok(Bpb {
         lang: lang.into(),

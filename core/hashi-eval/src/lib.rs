@@ -1,18 +1,23 @@
-//! Evaluation for hashi, faithful to the upstream harnesses. So far: [`PyRandom`] (CPython's `random.Random`,
-//! exactly, for the upstream document shuffle and few-shot picks) and the prompt construction of the Japanese tasks ([`Task`]), and the classification
-//! [`metrics`]. Scoring, the remaining tasks, metrics and `hashi eval` are the evaluation issue's
-//! remaining work.
+//! Evaluation for hashi, faithful to the upstream harnesses: the tasks and their prompts ([`Task`], byte-identical
+//! to Stability-AI's jp-stable harness and EleutherAI's GLUE tasks), the document shuffle and few-shot picks
+//! ([`PyRandom`], CPython's `random.Random`), log-likelihood scoring ([`Scorer`]: the built-in model or any
+//! backend), greedy generation for QA and MGSM, the upstream [`metrics`], bits per byte on held-out text, and the
+//! harness that runs them all ([`evaluate`] → [`EvalResults`], lm-evaluation-harness' layout).
 
 mod bpb;
 mod generate;
+mod harness;
 pub mod metrics;
 mod pyrandom;
 pub mod qa;
+mod results;
 mod score;
 mod tasks;
 
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within};
 pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
+pub use harness::{BackendScorer, EvalError, EvalSettings, ModelScorer, Scorer, evaluate};
 pub use pyrandom::PyRandom;
+pub use results::{EvalConfig, EvalResults, TaskResult};
 pub use score::{Scored, encode_pair, score_choices, score_choices_with};
 pub use tasks::{Dataset, Request, Task};

@@ -3,8 +3,8 @@
 use std::ffi::c_void;
 use std::path::Path;
 
-use hashi_plugin_api::{BackendVTable, ExportVTable, Handle, Sink, StepStats, StrRef, status};
 use hashi_core::{Backend, BackendError};
+use hashi_plugin_api::{BackendVTable, ExportVTable, Handle, Sink, StepStats, StrRef, status};
 
 use crate::PluginError;
 
@@ -116,7 +116,9 @@ impl PluginBackend {
     fn tokens(sequences: &[Vec<u32>]) -> Result<(Vec<u32>, usize), BackendError> {
         let t = sequences.first().map_or(0, Vec::len);
         if sequences.is_empty() || t < 2 || sequences.iter().any(|s| s.len() != t) {
-            return Err(BackendError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
+            return Err(BackendError::State(
+                "a micro-batch needs equal sequences of at least 2 tokens".into(),
+            ));
         }
         Ok((sequences.concat(), t))
     }

@@ -9,14 +9,14 @@
 //! (`ja`, `zh`) — and the share of tokens that hold bytes rather than characters: byte-fallback pieces, byte-level
 //! pieces that are not whole UTF-8 characters, and the unknown token.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::script::Category;
 use crate::{PieceBytes, Tokenizer};
 
 /// Pieces per category.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Composition {
     /// Vocabulary size.
     pub total: usize,
@@ -46,7 +46,7 @@ pub fn composition(tok: &Tokenizer) -> Composition {
 }
 
 /// Length statistics of one tokenizer on one language's text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LengthStats {
     /// Language tag.
     pub lang: String,
@@ -59,7 +59,7 @@ pub struct LengthStats {
     /// Units: words, or characters for `ja`/`zh`.
     pub units: u64,
     /// What a unit is (`word` or `char`).
-    pub unit: &'static str,
+    pub unit: String,
     /// Tokens (no special tokens added).
     pub tokens: u64,
     /// Tokens that hold bytes rather than characters: byte fallbacks, partial UTF-8 byte-level pieces, the
@@ -90,7 +90,7 @@ pub fn length_stats(tok: &Tokenizer, lang: &str, docs: &[String]) -> Result<Leng
         chars: 0,
         bytes: 0,
         units: 0,
-        unit: if per_char { "char" } else { "word" },
+        unit: if per_char { "char" } else { "word" }.into(),
         tokens: 0,
         fallback_tokens: 0,
         chars_per_token: 0.0,

@@ -29,7 +29,7 @@ use crate::canonical::{PieceBytes, Spelling, byte_level_char};
 use crate::error::{Result, TokenizerError};
 
 /// What [`expand`] did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ExpandReport {
     /// Ids of the base tokenizer (its pieces and added tokens); they keep their ids.
     pub base_vocab_size: usize,

@@ -23,6 +23,9 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
+/// The files of an HF tokenizer folder that travel with a model (into a transfer's output, every checkpoint).
+pub const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+
 pub use canonical::{PieceBytes, Spelling};
 pub use error::{Result, TokenizerError};
 

@@ -23,7 +23,7 @@ pub fn train_group(c: char) -> Option<Script> {
 }
 
 /// Categories of the vocabulary analysis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Latin letters: U+0041–005A, U+0061–007A, U+00C0–024F (except × ÷), U+1E00–1EFF, U+FF21–FF3A, U+FF41–FF5A.

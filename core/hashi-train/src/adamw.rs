@@ -30,7 +30,6 @@ struct Moments {
     decay: bool,
 }
 
-
 /// The optimizer and its state.
 #[derive(Debug, Clone)]
 pub struct AdamW {

@@ -7,13 +7,12 @@ mod backend;
 mod durable;
 mod error;
 mod lock;
-pub mod plot;
 mod trainer;
 
 pub use adamw::AdamW;
 pub use backend::CpuBackend;
-pub use hashi_core::{AdamWConfig, Backend, BackendError, StepStats};
 pub use error::{Result, TrainError};
+pub use hashi_core::{AdamWConfig, Backend, BackendError, StepStats};
 pub use lock::{LOCK_FILE, RunLock};
 pub use trainer::{
     LrSchedule, Metrics, PlanUpdates, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState,

@@ -19,16 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hashi_core::Reporter;
-use hashi_data::{Cursor, Mixer, ResolvedPlan};
-use serde::{Deserialize, Serialize};
+pub use hashi_core::artifacts::{Metrics, STATE_VERSION, TrainerState};
+use hashi_data::{Mixer, ResolvedPlan};
+use serde::Serialize;
 
-use hashi_core::Backend;
 use crate::durable;
 use crate::error::{Result, TrainError};
 use crate::lock::RunLock;
-
-/// Trainer-state format version.
-pub const STATE_VERSION: u32 = 1;
+use hashi_core::Backend;
 
 /// Where a step stands, as schedules see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,66 +82,6 @@ pub struct TrainerOptions {
     pub script_hashes: BTreeMap<String, String>,
     /// Stop after this many steps (for tests and partial runs).
     pub stop_after: Option<u64>,
-}
-
-/// Everything besides weights and optimizer that resume needs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainerState {
-    /// [`STATE_VERSION`].
-    pub format_version: u32,
-    /// Optimizer steps done.
-    pub step: u64,
-    /// Mixer position after the last step.
-    pub cursor: Cursor,
-    /// Tokens trained on, per language and per source.
-    pub tokens_by_lang: BTreeMap<String, u64>,
-    /// Tokens per source.
-    pub tokens_by_source: BTreeMap<String, u64>,
-    /// Running mean of the loss (spike detection).
-    pub loss_ema: Option<f64>,
-    /// Consecutive skipped steps.
-    pub bad_steps: usize,
-    /// Skipped steps in total.
-    pub skipped: u64,
-    /// Whether this checkpoint ends a phase (kept by pruning).
-    pub phase_end: bool,
-    /// Hashes of the scripts in force.
-    pub scripts: BTreeMap<String, String>,
-    /// Schedule generation in force.
-    pub generation: u64,
-    /// Curriculum edits applied so far.
-    #[serde(default)]
-    pub curriculum_generation: u64,
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Metrics {
-    /// Step number (1-based: steps done).
-    pub step: u64,
-    /// Phase.
-    pub phase: usize,
-    /// Mean loss of the step's micro-batches (NaN-free: skipped steps report the bad value as a string).
-    pub loss: Option<f64>,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Gradient norm before clipping.
-    pub grad_norm: Option<f64>,
-    /// Whether the step was skipped.
-    pub skipped: bool,
-    /// Tokens so far per language.
-    pub tokens_by_lang: BTreeMap<String, u64>,
-    /// Tokens so far per source.
-    pub tokens_by_source: BTreeMap<String, u64>,
-    /// Schedule generation.
-    pub generation: u64,
-    /// Curriculum generation.
-    #[serde(default)]
-    pub curriculum_generation: u64,
-    /// Wall time of the step.
-    pub seconds: f64,
-    /// Throughput of the step.
-    pub tokens_per_s: f64,
 }
 
 fn io(path: &Path, e: std::io::Error) -> TrainError {
@@ -473,12 +411,7 @@ impl<'a> Trainer<'a> {
             .map_err(|e| io(ckpt, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join("DONE").is_file())
-            .filter(|p| {
-                let s: Option<TrainerState> = std::fs::read_to_string(p.join("trainer_state.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
-                s.is_some_and(|s| !s.phase_end)
-            })
+            .filter(|p| TrainerState::read(p).is_ok_and(|s| !s.phase_end))
             .collect();
         periodic.sort();
         // The newest checkpoint (the one `latest` names, the one a resume needs) is never a candidate.

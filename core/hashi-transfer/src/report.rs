@@ -5,26 +5,26 @@ use std::path::PathBuf;
 
 use hashi_tokenizer::PieceBytes;
 use hashi_tokenizer::script::Category;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::matching::{self, Match, MatchClass};
 use crate::specials::SpecialOutcome;
 
 /// Match classes of one script category.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CategoryCount {
     /// Category name.
-    pub category: &'static str,
+    pub category: String,
     /// New tokens that copy an old row.
     pub matched: usize,
     /// New tokens initialised by a recipe.
     pub unmatched: usize,
     /// Count per match class, by [`MatchClass::name`].
-    pub by_class: BTreeMap<&'static str, usize>,
+    pub by_class: BTreeMap<String, usize>,
 }
 
 /// Mean row norms of one matrix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Norms {
     /// Tensor name.
     pub tensor: String,
@@ -37,7 +37,7 @@ pub struct Norms {
 }
 
 /// What a transfer did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferReport {
     /// Strategy name.
     pub strategy: String,
@@ -52,7 +52,7 @@ pub struct TransferReport {
     /// New tokens that copy an old row.
     pub matched: usize,
     /// Count per match class.
-    pub by_class: BTreeMap<&'static str, usize>,
+    pub by_class: BTreeMap<String, usize>,
     /// Per script category of the new tokens' bytes.
     pub by_category: Vec<CategoryCount>,
     /// What happened to each special token.
@@ -67,24 +67,25 @@ pub struct TransferReport {
 pub(crate) fn counts(
     matches: &[Match],
     new_bytes: &[PieceBytes],
-) -> (BTreeMap<&'static str, usize>, Vec<CategoryCount>) {
-    let mut by_class: BTreeMap<&'static str, usize> = MatchClass::ALL.iter().map(|c| (c.name(), 0)).collect();
+) -> (BTreeMap<String, usize>, Vec<CategoryCount>) {
+    let mut by_class: BTreeMap<String, usize> =
+        MatchClass::ALL.iter().map(|c| (c.name().to_string(), 0)).collect();
     let mut by_cat: BTreeMap<Category, CategoryCount> = BTreeMap::new();
     for (i, m) in matches.iter().enumerate() {
         let cat = new_bytes.get(i).map_or(Category::Special, matching::category);
         let c = by_cat.entry(cat).or_insert_with(|| CategoryCount {
-            category: cat.name(),
+            category: cat.name().to_string(),
             matched: 0,
             unmatched: 0,
-            by_class: MatchClass::ALL.iter().map(|c| (c.name(), 0)).collect(),
+            by_class: MatchClass::ALL.iter().map(|c| (c.name().to_string(), 0)).collect(),
         });
         if m.old.is_some() {
             c.matched += 1
         } else {
             c.unmatched += 1
         }
-        *c.by_class.entry(m.class.name()).or_default() += 1;
-        *by_class.entry(m.class.name()).or_default() += 1;
+        *c.by_class.entry(m.class.name().to_string()).or_default() += 1;
+        *by_class.entry(m.class.name().to_string()).or_default() += 1;
     }
     (by_class, by_cat.into_values().collect())
 }

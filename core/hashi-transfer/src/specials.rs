@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::error::{Result, TransferError};
 
 /// A role a special token plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Beginning of sequence.
@@ -108,7 +108,7 @@ pub enum ChatTemplate {
 pub const CHAT_TEMPLATE_FILE: &str = "chat_template.jinja";
 
 /// What happened to one special token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SpecialOutcome {
     /// The token's content.
     pub content: String,
@@ -118,7 +118,7 @@ pub struct SpecialOutcome {
     pub roles: Vec<Role>,
     /// `kept` (same content in the new vocabulary), `appended`, `mapped`, `dropped`, or for the new tokenizer's
     /// own special tokens `same_content`, `same_role`, `mean_row`.
-    pub action: &'static str,
+    pub action: String,
     /// Its id in the new vocabulary.
     pub new_id: Option<u32>,
     /// The old id whose rows it has.
@@ -372,7 +372,7 @@ impl SourceSpecials {
                 content: t.content.clone(),
                 old_id: Some(t.old_id),
                 roles: t.roles.clone(),
-                action,
+                action: action.to_string(),
                 new_id,
                 rows_from: new_id.map(|_| t.old_id),
             });
@@ -397,7 +397,7 @@ impl SourceSpecials {
                 content: content.clone(),
                 old_id: None,
                 roles,
-                action,
+                action: action.to_string(),
                 new_id: Some(id),
                 rows_from: from,
             });

@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use crate::request::Dims;
-use hashi_core::ExportRequest as Request;
 use crate::{Job, executable, sh, write};
+use hashi_core::ExportRequest as Request;
 
 /// Largest power of two ≤ 128 that makes the padded vocabulary equal the real one.
 fn vocab_divisor(vocab: u64, tp: u64) -> u64 {

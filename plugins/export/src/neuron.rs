@@ -11,8 +11,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::request::Dims;
-use hashi_core::{EngineSchedule as Schedule, ExportRequest as Request};
 use crate::{Job, executable, sh, write};
+use hashi_core::{EngineSchedule as Schedule, ExportRequest as Request};
 
 /// NeMo's CosineAnnealing (no constant steps) at step `s`.
 fn nemo_lr(s: &Schedule, step: u64) -> f64 {
@@ -57,7 +57,9 @@ pub fn write_all(r: &Request, jobs: &[Job], out: &Path) -> Result<Vec<String>, S
         let n = j.steps as usize;
         for (s, &want) in r.lr[start..start + n].iter().enumerate() {
             let got = nemo_lr(&j.schedule, s as u64);
-            if j.schedule.style != hashi_core::DecayStyle::Cosine || (got - want).abs() > 1e-9 * want.abs().max(1e-12) {
+            if j.schedule.style != hashi_core::DecayStyle::Cosine
+                || (got - want).abs() > 1e-9 * want.abs().max(1e-12)
+            {
                 return Err(format!(
                     "phase {:?}: NeMo's CosineAnnealing gives {got} at step {s} where the schedule gives {want}; \
                      the neuron export supports cosine schedules with warmup_init = max_lr / (warmup_steps + 1)",

@@ -1,38 +1,21 @@
-//! `hashi report RUN_DIR...`: the method's Table 2 (JA and EN averages, bits per byte), Figure 1 (data plan per
+//! The report of `hashi run` directories (`hashi report RUN_DIR...`): the method's Table 2 (JA and EN averages, bits per byte), Figure 1 (data plan per
 //! phase), Figure 2 (JA score and bits per byte at every checkpoint, all variants on one chart), loss and LR
 //! curves, the tokenizer and transfer reports and the paper's orderings checked, as Markdown with SVG figures and
 //! as one self-contained HTML page. Several run directories (e.g. one per seed) are averaged per variant.
 
-mod chart;
 mod doc;
 mod scores;
+pub mod svg;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use serde_json::Value;
 
-use chart::Series;
 use doc::Block;
 use scores::{Scores, Stat};
-
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Run directories written by `hashi run` (variants with the same name are averaged over them).
-    #[arg(required = true)]
-    runs: Vec<PathBuf>,
-    /// Output directory (report.md, report.html, figures/).
-    #[arg(long)]
-    out: PathBuf,
-}
-
-pub fn run(a: ReportArgs) -> Result<()> {
-    write(&a.runs, &a.out)?;
-    outln!("{}", a.out.join("report.md").display())?;
-    Ok(())
-}
+use svg::Series;
 
 /// One run directory's index and where it lives.
 struct Run {
@@ -165,11 +148,11 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 continue;
             }
             seen.push(name.clone());
-            let plan: hashi_data::ResolvedPlan =
+            let plan: hashi_core::plan::ResolvedPlan =
                 serde_json::from_value(r.json(v["plan"].as_str().context("plan")?)?)?;
             blocks.push(Block::Figure {
                 file: format!("plan-{name}"),
-                svg: hashi_data::figure::plan_svg(&plan),
+                svg: svg::plan(&plan),
                 caption: format!("{name}: {}", labels[&name]),
             });
         }
@@ -232,7 +215,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         reference(&mut series, base_v, x1);
         blocks.push(Block::Figure {
             file: file.into(),
-            svg: chart::lines(title, "tokens trained", y, &series, true),
+            svg: svg::lines(title, "tokens trained", y, &series, true, &[]),
             caption: format!(
                 "{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"
             ),
@@ -274,12 +257,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     blocks.push(Block::Figure {
         file: "loss".into(),
-        svg: chart::lines("Training loss (moving average of 9 steps)", "step", "loss", &loss, false),
+        svg: svg::lines("Training loss (moving average of 9 steps)", "step", "loss", &loss, false, &[]),
         caption: "Training loss per step; vocabularies are equal across variants, so losses compare".into(),
     });
     blocks.push(Block::Figure {
         file: "lr".into(),
-        svg: chart::lines("Learning rate", "step", "lr", &lr, false),
+        svg: svg::lines("Learning rate", "step", "lr", &lr, false, &[]),
         caption: "Learning rate: a re-warmup at every data switch".into(),
     });
 
@@ -343,9 +326,8 @@ fn png_copy(tool: &Path, svg: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_metrics(path: &Path) -> Result<Vec<hashi_train::Metrics>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+fn read_metrics(path: &Path) -> Result<Vec<hashi_core::artifacts::Metrics>> {
+    hashi_core::artifacts::Metrics::read_all(path).map_err(anyhow::Error::msg)
 }
 
 fn summary(runs: &[Run]) -> String {

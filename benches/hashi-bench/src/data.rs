@@ -11,7 +11,7 @@ use clap::Args;
 use hashi_core::Reporter;
 use serde_json::{Value, json};
 
-const PEER_SCRIPT: &str = include_str!("data_peer.py");
+const PEER_SCRIPT: &str = include_str!("../peers/data_peer.py");
 
 #[derive(Args)]
 pub struct DataBenchArgs {
@@ -97,7 +97,7 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
             peer.insert(format!("threads_{threads}"), serde_json::from_slice(&out.stdout)?);
         }
     }
-    let plan = crate::data::load_plan(&a.curriculum, &shards, &Default::default())?;
+    let plan = hashi_experiment::plan::load_plan(&a.curriculum, &shards, &Default::default())?;
     let mut mixer = hashi_data::Mixer::new(plan.clone(), &shards)?;
     let n = a.mixer_batches.min(plan.total_batches() as usize).max(1);
     progress.start("mixer", Some(n as u64), "batches");
@@ -124,6 +124,6 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }

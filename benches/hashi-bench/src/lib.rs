@@ -1,4 +1,5 @@
-//! `hashi bench ...`: speed and memory, measured side by side with the Python peer in the same run.
+//! `hashi bench ...` (this package, with its Python peers in `peers/`): speed and memory, measured side by side
+//! with the Python peer in the same run.
 //!
 //! `hashi bench model` times forward + backward (loss over all positions, gradients of every parameter; no
 //! optimizer step) of a randomly initialised Llama on random token ids, then runs the same measurement in
@@ -26,8 +27,15 @@ mod import;
 mod tokenizer;
 mod transfer;
 
-const PEER_SCRIPT: &str = include_str!("torch_llama_step.py");
+/// Writes `text` and a newline to stdout; a failed write (a closed pipe, a full disk) is an error.
+fn print(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout().lock(), "{text}").context("writing standard output")
+}
 
+const PEER_SCRIPT: &str = include_str!("../peers/torch_llama_step.py");
+
+/// The benchmarks.
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Forward+backward tokens/s of a Llama on CPU, hashi vs PyTorch/transformers.
@@ -81,6 +89,7 @@ impl ShapeArgs {
     }
 }
 
+/// Options of `hashi bench model`.
 #[derive(Args)]
 pub struct ModelBenchArgs {
     #[command(flatten)]
@@ -105,6 +114,7 @@ pub struct ModelBenchArgs {
     out: Option<PathBuf>,
 }
 
+/// Runs one benchmark and prints its JSON.
 pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
     match cmd {
         BenchCommand::Model(a) => model(a, progress),
@@ -164,7 +174,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "impl": "hashi (candle CPU, f32)",
         "tokens_per_s": tokens / median(&ours),
         "step_s": ours,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": hashi_core::peak_rss_mib(),
     });
     let peer = peer_info.map(|p| {
         json!({
@@ -194,7 +204,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }
 
@@ -247,12 +257,4 @@ fn median(xs: &[f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

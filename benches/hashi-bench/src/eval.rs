@@ -12,7 +12,7 @@ use clap::Args;
 use hashi_core::Reporter;
 use serde_json::{Value, json};
 
-const PEER_SCRIPT: &str = include_str!("eval_peer.py");
+const PEER_SCRIPT: &str = include_str!("../peers/eval_peer.py");
 
 #[derive(Args)]
 pub struct EvalBenchArgs {
@@ -117,6 +117,6 @@ pub fn run(a: EvalBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(p) = &a.out {
         std::fs::write(p, &text)?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }

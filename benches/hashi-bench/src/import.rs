@@ -12,7 +12,7 @@ use clap::Args;
 use hashi_core::Reporter;
 use serde_json::{Value, json};
 
-const PEER_SCRIPT: &str = include_str!("import_peer.py");
+const PEER_SCRIPT: &str = include_str!("../peers/import_peer.py");
 
 #[derive(Args)]
 pub struct ImportBenchArgs {
@@ -110,7 +110,7 @@ pub fn run(a: ImportBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The report as blocks, written as Markdown (figures as files) and as one self-contained HTML page.
 
-use super::chart::escape;
+use super::svg::escape;
 
 pub enum Block {
     Heading(u8, String),

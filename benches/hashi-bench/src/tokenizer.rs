@@ -19,7 +19,7 @@ use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::input::{InputSpec, read_inputs};
 use serde_json::{Value, json};
 
-const PEER_SCRIPT: &str = include_str!("tokenizer_peers.py");
+const PEER_SCRIPT: &str = include_str!("../peers/tokenizer_peers.py");
 
 #[derive(Args)]
 pub struct TokenizerBenchArgs {
@@ -147,7 +147,7 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         write(out, &text)?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }
 

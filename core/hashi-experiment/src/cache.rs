@@ -1,4 +1,5 @@
-//! Stages of a run: a key from the hashes of a stage's inputs, and a marker file that says which key finished.
+//! The stage cache of a run: a key from the hashes of a stage's settings and inputs, and a marker file
+//! (`RUN/stages/ID.json`) that says which key finished and records the stage's settings.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct Key(Fnv1a);
 
 impl Key {
+    /// A key of the stage kind `kind`.
     pub fn new(kind: &str) -> Self {
         let mut h = Fnv1a::default();
         h.update(kind.as_bytes());
@@ -47,6 +49,7 @@ impl Key {
         Ok(self)
     }
 
+    /// The key, as 16 hex digits.
     pub fn finish(self) -> String {
         format!("{:016x}", self.0.finish())
     }
@@ -70,19 +73,23 @@ fn collect_files(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> Res
 /// What `stages/ID.json` records.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Marker {
+    /// The key of the stage's last start.
     pub key: String,
+    /// Whether that start finished.
     pub finished: bool,
-    /// The `hashi` command lines the stage ran.
-    pub commands: Vec<Vec<String>>,
+    /// The stage's settings (a record for people; the key decides).
+    pub settings: serde_json::Value,
     /// Wall time of the last execution (0 while unfinished).
     pub seconds: f64,
 }
 
 impl Marker {
+    /// Reads a marker (`None` when missing or unreadable: the stage runs).
     pub fn read(path: &Path) -> Option<Self> {
         serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
     }
 
+    /// Writes the marker atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -103,6 +110,7 @@ pub enum Plan {
     Fresh,
 }
 
+/// How the stage with marker file `marker` proceeds for `key`.
 pub fn plan(marker: &Path, key: &str, resumable: bool) -> Plan {
     match Marker::read(marker) {
         Some(m) if m.key == key && m.finished => Plan::Cached,
@@ -115,10 +123,10 @@ pub fn plan(marker: &Path, key: &str, resumable: bool) -> Plan {
 pub fn execute(
     marker: &Path,
     key: &str,
-    commands: &[Vec<String>],
+    settings: serde_json::Value,
     body: impl FnOnce() -> Result<()>,
 ) -> Result<f64> {
-    let mut m = Marker { key: key.into(), finished: false, commands: commands.to_vec(), seconds: 0.0 };
+    let mut m = Marker { key: key.into(), finished: false, settings, seconds: 0.0 };
     m.write(marker)?;
     let t = Instant::now();
     body()?;
@@ -153,11 +161,11 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let m = dir.path().join("stages/s.json");
         assert_eq!(plan(&m, "k", true), Plan::Fresh);
-        let failed = execute(&m, "k", &[], || anyhow::bail!("boom"));
+        let failed = execute(&m, "k", serde_json::Value::Null, || anyhow::bail!("boom"));
         assert!(failed.is_err());
         assert_eq!(plan(&m, "k", true), Plan::Continue);
         assert_eq!(plan(&m, "k", false), Plan::Fresh);
-        execute(&m, "k", &[], || Ok(()))?;
+        execute(&m, "k", serde_json::Value::Null, || Ok(()))?;
         assert_eq!(plan(&m, "k", false), Plan::Cached);
         assert_eq!(plan(&m, "other", true), Plan::Fresh);
         Ok(())

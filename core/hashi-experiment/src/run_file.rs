@@ -1,4 +1,4 @@
-//! What a run file returns (paths relative to it), and the training experiment written for each variant.
+//! What a run file returns (paths relative to it), and how a variant's training settings merge with the run's.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunDecl {
+    /// Name for logs and the report.
     pub name: String,
     /// Run directory.
     pub out: String,
@@ -18,13 +19,17 @@ pub struct RunDecl {
     pub seeds: Vec<u64>,
     /// The English source model (HF directory with its tokenizer.json).
     pub base: String,
+    /// The bilingual tokenizer to train.
     pub tokenizer: TokenizerDecl,
+    /// The vocabulary transfer of the base model.
     pub transfer: TransferDecl,
     /// Corpus declarations for `hashi data prepare`.
     pub corpora: String,
     /// Fields of every variant's training experiment (schedule, optimizer, checkpoint, plan_overrides, ...).
     pub train: Map<String, Value>,
+    /// Evaluation of the base, the starting points and every data-switch checkpoint.
     pub eval: EvalDecl,
+    /// The variants trained from the shared stages.
     pub variants: Vec<VariantDecl>,
 }
 
@@ -32,12 +37,15 @@ fn one_seed() -> Vec<u64> {
     vec![1]
 }
 
-#[derive(Debug, Deserialize)]
+/// The tokenizer stage.
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerDecl {
     /// Training text as LANG=PATH or LANG:FIELD=PATH.
     pub inputs: Vec<String>,
+    /// Exact vocabulary size.
     pub vocab_size: usize,
+    /// Language mix: `equal`, `all`, or weights like `ja=0.6,en=0.4`.
     #[serde(default)]
     pub sampling: Option<String>,
     /// Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's
@@ -46,11 +54,13 @@ pub struct TokenizerDecl {
     pub expand: bool,
 }
 
+/// The transfer stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferDecl {
     /// Embedding-init strategy (Lua).
     pub init: String,
+    /// Seed of recipe noise.
     #[serde(default)]
     pub seed: u64,
     /// Source special tokens mapped onto new tokens (`"OLD=NEW"`) or dropped (`"OLD="`), as `--map-special`.
@@ -58,12 +68,16 @@ pub struct TransferDecl {
     pub map_special: Vec<String>,
 }
 
+/// The evaluation stages.
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalDecl {
+    /// Tasks in upstream form.
     pub tasks: Vec<String>,
+    /// Few-shot examples per prompt.
     #[serde(default = "three")]
     pub shots: usize,
+    /// Documents per task (after the upstream shuffle), if limited.
     #[serde(default)]
     pub limit: Option<usize>,
     /// Task data folder (`TASK/{train,validation,test}.jsonl`).
@@ -74,6 +88,7 @@ pub struct EvalDecl {
     /// UTF-8 bytes of held-out text per language for bits per byte (whole documents, the same for every model).
     #[serde(default = "bpb_bytes")]
     pub bpb_bytes: usize,
+    /// New tokens at most for MGSM (default 256).
     #[serde(default)]
     pub max_gen_toks: Option<usize>,
     /// Cut prompts that do not fit even with zero shots from the left instead of failing (`hashi eval
@@ -89,13 +104,16 @@ fn bpb_bytes() -> usize {
     50_000
 }
 
+/// One variant: a curriculum, a starting point and training settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantDecl {
+    /// Its name (`--only`, the report).
     pub name: String,
     /// What the report calls it.
     #[serde(default)]
     pub label: Option<String>,
+    /// Its curriculum (Lua plan).
     pub curriculum: String,
     /// Train from random weights (the transferred model's config, the variant's seed) instead of the transfer.
     #[serde(default)]
@@ -108,84 +126,37 @@ pub struct VariantDecl {
 /// `LANG[:FIELD]=PATH` with PATH made relative to `base`.
 pub fn input_spec(base: &Path, spec: &str) -> Result<(String, PathBuf)> {
     let Some((lang, path)) = spec.split_once('=') else { bail!("{spec:?}: expected LANG=PATH") };
-    Ok((lang.to_string(), rel(base, path)))
+    Ok((lang.to_string(), crate::paths::resolve(base, path)))
 }
 
-/// `p` relative to `base`, absolute, with `.` and `..` resolved lexically (symlinks are kept).
-pub fn rel(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-    normalize(&std::path::absolute(&joined).unwrap_or(joined))
-}
-
-pub fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir if out.file_name().is_some() => {
-                out.pop();
+/// `over` merged into `base` field by field: a table in both is merged key by key (at any depth), anything else
+/// in `over` replaces `base`'s. A variant's `train = { optimizer = { weight_decay = 0 } }` keeps the run's other
+/// optimizer settings.
+pub fn merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
             }
-            c => out.push(c),
         }
     }
-    out
-}
-
-/// A JSON value as a Lua literal (the generated experiment files).
-pub fn lua_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => lua_string(s),
-        Value::Array(a) => format!("{{ {} }}", a.iter().map(lua_literal).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!(
-            "{{ {} }}",
-            o.iter()
-                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_literal(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn lua_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\{}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hashi_script::{Script, ScriptOptions};
 
     #[test]
-    fn paths_are_resolved_lexically() {
-        assert_eq!(rel(Path::new("/a/b/c"), "../../d/./e"), PathBuf::from("/a/d/e"));
-        assert_eq!(rel(Path::new("/a"), "/x/../y"), PathBuf::from("/y"));
-    }
-
-    #[test]
-    fn lua_literals_read_back_as_the_same_json() -> anyhow::Result<()> {
-        let v = serde_json::json!({"name": "a \"q\" \\ \n 橋", "n": 3, "x": 8e-5, "list": [1, 2.5, true],
-                                   "nested": {"k": "v"}});
-        let dir = tempfile::tempdir()?;
-        let p = dir.path().join("e.lua");
-        std::fs::write(&p, format!("return {}\n", lua_literal(&v)))?;
-        let back: Value = Script::load(&p, &ScriptOptions::default())?.exports()?;
-        assert_eq!(back, v);
-        Ok(())
+    fn variant_settings_merge_field_by_field() {
+        let mut run = serde_json::json!({"optimizer": {"clip": 1.0, "weight_decay": 0.1, "freeze": ["a"]},
+                                          "accumulation": 2});
+        let variant = serde_json::json!({"optimizer": {"weight_decay": 0.0, "freeze": []}, "backend": "x"});
+        merge(run.as_object_mut().expect("object"), variant.as_object().expect("object"));
+        assert_eq!(
+            run,
+            serde_json::json!({"optimizer": {"clip": 1.0, "weight_decay": 0.0, "freeze": []}, "accumulation": 2,
+                               "backend": "x"})
+        );
     }
 }

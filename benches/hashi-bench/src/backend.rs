@@ -18,15 +18,16 @@ use hashi_train::Backend;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const GPU_PEER: &str = include_str!("gpu_peer.py");
+const GPU_PEER: &str = include_str!("../peers/gpu_peer.py");
 
 #[derive(Args)]
 pub struct BackendBenchArgs {
     /// The backend plugin's name (e.g. torch).
     #[arg(long)]
     backend: String,
-    #[command(flatten)]
-    plugins: crate::plugins::PluginArgs,
+    /// A plugin library to load (repeatable), besides the discovered ones.
+    #[arg(long = "plugin", value_name = "LIB")]
+    plugins: Vec<PathBuf>,
     /// Options for the backend, as a JSON object (e.g. '{"device": "cuda"}').
     #[arg(long, default_value = "{}")]
     options: String,
@@ -112,7 +113,7 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let params = hashi_model::ParamStore::random(&config, 0)?;
     hashi_model::save_pretrained(&config, &params, &model_dir, Default::default(), progress)?;
     drop(params);
-    let registry = a.plugins.registry()?;
+    let registry = hashi_plugin_host::Registry::discover(&a.plugins, &hashi_plugin_host::default_dirs())?;
     let plugin = registry.backend(&a.backend)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let batch: Vec<Vec<u32>> = (0..a.shape.batch)
@@ -230,6 +231,6 @@ pub fn run(a: BackendBenchArgs, progress: &dyn Reporter) -> Result<()> {
         }
         std::fs::write(p, &text)?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }

@@ -148,6 +148,6 @@ pub fn run(a: TransferBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
     }
-    outln!("{text}")?;
+    crate::print(&text)?;
     Ok(())
 }

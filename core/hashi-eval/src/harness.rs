@@ -1,0 +1,519 @@
+//! The evaluation harness behind `hashi eval` and the evaluation stages of `hashi run`: reads each task's data,
+//! builds the upstream prompts, scores choices (built-in model or a backend) or generates (built-in model),
+//! computes the upstream metrics and bits per byte, and returns [`EvalResults`].
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use hashi_core::{Backend, Reporter};
+use hashi_model::Llama;
+use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::input::InputSpec;
+use serde_json::{Value, json};
+
+use crate::metrics::{balanced_accuracy, macro_f1, mcc};
+use crate::results::{EvalConfig, EvalResults, TaskResult};
+use crate::{PyRandom, Request, Scored, Task, score_choices, score_choices_with};
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Bad settings or task data; the message names the file (and line) or the setting.
+    #[error("{0}")]
+    Input(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The model, its tokenizer or the scorer failed.
+    #[error("{0}")]
+    Model(String),
+}
+
+impl From<hashi_model::ModelError> for EvalError {
+    fn from(e: hashi_model::ModelError) -> Self {
+        Self::Model(e.to_string())
+    }
+}
+
+impl From<hashi_tokenizer::TokenizerError> for EvalError {
+    fn from(e: hashi_tokenizer::TokenizerError) -> Self {
+        Self::Input(e.to_string())
+    }
+}
+
+fn input(m: impl Into<String>) -> EvalError {
+    EvalError::Input(m.into())
+}
+
+/// What to evaluate and how (the options of `hashi eval`).
+#[derive(Debug, Clone)]
+pub struct EvalSettings {
+    /// The model directory (with its tokenizer.json).
+    pub model: PathBuf,
+    /// Tasks in upstream form (`jnli-1.3-0.3`, `mnli`, ...).
+    pub tasks: Vec<String>,
+    /// Held-out text for bits per byte.
+    pub bpb: Vec<InputSpec>,
+    /// UTF-8 bytes per language for bits per byte (whole documents).
+    pub bpb_bytes: usize,
+    /// Few-shot examples per prompt.
+    pub shots: usize,
+    /// Only the first N documents of each task (after upstream's shuffle).
+    pub limit: Option<usize>,
+    /// Task data folder (`TASK/{train,validation,test}.jsonl`).
+    pub data: PathBuf,
+    /// Every scored request as JSON lines here.
+    pub log_requests: Option<PathBuf>,
+    /// Compiled UniDic folder for the QA tasks' F1.
+    pub mecab_dict: Option<PathBuf>,
+    /// New tokens at most for MGSM (lm-eval's max_gen_toks).
+    pub max_gen_toks: usize,
+    /// Cut prompts that do not fit even with zero shots from the left instead of failing.
+    pub truncate_overlong: bool,
+}
+
+/// Scores the continuations of one context: the built-in model with one shared-context forward
+/// ([`score_choices`]), or any [`Backend`]'s log-probabilities ([`score_choices_with`]).
+pub trait Scorer {
+    /// Log-likelihood and greediness of each continuation after `context`.
+    ///
+    /// # Errors
+    /// A message when the prompt does not fit or the computation fails.
+    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String>;
+}
+
+/// The built-in model as a [`Scorer`].
+pub struct ModelScorer<'a>(pub &'a Llama);
+
+impl Scorer for ModelScorer<'_> {
+    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String> {
+        score_choices(self.0, tok, context, choices)
+    }
+}
+
+/// A backend (a plugin) as a [`Scorer`], with the model's positions.
+pub struct BackendScorer<'a> {
+    /// The backend.
+    pub backend: &'a mut dyn Backend,
+    /// `max_position_embeddings` of the model it runs.
+    pub max_positions: usize,
+}
+
+impl Scorer for BackendScorer<'_> {
+    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String> {
+        let b = &mut *self.backend;
+        let mut lp = |rows: &[Vec<u32>]| b.logprobs(rows).map_err(|e| e.to_string());
+        score_choices_with(&mut lp, tok, self.max_positions, context, choices)
+    }
+}
+
+/// A JSONL split: its documents and the line each came from, so that every document error names `file:line`.
+struct Split {
+    path: PathBuf,
+    docs: Vec<Value>,
+    lines: Vec<usize>,
+}
+
+impl Split {
+    /// Reads `path` (blank lines skipped; a UTF-8 byte-order mark at the start is ignored).
+    fn read(path: &Path) -> Result<Self, EvalError> {
+        if path.is_dir() {
+            return Err(input(format!("{}: is a directory, not a JSONL file", path.display())));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.into(), source })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let (mut docs, mut lines) = (vec![], vec![]);
+        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(l)
+                .map_err(|e| input(format!("{}:{}: not a JSON document: {e}", path.display(), i + 1)))?;
+            if !v.is_object() {
+                return Err(input(format!(
+                    "{}:{}: a document is a JSON object, not {v}",
+                    path.display(),
+                    i + 1
+                )));
+            }
+            docs.push(v);
+            lines.push(i + 1);
+        }
+        Ok(Self { path: path.to_path_buf(), docs, lines })
+    }
+
+    /// An empty split (no few-shot pool is needed for zero shots).
+    fn empty(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), docs: vec![], lines: vec![] }
+    }
+
+    /// `file:line` of document `i`.
+    fn at(&self, i: usize) -> String {
+        format!("{}:{}", self.path.display(), self.lines.get(i).copied().unwrap_or(0))
+    }
+}
+
+/// Checks every document of the evaluation split and of the few-shot pool before anything is scored: the
+/// split is not empty, the pool holds at least `shots` documents, and each document has what its role needs
+/// (prompt, choices and gold label, or answers; a few-shot example also its target). Errors name `file:line`.
+fn check_task_data(
+    name: &str,
+    task: Task,
+    eval: &Split,
+    train: &Split,
+    shots: usize,
+) -> Result<(), EvalError> {
+    if eval.docs.is_empty() {
+        return Err(input(format!(
+            "{name}: {}: no documents (the evaluation split is empty)",
+            eval.path.display()
+        )));
+    }
+    if shots > 0 && train.docs.len() < shots {
+        return Err(input(format!(
+            "{name}: {}: the few-shot pool has {} documents, fewer than --shots {shots}",
+            train.path.display(),
+            train.docs.len()
+        )));
+    }
+    for (i, doc) in eval.docs.iter().enumerate() {
+        let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
+        task.text(doc).map_err(err)?;
+        match task.request() {
+            Request::Choices => {
+                task.choices(doc).map_err(err)?;
+                task.gold(doc).map_err(err)?;
+            }
+            Request::Generate { .. } => {
+                task.answers(doc).map_err(err)?;
+            }
+        }
+    }
+    if shots > 0 {
+        for (i, doc) in train.docs.iter().enumerate() {
+            let err = |e: String| input(format!("{name}: {} (few-shot pool): {e}", train.at(i)));
+            task.example_text(doc).map_err(err)?;
+            task.target(doc).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn stderr_of_mean(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let m = xs.iter().sum::<f64>() / n;
+    (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The request log (`log_requests`), if asked for.
+struct RequestLog(Option<(PathBuf, std::io::BufWriter<std::fs::File>)>);
+
+impl RequestLog {
+    fn open(path: Option<&Path>) -> Result<Self, EvalError> {
+        let Some(p) = path else { return Ok(Self(None)) };
+        let f = std::fs::File::create(p).map_err(|source| EvalError::Io { path: p.into(), source })?;
+        Ok(Self(Some((p.to_path_buf(), std::io::BufWriter::new(f)))))
+    }
+
+    fn write(&mut self, rec: &Value) -> Result<(), EvalError> {
+        if let Some((p, w)) = self.0.as_mut() {
+            writeln!(w, "{rec}").map_err(|source| EvalError::Io { path: p.clone(), source })?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), EvalError> {
+        if let Some((p, mut w)) = self.0 {
+            w.flush().map_err(|source| EvalError::Io { path: p, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates `s.model` on every task and on the held-out text. Log-likelihood tasks are scored by `backend` when
+/// one is given, else by the built-in model; generation tasks and bits per byte always run on the built-in model
+/// (loaded only when needed).
+///
+/// # Errors
+/// [`EvalError::Input`] for an unknown task, bad task data (naming `file:line`) or settings; [`EvalError::Io`] and
+/// [`EvalError::Model`] otherwise.
+pub fn evaluate(
+    s: &EvalSettings,
+    mut backend: Option<&mut dyn Backend>,
+    progress: &dyn Reporter,
+) -> Result<EvalResults, EvalError> {
+    if s.limit == Some(0) {
+        return Err(input("--limit 0 evaluates no documents"));
+    }
+    let max_positions = hashi_model::Checkpoint::open(&s.model)?.config().max_position_embeddings;
+    let model = match backend.is_none() || !s.bpb.is_empty() {
+        true => Some(Llama::load(&s.model)?.detached()?),
+        false => None,
+    };
+    let cpu = || {
+        model.as_ref().ok_or_else(|| {
+            EvalError::Model("the built-in model is not loaded when scoring through a backend".into())
+        })
+    };
+    let tok = Tokenizer::from_file(&s.model)?;
+    let mut log = RequestLog::open(s.log_requests.as_deref())?;
+    let mut out = EvalResults {
+        results: Default::default(),
+        bits_per_byte: vec![],
+        versions: Default::default(),
+        n_shot: Default::default(),
+        config: EvalConfig {
+            model: s.model.clone(),
+            num_fewshot: s.shots,
+            limit: s.limit,
+            data: s.data.clone(),
+            truncate_overlong: s.truncate_overlong,
+            harness: "hashi (prompts of Stability-AI jp-stable effdbeaf / EleutherAI glue)".into(),
+        },
+    };
+    let mut mecab: Option<crate::qa::Mecab> = None;
+    for name in &s.tasks {
+        let task = Task::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Task::ALL.iter().map(|(n, _)| *n).collect();
+            input(format!("unknown task {name:?} (known: {})", known.join(", ")))
+        })?;
+        let (dir, split) = task.data();
+        let eval = Split::read(&s.data.join(dir).join(format!("{split}.jsonl")))?;
+        let train_path = s.data.join(dir).join("train.jsonl");
+        let train = if s.shots == 0 && !train_path.exists() {
+            Split::empty(&train_path)
+        } else {
+            Split::read(&train_path)?
+        };
+        check_task_data(name, task, &eval, &train, s.shots)?;
+        // The Japanese harness shuffles the documents with `Random(42)` and samples shots from that stream;
+        // EleutherAI's keeps the dataset order and samples with the task's `Random(1234)` few-shot generator.
+        let eleuther = task.eleuther();
+        let mut rnd = PyRandom::new(if eleuther { 1234 } else { 42 });
+        let mut order: Vec<usize> = (0..eval.docs.len()).collect();
+        if !eleuther {
+            rnd.shuffle(&mut order);
+        }
+        order.truncate(s.limit.unwrap_or(order.len()));
+        progress.start(name, Some(order.len() as u64), "docs");
+        let docs = Docs { name, task, eval: &eval, pool: &train, order: &order };
+        let r = match task.request() {
+            Request::Generate { until } => {
+                if backend.is_some() {
+                    return Err(input(format!(
+                        "{name}: generation runs on the built-in model; plugin backends score log-likelihood tasks"
+                    )));
+                }
+                let generator =
+                    Generator { model: cpu()?, tok: &tok, mecab: &mut mecab, log: &mut log, progress };
+                generator.run(s, &docs, &until, &mut rnd)?
+            }
+            Request::Choices => {
+                let mut scorer: Box<dyn Scorer + '_> = match backend.as_deref_mut() {
+                    None => Box::new(ModelScorer(cpu()?)),
+                    Some(b) => Box::new(BackendScorer { backend: b, max_positions }),
+                };
+                score_task(s, &docs, &mut *scorer, &tok, &mut rnd, &mut log, progress)?
+            }
+        };
+        progress.finish();
+        out.results.insert(name.clone(), r);
+        out.versions.insert(name.clone(), name.split_once('-').map_or("1.0", |(_, v)| v).into());
+        out.n_shot.insert(name.clone(), s.shots);
+    }
+    log.finish()?;
+    let texts = if s.bpb.is_empty() { vec![] } else { hashi_tokenizer::input::read_inputs(&s.bpb)? };
+    for t in &texts {
+        let b =
+            crate::bits_per_byte(cpu()?, &tok, &t.lang, &t.docs, s.bpb_bytes).map_err(EvalError::Model)?;
+        out.bits_per_byte.push(b);
+    }
+    Ok(out)
+}
+
+/// A task's documents in evaluation order, with the few-shot pool.
+struct Docs<'a> {
+    name: &'a str,
+    task: Task,
+    eval: &'a Split,
+    pool: &'a Split,
+    order: &'a [usize],
+}
+
+/// A log-likelihood choice task: accuracy (raw and length-normalised), balanced accuracy, MCC and macro-F1.
+fn score_task(
+    s: &EvalSettings,
+    d: &Docs,
+    scorer: &mut dyn Scorer,
+    tok: &Tokenizer,
+    rnd: &mut PyRandom,
+    log: &mut RequestLog,
+    progress: &dyn Reporter,
+) -> Result<TaskResult, EvalError> {
+    let (name, eval) = (d.name, d.eval);
+    let (mut golds, mut preds, mut preds_norm) = (vec![], vec![], vec![]);
+    for &i in d.order {
+        let doc = &eval.docs[i];
+        let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
+        let (ctx, shots) = d.task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(|e| {
+            input(format!("{name}: {} (few-shot examples from {}): {e}", eval.at(i), d.pool.path.display()))
+        })?;
+        let choices = d.task.choices(doc).map_err(err)?;
+        let scored = scorer.score(tok, &ctx, &choices).map_err(err)?;
+        for (c, sc) in choices.iter().zip(&scored) {
+            log.write(&json!({"task": name, "doc": i, "context": ctx, "continuation": c,
+                              "loglikelihood": sc.loglikelihood, "is_greedy": sc.is_greedy, "fewshot": shots}))?;
+        }
+        let argmax =
+            |f: &dyn Fn(usize) -> f64| (0..choices.len()).fold(0, |b, c| if f(c) > f(b) { c } else { b });
+        preds.push(argmax(&|c| scored[c].loglikelihood) as i64);
+        preds_norm
+            .push(argmax(&|c| scored[c].loglikelihood / choices[c].chars().count().max(1) as f64) as i64);
+        golds.push(d.task.gold(doc).map_err(err)? as i64);
+        progress.advance(1);
+    }
+    let hits =
+        |p: &[i64]| -> Vec<f64> { golds.iter().zip(p).map(|(g, p)| f64::from(u8::from(g == p))).collect() };
+    let (acc, acc_n) = (hits(&preds), hits(&preds_norm));
+    Ok(TaskResult {
+        docs: golds.len(),
+        acc: Some(mean(&acc)),
+        acc_stderr: Some(stderr_of_mean(&acc)),
+        acc_norm: Some(mean(&acc_n)),
+        acc_norm_stderr: Some(stderr_of_mean(&acc_n)),
+        balanced_acc: Some(balanced_accuracy(&golds, &preds)),
+        mcc: Some(mcc(&golds, &preds)),
+        macro_f1: Some(macro_f1(&golds, &preds)),
+        ..Default::default()
+    })
+}
+
+/// What a generation task needs besides its data.
+struct Generator<'a> {
+    model: &'a Llama,
+    tok: &'a Tokenizer,
+    mecab: &'a mut Option<crate::qa::Mecab>,
+    log: &'a mut RequestLog,
+    progress: &'a dyn Reporter,
+}
+
+impl Generator<'_> {
+    /// JSQuAD/JaQuAD (EM and F1 over MeCab words, ×100 as upstream) and MGSM (accuracy of the extracted number).
+    fn run(
+        self,
+        s: &EvalSettings,
+        d: &Docs,
+        until: &[&str],
+        rnd: &mut PyRandom,
+    ) -> Result<TaskResult, EvalError> {
+        let (name, task, eval) = (d.name, d.task, d.eval);
+        let mgsm = matches!(task.dataset, crate::Dataset::Mgsm);
+        if !mgsm && self.mecab.is_none() {
+            let dir = s.mecab_dict.as_ref().ok_or_else(|| {
+                input(format!(
+                    "{name} needs a MeCab dictionary for its F1: pip install unidic-lite, then pass --mecab-dict \
+                     \"$(python -c 'import unidic_lite; print(unidic_lite.DICDIR)')\" (or set HASHI_MECAB_DIC)"
+                ))
+            })?;
+            *self.mecab =
+                Some(crate::qa::Mecab::open(dir).map_err(|e| input(format!("{}: {e}", dir.display())))?);
+        }
+        let max_len = self.model.config().max_position_embeddings;
+        let (mut em, mut f1, mut acc) = (vec![], vec![], vec![]);
+        let (mut truncated, mut dropped) = (0usize, 0usize);
+        for &i in d.order {
+            let doc = &eval.docs[i];
+            let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
+            let (ctx, _) = task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(err)?;
+            let golds = task.answers(doc).map_err(err)?;
+            let (ctx, max_tokens) = if mgsm {
+                let room = max_len.saturating_sub(s.max_gen_toks);
+                let (ctx, n) = match crate::fit_mgsm_context(self.tok, &ctx, room) {
+                    Ok(fit) => fit,
+                    Err(_) if s.truncate_overlong => {
+                        // The zero-shot prompt: the description and the last question.
+                        let parts: Vec<&str> = ctx.split("問題：").collect();
+                        match parts.as_slice() {
+                            [head, .., last] if parts.len() > 1 => {
+                                (format!("{head}問題：{last}"), parts.len() - 2)
+                            }
+                            _ => (ctx.clone(), 0),
+                        }
+                    }
+                    Err(e) => return Err(err(e)),
+                };
+                dropped += n;
+                (ctx, s.max_gen_toks)
+            } else {
+                // Upstream's DYNAMIC_MAX_LENGTH: at most as many tokens as the longest gold answer.
+                let mut longest = 1;
+                for g in &golds {
+                    longest = longest.max(self.tok.encode(g, false)?.len());
+                }
+                if matches!(task.dataset, crate::Dataset::JaqketV2) {
+                    let room = max_len.saturating_sub(longest);
+                    let (ctx, n) = match crate::fit_by_separator(self.tok, &ctx, room, "\n\n") {
+                        Ok(fit) => fit,
+                        Err(_) if s.truncate_overlong => (ctx.clone(), 0),
+                        Err(e) => return Err(err(e)),
+                    };
+                    dropped += n;
+                    (ctx, longest)
+                } else {
+                    (ctx, longest)
+                }
+            };
+            let g = crate::greedy_until(self.model, self.tok, &ctx, until, max_tokens).map_err(err)?;
+            truncated += usize::from(g.truncated);
+            let mut rec =
+                json!({"task": name, "doc": i, "context": ctx, "generation": g.text, "golds": golds});
+            if mgsm {
+                let want: f64 = golds[0].parse().map_err(|_| err(format!("answer_number {:?}", golds[0])))?;
+                let got = crate::mgsm_answer(&g.text);
+                acc.push(f64::from(u8::from(got == Some(want))));
+                rec["extracted"] = json!(got);
+            } else {
+                let mecab = self.mecab.as_ref().ok_or_else(|| input("MeCab dictionary"))?;
+                let (e, f) = crate::qa::score(mecab, &g.text, &golds);
+                em.push(100.0 * e);
+                f1.push(100.0 * f);
+                rec["exact_match"] = json!(100.0 * e);
+                rec["f1"] = json!(100.0 * f);
+            }
+            self.log.write(&rec)?;
+            self.progress.advance(1);
+        }
+        Ok(if mgsm {
+            TaskResult {
+                docs: acc.len(),
+                acc: Some(mean(&acc)),
+                acc_stderr: Some(stderr_of_mean(&acc)),
+                shots_dropped_to_fit: Some(dropped),
+                truncated_contexts: Some(truncated),
+                ..Default::default()
+            }
+        } else {
+            TaskResult {
+                docs: em.len(),
+                exact_match: Some(mean(&em)),
+                exact_match_stderr: Some(stderr_of_mean(&em)),
+                f1: Some(mean(&f1)),
+                f1_stderr: Some(stderr_of_mean(&f1)),
+                truncated_contexts: Some(truncated),
+                pieces_dropped_to_fit: Some(dropped),
+                max_tokens: Some("longest gold answer (upstream DYNAMIC_MAX_LENGTH)".into()),
+                ..Default::default()
+            }
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! An experiment (`hashi train EXPERIMENT.lua`, and every variant of `hashi run`): one typed tree, read from Lua
+//! or built by a run file, validated before anything runs.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use hashi_core::AdamWConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::paths::resolve;
+use crate::plan::PlanOverrides;
+
+/// Training from scratch: a random init of a config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitDecl {
+    /// An HF `config.json`.
+    pub config: String,
+    /// Seed of the random weights.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The learning-rate schedule: a Lua script and the parameters its `lr(s, p)` receives as `p`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDecl {
+    /// The schedule script.
+    pub script: String,
+    /// Its parameters.
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Periodic checkpoints besides the one at every data switch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointDecl {
+    /// Steps between periodic checkpoints (0: only at data switches and the end).
+    #[serde(default)]
+    pub every: u64,
+    /// Periodic checkpoints kept (data-switch checkpoints are always kept).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+impl Default for CheckpointDecl {
+    fn default() -> Self {
+        Self { every: 0, keep: default_keep() }
+    }
+}
+
+fn default_keep() -> usize {
+    3
+}
+
+/// The stop rule for bad steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopDecl {
+    /// A step is skipped when its loss exceeds `spike` × the running mean.
+    #[serde(default = "default_spike")]
+    pub spike: f64,
+    /// Consecutive skipped steps that stop the run at its last checkpoint.
+    #[serde(default = "default_bad")]
+    pub max_bad_steps: usize,
+}
+
+impl Default for StopDecl {
+    fn default() -> Self {
+        Self { spike: default_spike(), max_bad_steps: default_bad() }
+    }
+}
+
+fn default_spike() -> f64 {
+    3.0
+}
+fn default_bad() -> usize {
+    3
+}
+
+/// What an experiment file returns (paths relative to it), and what `hashi run` builds for each variant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentDecl {
+    /// Name for logs and the report.
+    pub name: String,
+    /// The model to continue pretraining (HF directory); or `init`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Training from scratch; or `model`.
+    #[serde(default)]
+    pub init: Option<InitDecl>,
+    /// Tokenizer directory whose files go into every checkpoint (default: the model's own).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// Prepared shards (with manifest.json).
+    pub shards: String,
+    /// The curriculum (Lua plan).
+    pub curriculum: String,
+    /// The learning-rate schedule.
+    pub schedule: ScheduleDecl,
+    /// Optimizer settings.
+    #[serde(default)]
+    pub optimizer: AdamWConfig,
+    /// Micro-batches per optimizer step.
+    #[serde(default = "one")]
+    pub accumulation: usize,
+    /// Tokens per optimizer step; sets the accumulation (a multiple of the plan's batch of tokens).
+    #[serde(default)]
+    pub batch_tokens: Option<u64>,
+    /// Compute backend: the built-in "cpu", or the name of a backend plugin.
+    #[serde(default = "cpu")]
+    pub backend: String,
+    /// Options for a plugin backend (a table, passed as JSON next to `optimizer`).
+    #[serde(default)]
+    pub backend_options: serde_json::Map<String, serde_json::Value>,
+    /// Cluster layout for `hashi export` (nodes, devices, parallelism); ignored by `hashi train`.
+    #[serde(default)]
+    pub cluster: hashi_core::Cluster,
+    /// Replaces top-level fields of the curriculum (sizes, seed): one data plan at several scales.
+    #[serde(default)]
+    pub plan_overrides: PlanOverrides,
+    /// Periodic checkpoints.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointDecl>,
+    /// The stop rule.
+    #[serde(default)]
+    pub stop: Option<StopDecl>,
+    /// The run folder (checkpoints, metrics).
+    pub out: String,
+}
+
+impl ExperimentDecl {
+    /// Checks the settings that need no model or plan: accumulation and batch_tokens, the optimizer's numbers,
+    /// checkpoint retention and the stop rule. Messages name the experiment file and the setting.
+    pub fn validate(&self, experiment: &Path) -> Result<()> {
+        let e = experiment.display();
+        if self.accumulation == 0 {
+            bail!("{e}: accumulation = 0; the micro-batches per optimizer step must be at least 1");
+        }
+        if self.batch_tokens == Some(0) {
+            bail!("{e}: batch_tokens = 0; the tokens per optimizer step must be positive");
+        }
+        self.optimizer.validate().map_err(|m| anyhow::anyhow!("{e}: {m}"))?;
+        if let Some(c) = &self.checkpoint
+            && c.keep == 0
+        {
+            bail!(
+                "{e}: checkpoint.keep = 0; at least the latest checkpoint must be kept (keep >= 1) to resume"
+            );
+        }
+        if let Some(st) = &self.stop
+            && (st.spike.is_nan() || st.spike <= 1.0)
+        {
+            bail!(
+                "{e}: stop.spike = {}; it must be above 1 (a step is skipped when its loss exceeds spike x the \
+                 running mean; math.huge turns the check off)",
+                st.spike
+            );
+        }
+        Ok(())
+    }
+
+    /// Micro-batches per optimizer step: `accumulation`, or `batch_tokens` over the plan's batch.
+    pub fn accumulation_for(&self, plan: &hashi_data::ResolvedPlan, experiment: &Path) -> Result<usize> {
+        Ok(match self.batch_tokens {
+            None => self.accumulation,
+            Some(t) if t > 0 && t % plan.tokens_per_batch() == 0 => (t / plan.tokens_per_batch()) as usize,
+            Some(t) => bail!(
+                "{}: batch_tokens {t} is not a multiple of the plan's batch ({} tokens)",
+                experiment.display(),
+                plan.tokens_per_batch()
+            ),
+        })
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+impl ExperimentDecl {
+    /// The experiment with every path made absolute against `base` (the experiment file's folder), so that it can
+    /// be recorded and resumed from anywhere.
+    pub fn resolved(mut self, base: &Path) -> Self {
+        let r = |p: &mut String| *p = resolve(base, p).display().to_string();
+        for p in [&mut self.shards, &mut self.curriculum, &mut self.schedule.script, &mut self.out] {
+            r(p);
+        }
+        for p in [self.model.as_mut(), self.tokenizer.as_mut(), self.init.as_mut().map(|i| &mut i.config)]
+            .into_iter()
+            .flatten()
+        {
+            r(p);
+        }
+        self
+    }
+}

@@ -1,0 +1,631 @@
+//! `hashi run RUN_FILE.lua`: tokenizer → transfer → shards → training of every variant (and seed) →
+//! evaluation of the base model, the starting points and every data-switch checkpoint → report, in one run
+//! directory. Each stage is a function call whose key hashes its settings, its input files and the keys of the
+//! stages it reads; a finished stage with the same key is reused, so a re-run redoes only what changed, and
+//! `resume` continues an unfinished training from its latest checkpoint. The whole run file, every variant's
+//! training settings included, is checked before the first stage runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use hashi_core::Reporter;
+use hashi_script::{Script, ScriptOptions};
+use hashi_tokenizer::input::InputSpec;
+use serde_json::{Value, json};
+
+use crate::cache::{Key, Plan};
+use crate::experiment::ExperimentDecl;
+use crate::paths::{normalize, resolve as rel};
+use crate::run_file::{EvalDecl, RunDecl, VariantDecl, input_spec, merge};
+
+/// How a run is run (the options of `hashi run`).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Continue an unfinished training from its latest checkpoint (finished stages are reused in any case).
+    pub resume: bool,
+    /// The run file's small setting (`hashi.quick` is true while it runs): for tests.
+    pub quick: bool,
+    /// Run directory (default: the run file's `out`).
+    pub out: Option<PathBuf>,
+    /// Seeds to train every variant with (default: the run file's `seeds`).
+    pub seeds: Vec<u64>,
+    /// Only these variants (default: all).
+    pub only: Vec<String>,
+    /// Do not write the report at the end.
+    pub no_report: bool,
+    /// The source model directory instead of the run file's `base`.
+    pub base: Option<PathBuf>,
+    /// No stage lines on stderr.
+    pub quiet: bool,
+}
+
+/// The run directory and what the stages share.
+struct Runner<'a> {
+    out: PathBuf,
+    progress: &'a dyn Reporter,
+    resume: bool,
+    quiet: bool,
+    done: usize,
+}
+
+impl Runner<'_> {
+    /// Runs `body` as a stage (unless cached) with the settings `settings` (recorded in its marker); `outputs` are
+    /// removed before a fresh start.
+    fn stage(
+        &mut self,
+        id: &str,
+        key: &str,
+        outputs: &[&Path],
+        settings: Value,
+        body: impl FnOnce(&dyn Reporter) -> Result<()>,
+    ) -> Result<()> {
+        self.stage_with(id, key, outputs, false, settings, |_, p| body(p))
+    }
+
+    /// A stage whose body is told whether it continues an unfinished execution.
+    fn stage_with(
+        &mut self,
+        id: &str,
+        key: &str,
+        outputs: &[&Path],
+        resumable: bool,
+        settings: Value,
+        body: impl FnOnce(bool, &dyn Reporter) -> Result<()>,
+    ) -> Result<()> {
+        self.done += 1;
+        let marker = self.out.join("stages").join(format!("{id}.json"));
+        let mut plan = crate::cache::plan(&marker, key, resumable && self.resume);
+        if plan == Plan::Cached && outputs.iter().any(|o| !o.exists()) {
+            plan = Plan::Fresh; // finished once, but its outputs were removed since
+        }
+        if plan == Plan::Cached {
+            self.say(&format!("[{}] {id}: cached", self.done));
+            return Ok(());
+        }
+        if plan == Plan::Fresh {
+            for o in outputs {
+                remove(o)?;
+            }
+        }
+        let resuming = plan == Plan::Continue;
+        let verb = if resuming { "resuming" } else { "running" };
+        self.say(&format!("[{}] {id}: {verb}", self.done));
+        let progress = self.progress;
+        let seconds = crate::cache::execute(&marker, key, settings, || {
+            body(resuming, progress).with_context(|| format!("stage {id}"))
+        })?;
+        self.say(&format!("[{}] {id}: done in {seconds:.1} s", self.done));
+        Ok(())
+    }
+
+    fn say(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("── {line}");
+        }
+    }
+}
+
+fn remove(p: &Path) -> Result<()> {
+    if p.is_dir() {
+        std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))?;
+    } else if p.exists() {
+        std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// A model to evaluate, and the key that names its content.
+struct EvalTarget {
+    label: String,
+    model: PathBuf,
+    key: String,
+}
+
+/// What the shared stages made, for every variant: the run file, the tokenizer, the transfer and the shards.
+struct Shared {
+    /// The run file's folder (its paths are relative to it).
+    base: PathBuf,
+    heldout: Vec<InputSpec>,
+    tok_dir: PathBuf,
+    transferred: PathBuf,
+    transfer_key: String,
+    shards_key: String,
+}
+
+/// Runs the run file `run_file` with `opts`; `progress` shows each stage's progress.
+pub fn run(run_file: &Path, opts: &RunOptions, progress: &dyn Reporter) -> Result<()> {
+    let started = Instant::now();
+    let experiment = normalize(&std::path::absolute(run_file)?);
+    let quick = opts.quick;
+    let script =
+        Script::load_with(&experiment, &ScriptOptions::default(), |_, hashi| hashi.set("quick", quick))?;
+    let mut d: RunDecl = script.exports()?;
+    if let Some(b) = &opts.base {
+        d.base = std::path::absolute(b)?.display().to_string();
+    }
+    let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
+    let out = opts
+        .out
+        .as_ref()
+        .map_or_else(|| rel(&base, &d.out), |o| normalize(&std::path::absolute(o).unwrap_or(o.clone())));
+    let seeds = if opts.seeds.is_empty() { d.seeds.clone() } else { opts.seeds.clone() };
+    for name in &opts.only {
+        if !d.variants.iter().any(|v| &v.name == name) {
+            bail!("{}: no variant {name:?}", experiment.display());
+        }
+    }
+    let wiring = Wiring::new(&d, &experiment, &out);
+    // Everything a stage could refuse later, before the first one runs.
+    let trainings = validate(&d, &wiring, &seeds, &opts.only)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // One process at a time in a run folder (a stale lock after a crash is recognised and taken over).
+    let _lock = hashi_train::RunLock::acquire(&out)?;
+    let mut r = Runner { out: out.clone(), progress, resume: opts.resume, quiet: opts.quiet, done: 0 };
+    r.say(&format!("run {} ({}) in {}", d.name, experiment.display(), out.display()));
+
+    let sh = shared_stages(&mut r, &d, &wiring)?;
+    let ev = Evaluator::new(&d.eval, &sh)?;
+    let base_key = Key::new("model").content(&wiring.base_model)?.finish();
+    let base_eval = ev.eval(
+        &mut r,
+        &EvalTarget { label: "base".into(), model: wiring.base_model.clone(), key: base_key },
+    )?;
+    let transfer_eval = ev.eval(
+        &mut r,
+        &EvalTarget {
+            label: "transfer".into(),
+            model: wiring.transferred.clone(),
+            key: sh.transfer_key.clone(),
+        },
+    )?;
+    let mut variants = vec![];
+    for (v, seed, exp) in &trainings {
+        variants.push(train_variant(&mut r, &experiment, &sh, &ev, v, *seed, exp, &transfer_eval)?);
+    }
+    let index = json!({
+        "name": d.name, "experiment": experiment, "quick": quick, "seeds": seeds,
+        "base": {"model": wiring.base_model, "eval": rel_to(&out, &base_eval)},
+        "tokenizer": {"dir": "tokenizer", "analysis": "tokenizer-analysis.json"},
+        "transfer": {"dir": "transfer", "report": "transfer/transfer_report.json", "eval": rel_to(&out, &transfer_eval)},
+        "variants": variants,
+        "machine": machine(),
+        "stage_seconds": stage_seconds(&out)?,
+        "seconds_this_invocation": started.elapsed().as_secs_f64(),
+    });
+    hashi_core::write_atomic(
+        &out.join("run.json"),
+        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
+    )?;
+    if !opts.no_report {
+        hashi_report::write(std::slice::from_ref(&out), &out.join("report"))?;
+        r.say(&format!("report: {}", out.join("report").join("report.md").display()));
+    }
+    r.say(&format!("run {} finished in {:.0} s", d.name, started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// The run file, its folder, and where every stage's output goes (known before any stage runs).
+struct Wiring {
+    /// The run file (absolute).
+    experiment: PathBuf,
+    /// Its folder (the run file's paths are relative to it).
+    base: PathBuf,
+    /// The English source model.
+    base_model: PathBuf,
+    tok_dir: PathBuf,
+    transferred: PathBuf,
+    shards: PathBuf,
+    out: PathBuf,
+}
+
+impl Wiring {
+    fn new(d: &RunDecl, experiment: &Path, out: &Path) -> Self {
+        let base = experiment.parent().map(PathBuf::from).unwrap_or_default();
+        Self {
+            experiment: experiment.to_path_buf(),
+            base_model: rel(&base, &d.base),
+            base,
+            tok_dir: out.join("tokenizer"),
+            transferred: out.join("transfer"),
+            shards: out.join("shards"),
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// `RUN/variants/ID` of a variant and seed.
+    fn variant_dir(&self, v: &VariantDecl, seed: u64) -> PathBuf {
+        self.out.join("variants").join(format!("{}-s{seed}", v.name))
+    }
+}
+
+/// A held-out or training text spec (`LANG[:FIELD]=PATH`, PATH relative to the run file) as an [`InputSpec`].
+fn spec(base: &Path, s: &str) -> Result<InputSpec> {
+    let (lang, path) = input_spec(base, s)?;
+    format!("{lang}={}", path.display()).parse::<InputSpec>().map_err(anyhow::Error::msg)
+}
+
+/// The stages every variant shares: the tokenizer (analysed on the held-out text against the base model's), the
+/// vocabulary transfer of the base model, and the shards of the corpora.
+fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
+    let out = r.out.clone();
+    let inputs: Vec<InputSpec> =
+        d.tokenizer.inputs.iter().map(|i| spec(&w.base, i)).collect::<Result<_>>()?;
+    let heldout: Vec<InputSpec> = d.eval.bpb.iter().map(|i| spec(&w.base, i)).collect::<Result<_>>()?;
+    let init = rel(&w.base, &d.transfer.init);
+
+    let mut key = Key::new("tokenizer")
+        .value("vocab", &d.tokenizer.vocab_size)?
+        .value("sampling", &d.tokenizer.sampling)?;
+    for i in inputs.iter().chain(&heldout) {
+        key = key.value("lang", &i.lang)?;
+        for f in expand(Path::new(&i.pattern))? {
+            key = key.content(&f)?;
+        }
+    }
+    let tok_key =
+        key.content(&w.base_model.join("tokenizer.json"))?.value("expand", &d.tokenizer.expand)?.finish();
+    let tok_dir = w.tok_dir.clone();
+    // With expansion the trained tokenizer is only the source of the pieces appended to the base's.
+    let trained = if d.tokenizer.expand { out.join("tokenizer-trained") } else { tok_dir.clone() };
+    let cfg = hashi_tokenizer::train::TrainConfig {
+        vocab_size: d.tokenizer.vocab_size,
+        sampling: crate::tokenizer::parse_sampling(d.tokenizer.sampling.as_deref().unwrap_or("equal"))?,
+        ..Default::default()
+    };
+    let outputs: Vec<&Path> = if d.tokenizer.expand { vec![&tok_dir, &trained] } else { vec![&tok_dir] };
+    let settings = json!({"tokenizer": d.tokenizer, "trained": trained, "out": tok_dir});
+    r.stage("tokenizer", &tok_key, &outputs, settings, |progress| {
+        crate::tokenizer::train_tokenizer(&inputs, &cfg, 4096, &trained, progress)?;
+        if d.tokenizer.expand {
+            crate::tokenizer::expand_tokenizer(&w.base_model, &trained, &tok_dir)?;
+        }
+        crate::tokenizer::analyze_tokenizer(&tok_dir, Some(&w.base_model), &heldout)?
+            .write(&out.join("tokenizer-analysis.json"))
+    })?;
+
+    let mut key = Key::new("transfer")
+        .upstream(&tok_key)
+        .content(&w.base_model)?
+        .value("seed", &d.transfer.seed)?
+        .value("map_special", &d.transfer.map_special)?;
+    for f in &script_files(&init) {
+        key = key.content(f)?;
+    }
+    let transfer_key = key.finish();
+    let transfer = crate::transfer::TransferSettings {
+        model: w.base_model.clone(),
+        tokenizer: tok_dir.clone(),
+        inits: vec![init.clone()],
+        out: w.transferred.clone(),
+        dry_run: false,
+        old_tokenizer: None,
+        map_special: d
+            .transfer
+            .map_special
+            .iter()
+            .map(|m| m.parse().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?,
+        eval_texts: vec![],
+        eval_bytes: 0,
+        script_lib: PathBuf::from("scripts/lib"),
+        seed: d.transfer.seed,
+    };
+    let settings = json!({"model": w.base_model, "tokenizer": tok_dir, "init": init, "seed": d.transfer.seed,
+                          "map_special": d.transfer.map_special, "out": w.transferred});
+    r.stage("transfer", &transfer_key, &[&w.transferred], settings, |progress| {
+        crate::transfer::transfer(&transfer, progress).map(drop)
+    })?;
+
+    let corpora = rel(&w.base, &d.corpora);
+    let mut key = Key::new("shards").upstream(&tok_key).content(&corpora)?;
+    for f in corpus_files(&corpora)? {
+        key = key.content(&f)?;
+    }
+    let shards_key = key.finish();
+    let settings = json!({"corpora": corpora, "tokenizer": tok_dir, "out": w.shards});
+    r.stage("shards", &shards_key, &[&w.shards], settings, |progress| {
+        let opts = hashi_data::PrepareOptions::default();
+        crate::plan::prepare(&corpora, &tok_dir, &w.shards, &opts, None, progress).map(drop)
+    })?;
+
+    Ok(Shared {
+        base: w.base.clone(),
+        heldout,
+        tok_dir,
+        transferred: w.transferred.clone(),
+        transfer_key,
+        shards_key,
+    })
+}
+
+/// Evaluates models with the run's settings; its key covers the settings, the task data and the held-out text.
+struct Evaluator<'a> {
+    d: &'a EvalDecl,
+    data: PathBuf,
+    heldout: &'a [InputSpec],
+    key: String,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(d: &'a EvalDecl, sh: &'a Shared) -> Result<Self> {
+        let data = rel(&sh.base, &d.data);
+        let mut settings = serde_json::to_value(d)?;
+        settings["data"] = json!(data);
+        let key = Key::new("eval-settings").value("eval", &settings)?.content(&data)?;
+        let key = sh.heldout.iter().try_fold(key, |k, i| k.content(Path::new(&i.pattern)))?.finish();
+        Ok(Self { d, data, heldout: &sh.heldout, key })
+    }
+
+    /// `RUN/evals/LABEL.json` of `t` (a stage; the file is written atomically when complete).
+    fn eval(&self, r: &mut Runner, t: &EvalTarget) -> Result<PathBuf> {
+        let d = self.d;
+        let file = r.out.join("evals").join(format!("{}.json", t.label));
+        std::fs::create_dir_all(file.parent().context("evals")?)?;
+        let settings = hashi_eval::EvalSettings {
+            model: t.model.clone(),
+            tasks: d.tasks.clone(),
+            bpb: self.heldout.to_vec(),
+            bpb_bytes: d.bpb_bytes,
+            shots: d.shots,
+            limit: d.limit,
+            data: self.data.clone(),
+            log_requests: None,
+            mecab_dict: std::env::var_os("HASHI_MECAB_DIC").map(PathBuf::from),
+            max_gen_toks: d.max_gen_toks.unwrap_or(256),
+            truncate_overlong: d.truncate_overlong,
+        };
+        let key = Key::new("eval").upstream(&t.key).upstream(&self.key).finish();
+        let record = json!({"model": t.model, "eval": d, "data": self.data, "out": file});
+        r.stage(&format!("eval-{}", t.label), &key, &[&file], record, |progress| {
+            hashi_eval::evaluate(&settings, None, progress)?.write(&file)?;
+            Ok(())
+        })?;
+        Ok(file)
+    }
+}
+
+/// One variant with one seed: its starting point (the transfer, or a random init), its training, and the
+/// evaluation of every data-switch checkpoint; returns its entry of `run.json`.
+#[allow(clippy::too_many_arguments)]
+fn train_variant(
+    r: &mut Runner,
+    run_file: &Path,
+    sh: &Shared,
+    ev: &Evaluator,
+    v: &VariantDecl,
+    seed: u64,
+    exp: &ExperimentDecl,
+    transfer_eval: &Path,
+) -> Result<Value> {
+    let out = r.out.clone();
+    let id = format!("{}-s{seed}", v.name);
+    let vdir = out.join("variants").join(&id);
+    std::fs::create_dir_all(&vdir)?;
+    let curriculum = PathBuf::from(&exp.curriculum);
+    let (start_key, start_eval) = if v.from_scratch {
+        let dir = vdir.join("init");
+        let key = Key::new("init").upstream(&sh.transfer_key).value("seed", &seed)?.finish();
+        let config = sh.transferred.join("config.json");
+        let settings = json!({"config": config, "seed": seed, "out": dir});
+        r.stage(&format!("init-{id}"), &key, &[&dir], settings, |progress| {
+            let save = hashi_model::SaveOptions::default();
+            crate::model::init_model(Some(&config), None, seed, save, &dir, progress)?;
+            for f in hashi_tokenizer::TOKENIZER_FILES {
+                std::fs::copy(sh.tok_dir.join(f), dir.join(f))?;
+            }
+            Ok(())
+        })?;
+        let e =
+            ev.eval(r, &EvalTarget { label: format!("{id}-init"), model: dir.clone(), key: key.clone() })?;
+        (key, e)
+    } else {
+        (sh.transfer_key.clone(), transfer_eval.to_path_buf())
+    };
+    let train_dir = PathBuf::from(&exp.out);
+    let mut key = Key::new("train")
+        .upstream(&start_key)
+        .upstream(&sh.shards_key)
+        .value("experiment", exp)?
+        .content(&curriculum)?;
+    let schedule = PathBuf::from(&exp.schedule.script);
+    for f in [&curriculum, &schedule].into_iter().filter(|p| p.is_file()).flat_map(|p| script_files(p)) {
+        key = key.content(&f)?;
+    }
+    let train_key = key.finish();
+    let hash = format!("{:016x}", hashi_core::fnv1a(serde_json::to_string(exp)?.as_bytes()));
+    let origin = PathBuf::from(format!("{} (variant {}, seed {seed})", run_file.display(), v.name));
+    r.stage_with(
+        &format!("train-{id}"),
+        &train_key,
+        &[&train_dir],
+        true,
+        serde_json::to_value(exp)?,
+        |resuming, progress| {
+            let resume = resuming && hashi_train::latest_checkpoint(&train_dir).is_some();
+            if !resume {
+                // Killed before its first checkpoint: nothing to continue, start clean.
+                let _ = std::fs::remove_dir_all(&train_dir);
+            }
+            let opts = crate::train::TrainOptions { resume, ..Default::default() };
+            crate::train::train(exp, &origin, &hash, &opts, progress).map(drop)
+        },
+    )?;
+    // Every data switch (and the end) is a kept checkpoint; evaluate each.
+    let mut points = vec![json!({"step": 0, "tokens": 0, "eval": rel_to(&out, &start_eval)})];
+    for ckpt in phase_checkpoints(&train_dir)? {
+        let name = ckpt.file_name().and_then(|n| n.to_str()).context("checkpoint name")?.to_string();
+        let state = hashi_train::TrainerState::read(&ckpt).map_err(anyhow::Error::msg)?;
+        let target = EvalTarget {
+            label: format!("{id}-{name}"),
+            model: ckpt.clone(),
+            key: Key::new("checkpoint").upstream(&train_key).value("name", &name)?.finish(),
+        };
+        let e = ev.eval(r, &target)?;
+        points.push(json!({
+            "step": state.step, "tokens": state.tokens(),
+            "tokens_by_lang": state.tokens_by_lang, "phase": state.cursor.phase,
+            "checkpoint": rel_to(&out, &ckpt), "eval": rel_to(&out, &e),
+        }));
+    }
+    let last = hashi_train::latest_checkpoint(&train_dir).context("no checkpoint after training")?;
+    Ok(json!({
+        "id": id, "name": v.name, "label": v.label.clone().unwrap_or_else(|| v.name.clone()), "seed": seed,
+        "from_scratch": v.from_scratch, "curriculum": curriculum, "train": rel_to(&out, &train_dir),
+        "plan": rel_to(&out, &last.join("plan.json")), "checkpoints": points,
+    }))
+}
+
+/// Checks everything of a run file that can be checked without running a stage, in well under a second, and
+/// returns the training experiment of every variant and seed to run: each is the run's `train` merged field by
+/// field with the variant's, plus the run's wiring, decoded and checked as `hashi train` checks an experiment;
+/// the task names, the transfer's inputs and the files the run names. Errors name the run file and the field.
+fn validate<'d>(
+    d: &'d RunDecl,
+    w: &Wiring,
+    seeds: &[u64],
+    only: &[String],
+) -> Result<Vec<(&'d VariantDecl, u64, ExperimentDecl)>> {
+    let file = w.experiment.display();
+    crate::train::must_exist(&w.base_model.join("config.json"), "base model", &w.experiment)?;
+    crate::transfer::check_transfer_inputs(
+        &w.base_model,
+        &rel(&w.base, &d.transfer.init),
+        &d.transfer.map_special,
+        &w.experiment,
+    )?;
+    for (i, t) in d.eval.tasks.iter().enumerate() {
+        if hashi_eval::Task::from_name(t).is_none() {
+            let known: Vec<&str> = hashi_eval::Task::ALL.iter().map(|(n, _)| *n).collect();
+            bail!("{file}: eval.tasks[{}]: unknown task {t:?} (known: {})", i + 1, known.join(", "));
+        }
+    }
+    if let Some(Value::String(p)) = d.train.get("schedule").and_then(|s| s.get("script")) {
+        let script = rel(&w.base, p);
+        if !script.is_file() {
+            bail!("{file}: train.schedule.script: {} is not a file", script.display());
+        }
+    }
+    let mut out = vec![];
+    for (i, v) in d.variants.iter().enumerate() {
+        let curriculum = rel(&w.base, &v.curriculum);
+        if !curriculum.is_file() {
+            bail!("{file}: variants[{}].curriculum: {} is not a file", i + 1, curriculum.display());
+        }
+        for &seed in seeds {
+            let exp = variant_experiment(d, w, v, seed).map_err(|e| {
+                anyhow::anyhow!(
+                    "{file}: train (merged with variants[{}].train, variant {:?}): {e}",
+                    i + 1,
+                    v.name
+                )
+            })?;
+            exp.validate(Path::new(&format!("{file}: variant {:?}", v.name)))?;
+            if only.is_empty() || only.contains(&v.name) {
+                out.push((v, seed, exp));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A variant's training experiment: the run's `train` fields merged field by field with the variant's, then the
+/// run's own wiring (model, tokenizer, shards, curriculum, output, and the seed as a plan override).
+fn variant_experiment(d: &RunDecl, w: &Wiring, v: &VariantDecl, seed: u64) -> Result<ExperimentDecl> {
+    let mut exp = d.train.clone();
+    merge(&mut exp, &v.train);
+    let vdir = w.variant_dir(v, seed);
+    let model = if v.from_scratch { vdir.join("init") } else { w.transferred.clone() };
+    let wiring = json!({
+        "name": format!("{} {}-s{seed}", d.name, v.name), "model": model, "tokenizer": w.tok_dir,
+        "shards": w.shards, "curriculum": rel(&w.base, &v.curriculum), "out": vdir.join("train"),
+        "plan_overrides": {"seed": seed},
+    });
+    merge(&mut exp, wiring.as_object().context("wiring")?);
+    let exp: ExperimentDecl = serde_json::from_value(Value::Object(exp))?;
+    Ok(exp.resolved(&w.base))
+}
+
+/// The CPU model and the threads available, for the report.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|p| p.1.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {threads} threads")
+}
+
+/// `path` relative to the run directory (the index stays valid when the directory moves).
+fn rel_to(out: &Path, path: &Path) -> String {
+    path.strip_prefix(out).unwrap_or(path).display().to_string()
+}
+
+/// Seconds of every finished stage, by stage id.
+fn stage_seconds(out: &Path) -> Result<serde_json::Map<String, Value>> {
+    let mut m = serde_json::Map::new();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(out.join("stages"))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if let (Some(id), Some(mk)) = (p.file_stem().and_then(|s| s.to_str()), crate::cache::Marker::read(&p))
+            && mk.finished
+        {
+            m.insert(id.to_string(), json!(mk.seconds));
+        }
+    }
+    Ok(m)
+}
+
+/// The checkpoints that end a phase, in step order.
+fn phase_checkpoints(train_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(train_dir.join("ckpt"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("DONE").is_file())
+        .collect();
+    dirs.sort();
+    let mut out = vec![];
+    for d in dirs {
+        let state = hashi_train::TrainerState::read(&d).map_err(anyhow::Error::msg)?;
+        if state.phase_end {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// A script and every module it requires (the script alone if it does not load: its stage reports the error).
+fn script_files(path: &Path) -> Vec<PathBuf> {
+    Script::load(path, &ScriptOptions::default())
+        .map(|s| s.files())
+        .unwrap_or_else(|_| vec![path.to_path_buf()])
+}
+
+/// Files named by a corpora declaration (globs expanded).
+fn corpus_files(corpora: &Path) -> Result<Vec<PathBuf>> {
+    let decls: Vec<hashi_data::CorpusDecl> = Script::load(corpora, &ScriptOptions::default())?.exports()?;
+    let base = corpora.parent().map(PathBuf::from).unwrap_or_default();
+    let mut files = vec![];
+    for d in decls {
+        for p in &d.paths {
+            files.extend(expand(&base.join(p))?);
+        }
+    }
+    Ok(files)
+}
+
+fn expand(pattern: &Path) -> Result<Vec<PathBuf>> {
+    let text = pattern.to_string_lossy();
+    let mut files: Vec<PathBuf> =
+        glob::glob(&text).with_context(|| format!("bad pattern {text}"))?.filter_map(|p| p.ok()).collect();
+    if files.is_empty() {
+        bail!("{text}: no such file");
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,203 @@
+//! The tokenizer stage: train a bilingual tokenizer, optionally expand the base model's with its pieces, and
+//! analyse it against the base's on held-out text.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hashi_core::Reporter;
+use hashi_tokenizer::Tokenizer;
+use hashi_tokenizer::analyze::{self, Composition, LengthStats};
+use hashi_tokenizer::hf::LlamaStyle;
+use hashi_tokenizer::input::{InputSpec, read_inputs};
+use hashi_tokenizer::train::{LangSampling, SPECIAL_TOKENS, TrainConfig, train};
+use serde::{Deserialize, Serialize};
+
+/// `equal` (same bytes per language), `all`, or weights like `ja=0.6,en=0.4`.
+pub fn parse_sampling(s: &str) -> Result<LangSampling> {
+    Ok(match s {
+        "equal" => LangSampling::EqualBytes,
+        "all" => LangSampling::All,
+        weights => LangSampling::Weights(
+            weights
+                .split(',')
+                .map(|kv| {
+                    let (k, v) =
+                        kv.split_once('=').with_context(|| format!("sampling weight {kv:?}: use LANG=W"))?;
+                    let w: f64 = v.parse().with_context(|| format!("sampling weight {kv:?}"))?;
+                    if !(w.is_finite() && w >= 0.0) {
+                        bail!("sampling weight {kv:?} must be a non-negative number");
+                    }
+                    Ok((k.to_string(), w))
+                })
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+/// One language of the training text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LangUse {
+    /// Language tag.
+    pub lang: String,
+    /// Documents read.
+    pub docs: usize,
+    /// UTF-8 bytes trained on.
+    pub bytes_used: u64,
+    /// UTF-8 bytes available.
+    pub bytes: u64,
+}
+
+/// What `hashi tokenizer train` prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// The tokenizer folder.
+    pub out: PathBuf,
+    /// Pieces, special and byte tokens included.
+    pub vocab_size: usize,
+    /// Merges learned.
+    pub merges: usize,
+    /// Distinct pre-tokenized words.
+    pub unique_words: usize,
+    /// Distinct characters in the text.
+    pub characters_seen: usize,
+    /// Characters kept as pieces (the rest fall back to bytes).
+    pub characters_kept: usize,
+    /// Share of character occurrences covered by the kept characters.
+    pub coverage: f64,
+    /// The text used per language.
+    pub languages: Vec<LangUse>,
+    /// Wall time.
+    pub seconds: f64,
+    /// Peak resident memory (MiB), where the system says.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Trains a SentencePiece-style BPE tokenizer on `inputs` with `cfg` and writes it (HF tokenizer.json + configs)
+/// into `out`.
+pub fn train_tokenizer(
+    inputs: &[InputSpec],
+    cfg: &TrainConfig,
+    model_max_length: usize,
+    out: &Path,
+    progress: &dyn Reporter,
+) -> Result<TrainSummary> {
+    let start = std::time::Instant::now();
+    let texts = read_inputs(inputs)?;
+    let vocab = train(&texts, cfg, progress)?;
+    let style = LlamaStyle {
+        register_specials: true,
+        user_defined: (SPECIAL_TOKENS.len()..SPECIAL_TOKENS.len() + vocab.num_user_defined)
+            .map(|i| i as u32)
+            .collect(),
+        pieces: vocab.pieces,
+        merges: vocab.merges,
+        unk_bos_eos: [0, 1, 2],
+        add_dummy_prefix: true,
+        nfkc: false,
+    };
+    style.save(out, model_max_length)?;
+    let s = &vocab.stats;
+    for (lang, docs, used, total) in &s.languages {
+        tracing::info!("{lang}: {docs} documents, {used} of {total} bytes");
+    }
+    Ok(TrainSummary {
+        out: out.to_path_buf(),
+        vocab_size: style.pieces.len(),
+        merges: s.merges,
+        unique_words: s.unique_words,
+        characters_seen: s.characters_seen,
+        characters_kept: s.characters_kept,
+        coverage: s.coverage,
+        languages: s
+            .languages
+            .iter()
+            .map(|(l, d, u, t)| LangUse { lang: l.clone(), docs: *d, bytes_used: *u, bytes: *t })
+            .collect(),
+        seconds: start.elapsed().as_secs_f64(),
+        peak_rss_mib: hashi_core::peak_rss_mib(),
+    })
+}
+
+/// One tokenizer's side of an analysis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerSide {
+    /// The tokenizer.
+    pub tokenizer: PathBuf,
+    /// Its vocabulary by script.
+    pub composition: Composition,
+    /// Length per token on each language's text.
+    pub lengths: Vec<LengthStats>,
+}
+
+/// `tokenizer-analysis.json`: a tokenizer beside a reference (the base model's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerAnalysis {
+    /// The tokenizer analysed.
+    pub tokenizer: PathBuf,
+    /// Its vocabulary by script.
+    pub composition: Composition,
+    /// Length per token on each language's text.
+    pub lengths: Vec<LengthStats>,
+    /// The reference, if any.
+    pub reference: Option<TokenizerSide>,
+}
+
+impl TokenizerAnalysis {
+    /// Reads an analysis file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a tokenizer analysis", path.display()))
+    }
+
+    /// Writes it as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        hashi_core::write_atomic(path, (serde_json::to_string_pretty(self)? + "\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// Vocabulary by script and length per token on `texts`, for `tokenizer` and `reference`.
+pub fn analyze_tokenizer(
+    tokenizer: &Path,
+    reference: Option<&Path>,
+    texts: &[InputSpec],
+) -> Result<TokenizerAnalysis> {
+    let texts = if texts.is_empty() { vec![] } else { read_inputs(texts)? };
+    let side = |path: &Path| -> Result<TokenizerSide> {
+        let tok = Tokenizer::from_file(path)?;
+        let lengths =
+            texts.iter().map(|t| analyze::length_stats(&tok, &t.lang, &t.docs)).collect::<Result<_, _>>()?;
+        Ok(TokenizerSide { tokenizer: path.to_path_buf(), composition: analyze::composition(&tok), lengths })
+    };
+    let ours = side(tokenizer)?;
+    Ok(TokenizerAnalysis {
+        tokenizer: ours.tokenizer,
+        composition: ours.composition,
+        lengths: ours.lengths,
+        reference: reference.map(side).transpose()?,
+    })
+}
+
+/// Vocabulary expansion: `base` with `add`'s missing pieces appended, written into `out` with the base's
+/// tokenizer_config.json, special_tokens_map.json and chat template.
+pub fn expand_tokenizer(
+    base: &Path,
+    add: &Path,
+    out: &Path,
+) -> Result<hashi_tokenizer::expand::ExpandReport> {
+    let base = Tokenizer::from_file(base)?;
+    let added = Tokenizer::from_file(add)?;
+    let (json, report) = hashi_tokenizer::expand::expand(&base, &added)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let dir = base.path().parent().unwrap_or(Path::new("."));
+    for f in ["tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"] {
+        if dir.join(f).is_file() {
+            std::fs::copy(dir.join(f), out.join(f))
+                .with_context(|| format!("copying {}", dir.join(f).display()))?;
+        }
+    }
+    let path = out.join("tokenizer.json");
+    std::fs::write(&path, serde_json::to_string(&json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(report)
+}
