@@ -113,47 +113,6 @@ fn plan(a: PlanArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
-    let d = &plan.decl;
-    outln!(
-        "{}: {} phases, {} batches of {} x {} tokens = {} tokens (seed {}, on_exhausted {:?})",
-        d.name,
-        plan.phases.len(),
-        plan.total_batches(),
-        d.batch_size,
-        d.seq_len,
-        plan.total_batches() * plan.tokens_per_batch(),
-        d.seed,
-        d.on_exhausted
-    )?;
-    outln!(
-        "\n{:<14} {:>8} {:<5} {:>6} {:<11} {:<16} {:>10} {:>12} {:>7}",
-        "phase",
-        "steps",
-        "lang",
-        "share",
-        "order",
-        "source",
-        "sequences",
-        "tokens",
-        "epochs"
-    )?;
-    for p in &plan.phases {
-        for l in &p.langs {
-            for s in &l.sources {
-                outln!(
-                    "{:<14} {:>8} {:<5} {:>6.3} {:<11} {:<16} {:>10} {:>12} {:>7}",
-                    p.name,
-                    p.batches,
-                    l.lang,
-                    l.share,
-                    format!("{:?}", l.order).to_lowercase(),
-                    s.name,
-                    s.sequences,
-                    s.sequences * d.seq_len as u64,
-                    s.epochs
-                )?;
-            }
-        }
-    }
+    outln!("{}", hashi_experiment::plan::table(&plan))?;
     Ok(())
 }

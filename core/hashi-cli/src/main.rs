@@ -91,27 +91,6 @@ pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
     anyhow::anyhow!("writing standard output: {e}")
 }
 
-/// Refuses to write into `out` when it exists and is not an empty folder, unless `force`: a command that
-/// creates an output folder never replaces someone's files without being asked.
-pub(crate) fn check_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
-    if out.exists() && !out.is_dir() {
-        anyhow::bail!("--out {}: exists and is not a directory", out.display());
-    }
-    if force || !out.is_dir() {
-        return Ok(());
-    }
-    let mut entries = std::fs::read_dir(out)
-        .map_err(|e| anyhow::anyhow!("--out {}: cannot list it: {e}", out.display()))?;
-    if entries.next().is_some() {
-        anyhow::bail!(
-            "--out {}: already exists and is not empty; its files would be overwritten (pass --force to write \
-             into it, or choose another folder)",
-            out.display()
-        );
-    }
-    Ok(())
-}
-
 fn main() -> std::process::ExitCode {
     alloc::keep_freed_memory();
     // A child serving a backend plugin's calls, so that a crash in the plugin does not end hashi.

@@ -1,13 +1,12 @@
 //! `hashi model ...`: create, inspect and run checkpoints.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use clap::{Args, Subcommand};
 use hashi_core::Reporter;
-use hashi_model::{Checkpoint, Llama, LlamaConfig, SaveDtype, SaveOptions, causal_lm_loss};
+use hashi_model::{Llama, LlamaConfig, ModelSummary, SaveDtype, SaveOptions, causal_lm_loss};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -98,7 +97,7 @@ pub fn run(cmd: ModelCommand, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
-    crate::check_out_dir(&a.out, a.force)?;
+    hashi_core::check_out_dir(&a.out, a.force).map_err(anyhow::Error::msg)?;
     let opts = SaveOptions { dtype: a.dtype, max_shard_bytes: a.max_shard_bytes };
     let params = hashi_experiment::init_model(
         a.config.as_deref(),
@@ -113,64 +112,35 @@ fn init(a: InitArgs, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn info(a: InfoArgs) -> Result<()> {
-    let ckpt = Checkpoint::open(&a.dir)?;
-    let cfg = ckpt.config();
-    let mut tensors = Vec::new();
-    let mut dtypes = BTreeSet::new();
-    let mut total = 0usize;
-    for name in ckpt.tensor_names() {
-        let (shape, dtype) = ckpt.info(&name)?;
-        total += shape.iter().product::<usize>();
-        dtypes.insert(dtype.clone());
-        tensors.push((name, shape, dtype));
-    }
+    let m = ModelSummary::of(&a.dir)?;
     if a.json {
-        let out = serde_json::json!({
-            "dir": a.dir,
-            "model_type": cfg.family.model_type(),
-            "parameters": total,
-            "dtypes": dtypes,
-            "vocab_size": cfg.vocab_size,
-            "hidden_size": cfg.hidden_size,
-            "intermediate_size": cfg.intermediate_size,
-            "num_layers": cfg.num_layers,
-            "num_heads": cfg.num_heads,
-            "num_kv_heads": cfg.num_kv_heads,
-            "head_dim": cfg.head_dim,
-            "rope_theta": cfg.rope_theta,
-            "rope_scaling": cfg.rope_scaling.to_hf_json(),
-            "sliding_window": cfg.sliding_window,
-            "tie_word_embeddings": cfg.tie_word_embeddings,
-            "tensors": tensors.iter().map(|(n, s, d)| serde_json::json!({"name": n, "shape": s, "dtype": d}))
-                .collect::<Vec<_>>(),
-        });
-        outln!("{}", serde_json::to_string_pretty(&out)?)?;
+        outln!("{}", serde_json::to_string_pretty(&m)?)?;
         return Ok(());
     }
-    outln!("model        {} ({})", a.dir.display(), cfg.family.model_type())?;
-    outln!("parameters   {total} ({:.2} M)", total as f64 / 1e6)?;
-    outln!("dtypes       {}", dtypes.into_iter().collect::<Vec<_>>().join(", "))?;
-    outln!("vocab        {}", cfg.vocab_size)?;
+    outln!("model        {} ({})", a.dir.display(), m.model_type)?;
+    outln!("parameters   {} ({:.2} M)", m.parameters, m.parameters as f64 / 1e6)?;
+    outln!("dtypes       {}", m.dtypes.iter().cloned().collect::<Vec<_>>().join(", "))?;
+    outln!("vocab        {}", m.vocab_size)?;
     outln!(
         "shape        hidden {}, mlp {}, layers {}, heads {} (kv {}), head_dim {}",
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.num_layers,
-        cfg.num_heads,
-        cfg.num_kv_heads,
-        cfg.head_dim
+        m.hidden_size,
+        m.intermediate_size,
+        m.num_layers,
+        m.num_heads,
+        m.num_kv_heads,
+        m.head_dim
     )?;
-    outln!("rope_theta   {}   tied embeddings: {}", cfg.rope_theta, cfg.tie_word_embeddings)?;
-    if let Some(scaling) = cfg.rope_scaling.to_hf_json() {
+    outln!("rope_theta   {}   tied embeddings: {}", m.rope_theta, m.tie_word_embeddings)?;
+    if let Some(scaling) = &m.rope_scaling {
         outln!("rope         {scaling}")?;
     }
-    if let Some(w) = cfg.sliding_window {
-        outln!("window       {w} positions (layers {}..{})", cfg.max_window_layers, cfg.num_layers)?;
+    if let Some(w) = m.sliding_window {
+        outln!("window       {w} positions (layers {}..{})", m.max_window_layers, m.num_layers)?;
     }
     outln!()?;
-    let width = tensors.iter().map(|t| t.0.len()).max().unwrap_or(0);
-    for (name, shape, dtype) in tensors {
-        outln!("{name:width$}  {dtype:>5}  {shape:?}")?;
+    let width = m.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in &m.tensors {
+        outln!("{:width$}  {:>5}  {:?}", t.name, t.dtype, t.shape)?;
     }
     Ok(())
 }

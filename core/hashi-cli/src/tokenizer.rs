@@ -163,7 +163,7 @@ pub fn run(cmd: TokenizerCommand, progress: &dyn Reporter) -> Result<()> {
 }
 
 fn train_cmd(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
-    crate::check_out_dir(&a.out, a.force)?;
+    hashi_core::check_out_dir(&a.out, a.force).map_err(anyhow::Error::msg)?;
     let cfg = TrainConfig {
         vocab_size: a.vocab_size,
         character_coverage: a.character_coverage,
@@ -191,50 +191,12 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    let (comp, lengths) = (&out.composition, &out.lengths);
-    let reference = out.reference.as_ref().map(|r| (&r.composition, &r.lengths));
-    // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
-    let ratio = |x: f64, r: Option<f64>| {
-        r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })
-    };
-    let num = |r: Option<f64>, digits: usize| r.map_or(String::new(), |r| format!("{r:.digits$}"));
-    outln!("Vocabulary by script ({} pieces)", comp.total)?;
-    outln!("{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share")?;
-    let rows = comp.by_category.iter().map(|(c, n)| (c.name(), *n)).chain([("japanese", comp.japanese)]);
-    for (i, (name, n)) in rows.enumerate() {
-        let r = reference.as_ref().map(|(rc, _)| {
-            let rn = rc.by_category.get(i).map_or(rc.japanese, |x| x.1);
-            (rn, rc.total)
-        });
-        let share = |n: usize, t: usize| format!("{:.1}%", 100.0 * n as f64 / t.max(1) as f64);
-        let (rn, rs) = r.map_or((String::new(), String::new()), |(rn, rt)| (rn.to_string(), share(rn, rt)));
-        outln!("{name:<12} {n:>10} {:>8} {rn:>10} {rs:>8}", share(n, comp.total))?;
-    }
-    for (i, l) in lengths.iter().enumerate() {
-        let r = reference.as_ref().map(|(_, rl)| &rl[i]);
-        outln!("\nLength on {} text ({} docs, {} chars)", l.lang, l.docs, l.chars)?;
-        outln!("{:<22} {:>10} {:>10} {:>9}", "metric", "ours", "reference", "ratio")?;
-        let metrics: [(&str, f64, Option<f64>, usize); 5] = [
-            ("chars/token", l.chars_per_token, r.map(|r| r.chars_per_token), 3),
-            ("bytes/token", l.bytes_per_token, r.map(|r| r.bytes_per_token), 3),
-            (
-                if l.unit == "char" { "tokens/char" } else { "tokens/word" },
-                l.tokens_per_unit,
-                r.map(|r| r.tokens_per_unit),
-                3,
-            ),
-            ("byte-fallback rate", l.fallback_rate, r.map(|r| r.fallback_rate), 4),
-            ("tokens", l.tokens as f64, r.map(|r| r.tokens as f64), 0),
-        ];
-        for (name, x, rx, d) in metrics {
-            outln!("{name:<22} {x:>10.d$} {:>10} {:>9}", num(rx, d), ratio(x, rx))?;
-        }
-    }
+    outln!("{}", out.table())?;
     Ok(())
 }
 
 fn import_cmd(a: ImportArgs) -> Result<()> {
-    crate::check_out_dir(&a.out, a.force)?;
+    hashi_core::check_out_dir(&a.out, a.force).map_err(anyhow::Error::msg)?;
     let model = SpModel::from_file(&a.model)?;
     let style = model.to_llama_style(&a.model)?;
     style.save(&a.out, a.model_max_length)?;
@@ -243,7 +205,7 @@ fn import_cmd(a: ImportArgs) -> Result<()> {
 }
 
 fn expand_cmd(a: ExpandArgs) -> Result<()> {
-    crate::check_out_dir(&a.out, a.force)?;
+    hashi_core::check_out_dir(&a.out, a.force).map_err(anyhow::Error::msg)?;
     let report = hashi_experiment::tokenizer::expand_tokenizer(&a.base, &a.add, &a.out)?;
     outln!("{}", serde_json::to_string_pretty(&report)?)?;
     Ok(())

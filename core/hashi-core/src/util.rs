@@ -61,6 +61,30 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Refuses to write into `out` when it exists and is not an empty folder, unless `force`: a command that creates
+/// an output folder never replaces someone's files without being asked.
+///
+/// # Errors
+/// A message naming `--out` and the folder.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<(), String> {
+    if out.exists() && !out.is_dir() {
+        return Err(format!("--out {}: exists and is not a directory", out.display()));
+    }
+    if force || !out.is_dir() {
+        return Ok(());
+    }
+    let mut entries =
+        std::fs::read_dir(out).map_err(|e| format!("--out {}: cannot list it: {e}", out.display()))?;
+    if entries.next().is_some() {
+        return Err(format!(
+            "--out {}: already exists and is not empty; its files would be overwritten (pass --force to write \
+             into it, or choose another folder)",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,3 +105,58 @@ pub fn corpus_inputs(file: &Path) -> Result<Vec<hashi_tokenizer::input::InputSpe
     }
     Ok(specs)
 }
+
+/// A resolved plan as a text table: a summary line, then one row per phase, language and source.
+pub fn table(plan: &hashi_data::ResolvedPlan) -> String {
+    use std::fmt::Write as _;
+    macro_rules! w {
+        ($o:expr, $($t:tt)*) => {{ let _ = writeln!($o, $($t)*); }};
+    }
+    let mut out = String::new();
+    let d = &plan.decl;
+    w!(
+        out,
+        "{}: {} phases, {} batches of {} x {} tokens = {} tokens (seed {}, on_exhausted {:?})",
+        d.name,
+        plan.phases.len(),
+        plan.total_batches(),
+        d.batch_size,
+        d.seq_len,
+        plan.total_batches() * plan.tokens_per_batch(),
+        d.seed,
+        d.on_exhausted
+    );
+    w!(
+        out,
+        "\n{:<14} {:>8} {:<5} {:>6} {:<11} {:<16} {:>10} {:>12} {:>7}",
+        "phase",
+        "steps",
+        "lang",
+        "share",
+        "order",
+        "source",
+        "sequences",
+        "tokens",
+        "epochs"
+    );
+    for p in &plan.phases {
+        for l in &p.langs {
+            for s in &l.sources {
+                w!(
+                    out,
+                    "{:<14} {:>8} {:<5} {:>6.3} {:<11} {:<16} {:>10} {:>12} {:>7}",
+                    p.name,
+                    p.batches,
+                    l.lang,
+                    l.share,
+                    format!("{:?}", l.order).to_lowercase(),
+                    s.name,
+                    s.sequences,
+                    s.sequences * d.seq_len as u64,
+                    s.epochs
+                );
+            }
+        }
+    }
+    out.trim_end().to_string()
+}

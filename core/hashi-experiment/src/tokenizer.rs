@@ -156,6 +156,59 @@ impl TokenizerAnalysis {
     }
 }
 
+impl TokenizerAnalysis {
+    /// The analysis as text tables: the vocabulary by script, then length per token on each language's text,
+    /// beside the reference with ratios.
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        macro_rules! w {
+            ($o:expr, $($t:tt)*) => {{ let _ = writeln!($o, $($t)*); }};
+        }
+        let mut out = String::new();
+        let (comp, lengths) = (&self.composition, &self.lengths);
+        let reference = self.reference.as_ref().map(|r| (&r.composition, &r.lengths));
+        // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
+        let ratio = |x: f64, r: Option<f64>| {
+            r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })
+        };
+        let num = |r: Option<f64>, digits: usize| r.map_or(String::new(), |r| format!("{r:.digits$}"));
+        w!(out, "Vocabulary by script ({} pieces)", comp.total);
+        w!(out, "{:<12} {:>10} {:>8} {:>10} {:>8}", "category", "pieces", "share", "reference", "share");
+        let rows = comp.by_category.iter().map(|(c, n)| (c.name(), *n)).chain([("japanese", comp.japanese)]);
+        for (i, (name, n)) in rows.enumerate() {
+            let r = reference.as_ref().map(|(rc, _)| {
+                let rn = rc.by_category.get(i).map_or(rc.japanese, |x| x.1);
+                (rn, rc.total)
+            });
+            let share = |n: usize, t: usize| format!("{:.1}%", 100.0 * n as f64 / t.max(1) as f64);
+            let (rn, rs) =
+                r.map_or((String::new(), String::new()), |(rn, rt)| (rn.to_string(), share(rn, rt)));
+            w!(out, "{name:<12} {n:>10} {:>8} {rn:>10} {rs:>8}", share(n, comp.total));
+        }
+        for (i, l) in lengths.iter().enumerate() {
+            let r = reference.as_ref().map(|(_, rl)| &rl[i]);
+            w!(out, "\nLength on {} text ({} docs, {} chars)", l.lang, l.docs, l.chars);
+            w!(out, "{:<22} {:>10} {:>10} {:>9}", "metric", "ours", "reference", "ratio");
+            let metrics: [(&str, f64, Option<f64>, usize); 5] = [
+                ("chars/token", l.chars_per_token, r.map(|r| r.chars_per_token), 3),
+                ("bytes/token", l.bytes_per_token, r.map(|r| r.bytes_per_token), 3),
+                (
+                    if l.unit == "char" { "tokens/char" } else { "tokens/word" },
+                    l.tokens_per_unit,
+                    r.map(|r| r.tokens_per_unit),
+                    3,
+                ),
+                ("byte-fallback rate", l.fallback_rate, r.map(|r| r.fallback_rate), 4),
+                ("tokens", l.tokens as f64, r.map(|r| r.tokens as f64), 0),
+            ];
+            for (name, x, rx, d) in metrics {
+                w!(out, "{name:<22} {x:>10.d$} {:>10} {:>9}", num(rx, d), ratio(x, rx));
+            }
+        }
+        out.trim_end().to_string()
+    }
+}
+
 /// Vocabulary by script and length per token on `texts`, for `tokenizer` and `reference`.
 pub fn analyze_tokenizer(
     tokenizer: &Path,

@@ -16,6 +16,7 @@ mod ops;
 mod params;
 mod rotary;
 mod save;
+mod summary;
 
 pub use checkpoint::{Checkpoint, INDEX_FILE, SINGLE_FILE, ShardIndex};
 pub use config::{Config, Family, LlamaConfig, RopeScaling};
@@ -25,3 +26,4 @@ pub use llama::{KvCache, Llama};
 pub use loss::{IGNORE_INDEX, causal_lm_loss, next_token_loss, next_token_losses};
 pub use params::{ParamStore, param_count, param_shapes};
 pub use save::{SaveDtype, SaveOptions, save_pretrained};
+pub use summary::{ModelSummary, TensorInfo};
