@@ -191,8 +191,9 @@ fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
     remove_scratch(out.parent().expect("scratch dir"));
 }
 
-/// A run file with a typo in `train`, in a variant's `train`, an unknown task or a missing curriculum fails in
-/// under a second, before any stage (nothing written), naming the run file and the field.
+/// A run file with a typo in `train`, in a variant's `train`, a wrong `cluster` or `plan_overrides` key, a bad
+/// optimizer number, an unknown task or a missing curriculum fails in under a second, before any stage (nothing
+/// written), naming the run file and the field.
 #[test]
 fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
     let dir = scratch_dir("run-validate");
@@ -215,6 +216,24 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "eval.tasks[1]: unknown task \"jcommonsenseqa\"",
         ),
         ("curriculum.lua", "curricula/exp0.lua", "curricula/nope.lua", "variants[1].curriculum"),
+        (
+            "cluster.lua",
+            "checkpoint = { every = 0, keep = 1 },",
+            "checkpoint = { every = 0, keep = 1 }, cluster = { nodes = 2, gpus_per_node = 8 },",
+            "unknown field `gpus_per_node`",
+        ),
+        (
+            "overrides.lua",
+            "plan_overrides = { seq_len = 128,",
+            "plan_overrides = { seqlen = 128,",
+            "unknown field `seqlen`",
+        ),
+        (
+            "numbers.lua",
+            "optimizer = { weight_decay = 0.1, clip = 1.0 },",
+            "optimizer = { weight_decay = 0.1, clip = 1.0, beta2 = 1.5 },",
+            "beta2",
+        ),
     ];
     let bin = hashi_bin(); // built before anything is timed
     for (name, from, to, want) in cases {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hashi_core::Reporter;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PEER_SCRIPT: &str = include_str!("../peers/data_peer.py");
 
@@ -40,7 +40,7 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
     let shards = dir.path().join("shards");
     let exe = std::env::current_exe()?;
     let mut ours = serde_json::Map::new();
-    let mut manifest: Value = Value::Null;
+    let mut manifest = None;
     for threads in [1usize, 2] {
         progress.start(&format!("prepare x{threads}"), None, "");
         let t0 = Instant::now();
@@ -58,13 +58,9 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
         if !out.status.success() {
             bail!("data prepare failed:\n{}", String::from_utf8_lossy(&out.stderr));
         }
-        manifest = serde_json::from_str(&std::fs::read_to_string(shards.join("manifest.json"))?)?;
-        let bytes: u64 = manifest["corpora"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["text_bytes"].as_u64())
-            .sum();
+        let m = hashi_data::Manifest::load(&shards)?;
+        let bytes: u64 = m.corpora.iter().map(|c| c.text_bytes).sum();
+        manifest = Some(m);
         ours.insert(
             format!("threads_{threads}"),
             json!({"seconds": dt, "mb_per_s": bytes as f64 / dt / 1e6, "text_bytes": bytes}),
@@ -74,14 +70,10 @@ pub fn run(a: DataBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(py) = &a.peer_python {
         let script = dir.path().join("data_peer.py");
         std::fs::write(&script, PEER_SCRIPT)?;
-        let files: Vec<String> = manifest["corpora"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|c| c["inputs"].as_array().cloned().unwrap_or_default())
-            .filter_map(|i| i["path"].as_str().map(String::from))
-            .collect();
-        let tok = manifest["tokenizer"].as_str().context("manifest tokenizer")?.to_string();
+        let manifest = manifest.context("no manifest")?;
+        let files: Vec<String> =
+            manifest.corpora.iter().flat_map(|c| &c.inputs).map(|i| i.path.display().to_string()).collect();
+        let tok = manifest.tokenizer.display().to_string();
         for threads in [1usize, 2] {
             progress.start(&format!("peer x{threads}"), None, "");
             let out = Command::new(py)

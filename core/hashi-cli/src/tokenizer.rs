@@ -191,7 +191,7 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    outln!("{}", out.table())?;
+    outln!("{}", hashi_experiment::tokenizer::analysis_table(&out))?;
     Ok(())
 }
 

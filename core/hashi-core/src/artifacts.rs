@@ -3,7 +3,7 @@
 //! state. Evaluation results are `hashi_eval::EvalResults`, the export request [`crate::ExportRequest`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -123,5 +123,128 @@ impl Metrics {
     pub fn read_all(path: &Path) -> Result<Vec<Self>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+}
+
+/// `RUN/run.json`: what `hashi run` made, with paths relative to the run folder (the index stays valid when the
+/// folder moves); `hashi report` reads nothing else to find a run's files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunIndex {
+    /// The run's name.
+    pub name: String,
+    /// The run file.
+    pub experiment: PathBuf,
+    /// Whether it ran with `--quick`.
+    pub quick: bool,
+    /// Seeds every variant was trained with.
+    pub seeds: Vec<u64>,
+    /// The English source model and its evaluation.
+    pub base: RunModel,
+    /// The tokenizer folder and its analysis.
+    pub tokenizer: RunTokenizer,
+    /// The transferred model, its report and its evaluation.
+    pub transfer: RunTransfer,
+    /// Every variant and seed trained.
+    pub variants: Vec<RunVariant>,
+    /// The CPU and threads.
+    pub machine: String,
+    /// Seconds of every finished stage, by stage id.
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// Wall time of the invocation that wrote this index.
+    pub seconds_this_invocation: f64,
+}
+
+/// A model of a run and its evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunModel {
+    /// The model directory.
+    pub model: PathBuf,
+    /// Its evaluation results (relative to the run folder).
+    pub eval: String,
+}
+
+/// The tokenizer of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunTokenizer {
+    /// Its folder (relative).
+    pub dir: String,
+    /// `tokenizer-analysis.json` (relative).
+    pub analysis: String,
+}
+
+/// The transfer of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunTransfer {
+    /// The transferred model (relative).
+    pub dir: String,
+    /// `transfer_report.json` (relative).
+    pub report: String,
+    /// Its evaluation (relative).
+    pub eval: String,
+}
+
+/// One variant and seed of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunVariant {
+    /// `NAME-sSEED`.
+    pub id: String,
+    /// The variant's name.
+    pub name: String,
+    /// What the report calls it.
+    pub label: String,
+    /// Its seed.
+    pub seed: u64,
+    /// Trained from random weights.
+    pub from_scratch: bool,
+    /// Its curriculum.
+    pub curriculum: PathBuf,
+    /// Its training folder (relative).
+    pub train: String,
+    /// The resolved plan of its last checkpoint (relative).
+    pub plan: String,
+    /// Step 0 and every data-switch checkpoint, with their evaluations.
+    pub checkpoints: Vec<RunCheckpoint>,
+}
+
+/// A checkpoint of a variant (or its starting point, step 0) and its evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunCheckpoint {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Tokens trained on.
+    pub tokens: u64,
+    /// Tokens per language (none at step 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_by_lang: Option<BTreeMap<String, u64>>,
+    /// The phase the checkpoint ends (none at step 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<usize>,
+    /// The checkpoint folder (relative; none at step 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// Its evaluation results (relative).
+    pub eval: String,
+}
+
+impl RunIndex {
+    /// Reads `RUN/run.json`.
+    ///
+    /// # Errors
+    /// A message naming the folder when it is not a run folder, or the file when it is not a run index.
+    pub fn read(run_dir: &Path) -> Result<Self, String> {
+        let p = run_dir.join("run.json");
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: not a run directory ({e})", run_dir.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a run index: {e}", p.display()))
+    }
+
+    /// Writes `RUN/run.json` atomically.
+    ///
+    /// # Errors
+    /// A message naming the file.
+    pub fn write(&self, run_dir: &Path) -> Result<(), String> {
+        let p = run_dir.join("run.json");
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
+        crate::write_atomic(&p, text.as_bytes()).map_err(|e| format!("writing {}: {e}", p.display()))
     }
 }

@@ -14,6 +14,8 @@ use hashi_script::{Script, ScriptOptions};
 use hashi_tokenizer::input::InputSpec;
 use serde_json::{Value, json};
 
+use hashi_core::artifacts::{RunCheckpoint, RunIndex, RunModel, RunTokenizer, RunTransfer, RunVariant};
+
 use crate::cache::{Key, Plan};
 use crate::experiment::ExperimentDecl;
 use crate::paths::{normalize, resolve as rel};
@@ -183,20 +185,24 @@ pub fn run(run_file: &Path, opts: &RunOptions, progress: &dyn Reporter) -> Resul
     for (v, seed, exp) in &trainings {
         variants.push(train_variant(&mut r, &experiment, &sh, &ev, v, *seed, exp, &transfer_eval)?);
     }
-    let index = json!({
-        "name": d.name, "experiment": experiment, "quick": quick, "seeds": seeds,
-        "base": {"model": wiring.base_model, "eval": rel_to(&out, &base_eval)},
-        "tokenizer": {"dir": "tokenizer", "analysis": "tokenizer-analysis.json"},
-        "transfer": {"dir": "transfer", "report": "transfer/transfer_report.json", "eval": rel_to(&out, &transfer_eval)},
-        "variants": variants,
-        "machine": machine(),
-        "stage_seconds": stage_seconds(&out)?,
-        "seconds_this_invocation": started.elapsed().as_secs_f64(),
-    });
-    hashi_core::write_atomic(
-        &out.join("run.json"),
-        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
-    )?;
+    let index = RunIndex {
+        name: d.name.clone(),
+        experiment: experiment.clone(),
+        quick,
+        seeds: seeds.clone(),
+        base: RunModel { model: wiring.base_model.clone(), eval: rel_to(&out, &base_eval) },
+        tokenizer: RunTokenizer { dir: "tokenizer".into(), analysis: "tokenizer-analysis.json".into() },
+        transfer: RunTransfer {
+            dir: "transfer".into(),
+            report: "transfer/transfer_report.json".into(),
+            eval: rel_to(&out, &transfer_eval),
+        },
+        variants,
+        machine: machine(),
+        stage_seconds: stage_seconds(&out)?,
+        seconds_this_invocation: started.elapsed().as_secs_f64(),
+    };
+    index.write(&out).map_err(anyhow::Error::msg)?;
     if !opts.no_report {
         hashi_report::write(std::slice::from_ref(&out), &out.join("report"))?;
         r.say(&format!("report: {}", out.join("report").join("report.md").display()));
@@ -281,7 +287,8 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
             crate::tokenizer::expand_tokenizer(&w.base_model, &trained, &tok_dir)?;
         }
         crate::tokenizer::analyze_tokenizer(&tok_dir, Some(&w.base_model), &heldout)?
-            .write(&out.join("tokenizer-analysis.json"))
+            .write(&out.join("tokenizer-analysis.json"))?;
+        Ok(())
     })?;
 
     let mut key = Key::new("transfer")
@@ -397,7 +404,7 @@ fn train_variant(
     seed: u64,
     exp: &ExperimentDecl,
     transfer_eval: &Path,
-) -> Result<Value> {
+) -> Result<RunVariant> {
     let out = r.out.clone();
     let id = format!("{}-s{seed}", v.name);
     let vdir = out.join("variants").join(&id);
@@ -452,7 +459,14 @@ fn train_variant(
         },
     )?;
     // Every data switch (and the end) is a kept checkpoint; evaluate each.
-    let mut points = vec![json!({"step": 0, "tokens": 0, "eval": rel_to(&out, &start_eval)})];
+    let mut points = vec![RunCheckpoint {
+        step: 0,
+        tokens: 0,
+        tokens_by_lang: None,
+        phase: None,
+        checkpoint: None,
+        eval: rel_to(&out, &start_eval),
+    }];
     for ckpt in phase_checkpoints(&train_dir)? {
         let name = ckpt.file_name().and_then(|n| n.to_str()).context("checkpoint name")?.to_string();
         let state = hashi_train::TrainerState::read(&ckpt).map_err(anyhow::Error::msg)?;
@@ -462,18 +476,27 @@ fn train_variant(
             key: Key::new("checkpoint").upstream(&train_key).value("name", &name)?.finish(),
         };
         let e = ev.eval(r, &target)?;
-        points.push(json!({
-            "step": state.step, "tokens": state.tokens(),
-            "tokens_by_lang": state.tokens_by_lang, "phase": state.cursor.phase,
-            "checkpoint": rel_to(&out, &ckpt), "eval": rel_to(&out, &e),
-        }));
+        points.push(RunCheckpoint {
+            step: state.step,
+            tokens: state.tokens(),
+            tokens_by_lang: Some(state.tokens_by_lang.clone()),
+            phase: Some(state.cursor.phase),
+            checkpoint: Some(rel_to(&out, &ckpt)),
+            eval: rel_to(&out, &e),
+        });
     }
     let last = hashi_train::latest_checkpoint(&train_dir).context("no checkpoint after training")?;
-    Ok(json!({
-        "id": id, "name": v.name, "label": v.label.clone().unwrap_or_else(|| v.name.clone()), "seed": seed,
-        "from_scratch": v.from_scratch, "curriculum": curriculum, "train": rel_to(&out, &train_dir),
-        "plan": rel_to(&out, &last.join("plan.json")), "checkpoints": points,
-    }))
+    Ok(RunVariant {
+        id,
+        name: v.name.clone(),
+        label: v.label.clone().unwrap_or_else(|| v.name.clone()),
+        seed,
+        from_scratch: v.from_scratch,
+        curriculum,
+        train: rel_to(&out, &train_dir),
+        plan: rel_to(&out, &last.join("plan.json")),
+        checkpoints: points,
+    })
 }
 
 /// Checks everything of a run file that can be checked without running a stage, in well under a second, and
@@ -567,8 +590,8 @@ fn rel_to(out: &Path, path: &Path) -> String {
 }
 
 /// Seconds of every finished stage, by stage id.
-fn stage_seconds(out: &Path) -> Result<serde_json::Map<String, Value>> {
-    let mut m = serde_json::Map::new();
+fn stage_seconds(out: &Path) -> Result<std::collections::BTreeMap<String, f64>> {
+    let mut m = std::collections::BTreeMap::new();
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(out.join("stages"))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
@@ -576,7 +599,7 @@ fn stage_seconds(out: &Path) -> Result<serde_json::Map<String, Value>> {
         if let (Some(id), Some(mk)) = (p.file_stem().and_then(|s| s.to_str()), crate::cache::Marker::read(&p))
             && mk.finished
         {
-            m.insert(id.to_string(), json!(mk.seconds));
+            m.insert(id.to_string(), mk.seconds);
         }
     }
     Ok(m)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hashi_core::Reporter;
 use hashi_tokenizer::Tokenizer;
-use hashi_tokenizer::analyze::{self, Composition, LengthStats};
+use hashi_tokenizer::analyze::{self, TokenizerAnalysis, TokenizerSide};
 use hashi_tokenizer::hf::LlamaStyle;
 use hashi_tokenizer::input::{InputSpec, read_inputs};
 use hashi_tokenizer::train::{LangSampling, SPECIAL_TOKENS, TrainConfig, train};
@@ -118,55 +118,17 @@ pub fn train_tokenizer(
     })
 }
 
-/// One tokenizer's side of an analysis.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenizerSide {
-    /// The tokenizer.
-    pub tokenizer: PathBuf,
-    /// Its vocabulary by script.
-    pub composition: Composition,
-    /// Length per token on each language's text.
-    pub lengths: Vec<LengthStats>,
-}
-
-/// `tokenizer-analysis.json`: a tokenizer beside a reference (the base model's).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenizerAnalysis {
-    /// The tokenizer analysed.
-    pub tokenizer: PathBuf,
-    /// Its vocabulary by script.
-    pub composition: Composition,
-    /// Length per token on each language's text.
-    pub lengths: Vec<LengthStats>,
-    /// The reference, if any.
-    pub reference: Option<TokenizerSide>,
-}
-
-impl TokenizerAnalysis {
-    /// Reads an analysis file.
-    pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: not a tokenizer analysis", path.display()))
-    }
-
-    /// Writes it as pretty JSON, atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        hashi_core::write_atomic(path, (serde_json::to_string_pretty(self)? + "\n").as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
-    }
-}
-
-impl TokenizerAnalysis {
-    /// The analysis as text tables: the vocabulary by script, then length per token on each language's text,
-    /// beside the reference with ratios.
-    pub fn table(&self) -> String {
+/// An analysis as text tables: the vocabulary by script, then length per token on each language's text, beside
+/// the reference with ratios.
+pub fn analysis_table(analysis: &TokenizerAnalysis) -> String {
+    {
         use std::fmt::Write as _;
         macro_rules! w {
             ($o:expr, $($t:tt)*) => {{ let _ = writeln!($o, $($t)*); }};
         }
         let mut out = String::new();
-        let (comp, lengths) = (&self.composition, &self.lengths);
-        let reference = self.reference.as_ref().map(|r| (&r.composition, &r.lengths));
+        let (comp, lengths) = (&analysis.composition, &analysis.lengths);
+        let reference = analysis.reference.as_ref().map(|r| (&r.composition, &r.lengths));
         // A ratio to a zero reference (no byte-fallback tokens, no text) has no value: `—`, never `inf%` or `NaN%`.
         let ratio = |x: f64, r: Option<f64>| {
             r.map_or(String::new(), |r| if r == 0.0 { "—".into() } else { format!("{:.2}%", 100.0 * x / r) })

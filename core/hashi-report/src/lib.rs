@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use hashi_core::artifacts::{RunIndex, RunVariant};
+use hashi_eval::EvalResults;
+use hashi_tokenizer::analyze::TokenizerAnalysis;
+use hashi_transfer::TransferReport;
 
 use doc::Block;
 use scores::{Scores, Stat};
@@ -20,30 +23,21 @@ use svg::Series;
 /// One run directory's index and where it lives.
 struct Run {
     dir: PathBuf,
-    index: Value,
+    index: RunIndex,
 }
 
 impl Run {
     fn open(dir: &Path) -> Result<Self> {
-        let p = dir.join("run.json");
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("{}: not a run directory", dir.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            index: serde_json::from_str(&text).with_context(|| p.display().to_string())?,
-        })
+        Ok(Self { dir: dir.to_path_buf(), index: RunIndex::read(dir).map_err(anyhow::Error::msg)? })
     }
 
-    fn json(&self, rel: &str) -> Result<Value> {
-        let p = self.dir.join(rel);
-        serde_json::from_str(
-            &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| p.display().to_string())
+    /// Evaluation results at `rel` (relative to the run folder).
+    fn eval(&self, rel: &str) -> Result<EvalResults> {
+        Ok(EvalResults::read(&self.dir.join(rel))?)
     }
 
-    fn variants(&self) -> &[Value] {
-        self.index["variants"].as_array().map_or(&[], |v| v.as_slice())
+    fn variants(&self) -> &[RunVariant] {
+        &self.index.variants
     }
 }
 
@@ -67,21 +61,18 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     for (i, r) in runs.iter().enumerate() {
         // The base model and the transfer do not depend on the seed: the first run's stand for all.
         if i == 0 {
-            base.push(Scores::from_eval(&r.json(r.index["base"]["eval"].as_str().context("base eval")?)?));
-            start.push(Scores::from_eval(
-                &r.json(r.index["transfer"]["eval"].as_str().context("transfer eval")?)?,
-            ));
+            base.push(Scores::from_eval(&r.eval(&r.index.base.eval)?));
+            start.push(Scores::from_eval(&r.eval(&r.index.transfer.eval)?));
         }
         for v in r.variants() {
-            let name = v["name"].as_str().context("variant name")?.to_string();
+            let name = v.name.clone();
             if !order.contains(&name) {
                 order.push(name.clone());
             }
-            labels.insert(name.clone(), v["label"].as_str().unwrap_or(&name).to_string());
+            labels.insert(name.clone(), v.label.clone());
             let mut curve = vec![];
-            for c in v["checkpoints"].as_array().context("checkpoints")? {
-                let e = r.json(c["eval"].as_str().context("checkpoint eval")?)?;
-                curve.push((c["tokens"].as_f64().unwrap_or(0.0), Scores::from_eval(&e)));
+            for c in &v.checkpoints {
+                curve.push((c.tokens as f64, Scores::from_eval(&r.eval(&c.eval)?)));
             }
             curves.entry(name).or_default().push(curve);
         }
@@ -91,7 +82,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         .map(|(n, cs)| (n, cs.iter().filter_map(|c| c.last().map(|p| &p.1)).collect()))
         .collect();
     let first = &runs[0];
-    let title = format!("hashi report: {}", first.index["name"].as_str().unwrap_or("run"));
+    let title = format!("hashi report: {}", first.index.name);
     let mut blocks = vec![Block::Heading(1, title.clone())];
     blocks.push(Block::Para(summary(&runs)));
 
@@ -143,13 +134,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut seen = vec![];
     for r in &runs {
         for v in r.variants() {
-            let name = v["name"].as_str().unwrap_or_default().to_string();
+            let name = v.name.clone();
             if seen.contains(&name) {
                 continue;
             }
             seen.push(name.clone());
-            let plan: hashi_core::plan::ResolvedPlan =
-                serde_json::from_value(r.json(v["plan"].as_str().context("plan")?)?)?;
+            let plan = read_json::<hashi_core::plan::ResolvedPlan>(&r.dir.join(&v.plan))?;
             blocks.push(Block::Figure {
                 file: format!("plan-{name}"),
                 svg: svg::plan(&plan),
@@ -233,13 +223,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     blocks.push(Block::Heading(2, "Training curves".into()));
     let (mut loss, mut lr) = (vec![], vec![]);
     for name in &order {
-        let Some((r, v)) = runs
-            .iter()
-            .find_map(|r| r.variants().iter().find(|v| v["name"] == name.as_str()).map(|v| (r, v)))
+        let Some((r, v)) =
+            runs.iter().find_map(|r| r.variants().iter().find(|v| &v.name == name).map(|v| (r, v)))
         else {
             continue;
         };
-        let metrics = r.dir.join(v["train"].as_str().unwrap_or_default()).join("metrics.jsonl");
+        let metrics = r.dir.join(&v.train).join("metrics.jsonl");
         let m = read_metrics(&metrics)?;
         loss.push(Series {
             name: name.clone(),
@@ -267,15 +256,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     });
 
     // Tokenizer and transfer.
-    blocks.extend(scores::tokenizer_blocks(
-        &first.json(first.index["tokenizer"]["analysis"].as_str().unwrap_or_default())?,
-    ));
-    blocks.extend(scores::transfer_blocks(
-        &first.json(first.index["transfer"]["report"].as_str().unwrap_or_default())?,
-    ));
-    blocks.extend(scores::timing_blocks(
-        &runs.iter().map(|r| (r.dir.clone(), r.index.clone())).collect::<Vec<_>>(),
-    ));
+    let analysis = TokenizerAnalysis::read(&first.dir.join(&first.index.tokenizer.analysis))?;
+    blocks.extend(scores::tokenizer_blocks(&analysis));
+    let transfer = read_json::<TransferReport>(&first.dir.join(&first.index.transfer.report))?;
+    blocks.extend(scores::transfer_blocks(&transfer));
+    blocks
+        .extend(scores::timing_blocks(&runs.iter().map(|r| (r.dir.as_path(), &r.index)).collect::<Vec<_>>()));
 
     let figures = out.join("figures");
     std::fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
@@ -326,6 +312,12 @@ fn png_copy(tool: &Path, svg: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A JSON artifact of type `T`, naming the file when it cannot be read.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| path.display().to_string())
+}
+
 fn read_metrics(path: &Path) -> Result<Vec<hashi_core::artifacts::Metrics>> {
     hashi_core::artifacts::Metrics::read_all(path).map_err(anyhow::Error::msg)
 }
@@ -334,16 +326,15 @@ fn summary(runs: &[Run]) -> String {
     let mut lines = vec![];
     for r in runs {
         let i = &r.index;
-        let secs: f64 =
-            i["stage_seconds"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum());
+        let secs: f64 = i.stage_seconds.values().sum();
         lines.push(format!(
-            "- `{}`: run file `{}`{}, seeds {}, {} variant trainings; machine: {}; stages took {:.1} min in all",
+            "- `{}`: run file `{}`{}, seeds {:?}, {} variant trainings; machine: {}; stages took {:.1} min in all",
             shown(&r.dir),
-            shown(Path::new(i["experiment"].as_str().unwrap_or("?"))),
-            if i["quick"].as_bool() == Some(true) { " (--quick)" } else { "" },
-            i["seeds"],
+            shown(&i.experiment),
+            if i.quick { " (--quick)" } else { "" },
+            i.seeds,
             r.variants().len(),
-            i["machine"].as_str().unwrap_or("unknown"),
+            i.machine,
             secs / 60.0
         ));
     }

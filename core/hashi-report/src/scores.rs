@@ -2,9 +2,12 @@
 //! seeds, the paper's orderings, and the tables of the tokenizer, transfer and timing sections.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
-use serde_json::Value;
+use hashi_core::artifacts::RunIndex;
+use hashi_eval::EvalResults;
+use hashi_tokenizer::analyze::{Composition, TokenizerAnalysis};
+use hashi_transfer::TransferReport;
 
 use super::doc::Block;
 
@@ -41,27 +44,21 @@ pub struct Scores {
 }
 
 impl Scores {
-    pub fn from_eval(v: &Value) -> Self {
+    pub fn from_eval(v: &EvalResults) -> Self {
         let mut s = Scores::default();
-        if let Some(results) = v["results"].as_object() {
-            for (name, r) in results {
-                if let Some((m, scale, _)) = metric(name)
-                    && let Some(x) = r[m].as_f64()
-                {
-                    s.tasks.insert(name.clone(), x * scale);
-                    // balanced_acc has no stderr of its own upstream; acc's is the closest.
-                    let se = r[format!("{m}_stderr")].as_f64().or_else(|| r["acc_stderr"].as_f64());
-                    s.stderr.insert(name.clone(), se.unwrap_or(0.0) * scale);
-                }
+        for (name, r) in &v.results {
+            if let Some((m, scale, _)) = metric(name)
+                && let Some(x) = r.metric(m)
+            {
+                s.tasks.insert(name.clone(), x * scale);
+                // balanced_acc has no stderr of its own upstream; acc's is the closest.
+                let se = r.metric(&format!("{m}_stderr")).or(r.acc_stderr);
+                s.stderr.insert(name.clone(), se.unwrap_or(0.0) * scale);
             }
         }
-        for b in v["bits_per_byte"].as_array().into_iter().flatten() {
-            if let (Some(l), Some(x)) = (b["lang"].as_str(), b["bits_per_byte"].as_f64()) {
-                s.bpb.insert(l.to_string(), x);
-                if let Some(n) = b["bytes"].as_u64() {
-                    s.bpb_bytes.insert(l.to_string(), n);
-                }
-            }
+        for b in &v.bits_per_byte {
+            s.bpb.insert(b.lang.clone(), b.bits_per_byte);
+            s.bpb_bytes.insert(b.lang.clone(), b.bytes as u64);
         }
         s
     }
@@ -279,22 +276,19 @@ pub fn orderings(
     (head, rows)
 }
 
-pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
+pub fn tokenizer_blocks(a: &TokenizerAnalysis) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(2, "Tokenizer".into())];
     // Categories in the analysis's own order (Latin, CJK, Hiragana, Katakana, ...), then the Japanese total.
-    let comp = |c: &Value| -> Vec<(String, f64)> {
-        let mut v: Vec<(String, f64)> = c["by_category"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_f64()?)))
-            .collect();
-        v.push(("japanese (CJK + kana)".into(), c["japanese"].as_f64().unwrap_or(0.0)));
+    let comp = |c: &Composition| -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> =
+            c.by_category.iter().map(|(k, n)| (k.name().to_string(), *n as f64)).collect();
+        v.push(("japanese (CJK + kana)".into(), c.japanese as f64));
         v
     };
-    let (ours, theirs) = (comp(&a["composition"]), comp(&a["reference"]["composition"]));
-    let total = |c: &Value| c["total"].as_f64().unwrap_or(1.0);
-    let (t1, t2) = (total(&a["composition"]), total(&a["reference"]["composition"]));
+    let reference = a.reference.as_ref();
+    let ours = comp(&a.composition);
+    let theirs = reference.map(|r| comp(&r.composition)).unwrap_or_default();
+    let (t1, t2) = (a.composition.total as f64, reference.map_or(1.0, |r| r.composition.total as f64));
     let rows = ours
         .iter()
         .map(|(k, v)| {
@@ -308,17 +302,15 @@ pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
         rows,
     });
     let mut rows = vec![];
-    let refs = a["reference"]["lengths"].as_array().cloned().unwrap_or_default();
-    for (i, l) in a["lengths"].as_array().into_iter().flatten().enumerate() {
-        let r = refs.get(i);
-        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    for (i, l) in a.lengths.iter().enumerate() {
+        let r = reference.and_then(|r| r.lengths.get(i));
         rows.push(vec![
-            l["lang"].as_str().unwrap_or("?").to_string(),
-            format!("{:.3}", f(l, "chars_per_token")),
-            r.map_or("–".into(), |r| format!("{:.3}", f(r, "chars_per_token"))),
-            format!("{:.0}", f(l, "tokens")),
-            r.map_or("–".into(), |r| format!("{:.0}", f(r, "tokens"))),
-            format!("{:.4}", f(l, "fallback_rate")),
+            l.lang.clone(),
+            format!("{:.3}", l.chars_per_token),
+            r.map_or("–".into(), |r| format!("{:.3}", r.chars_per_token)),
+            format!("{:.0}", l.tokens),
+            r.map_or("–".into(), |r| format!("{:.0}", r.tokens)),
+            format!("{:.4}", l.fallback_rate),
         ]);
     }
     blocks.push(Block::Table {
@@ -337,39 +329,28 @@ pub fn tokenizer_blocks(a: &Value) -> Vec<Block> {
     blocks
 }
 
-pub fn transfer_blocks(t: &Value) -> Vec<Block> {
+pub fn transfer_blocks(t: &TransferReport) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(2, "Vocabulary transfer".into())];
     blocks.push(Block::Para(format!(
         "Strategy `{}`: {} of {} new tokens exist in the old vocabulary ({}) and keep their embedding and lm_head \
          rows; the rest are initialised by the strategy.",
-        t["strategy"].as_str().unwrap_or("?"),
-        t["matched"],
-        t["new_vocab_size"],
-        t["old_vocab_size"]
+        t.strategy, t.matched, t.new_vocab_size, t.old_vocab_size
     )));
-    let rows = t["by_category"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            vec![
-                c["category"].as_str().unwrap_or("?").into(),
-                c["matched"].to_string(),
-                c["unmatched"].to_string(),
-            ]
-        })
+    let rows = t
+        .by_category
+        .iter()
+        .map(|c| vec![c.category.clone(), c.matched.to_string(), c.unmatched.to_string()])
         .collect();
     blocks.push(Block::Table {
         head: ["script", "kept (matched)", "initialised"].map(String::from).into(),
         rows,
     });
-    let rows = t["norms"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows = t
+        .norms
+        .iter()
         .map(|n| {
-            let f = |k: &str| format!("{:.4}", n[k].as_f64().unwrap_or(f64::NAN));
-            vec![n["tensor"].as_str().unwrap_or("?").into(), f("old"), f("matched"), f("initialised")]
+            let f = |x: f64| format!("{x:.4}");
+            vec![n.tensor.clone(), f(n.old), f(n.matched), f(n.initialised)]
         })
         .collect();
     blocks.push(Block::Table {
@@ -379,19 +360,21 @@ pub fn transfer_blocks(t: &Value) -> Vec<Block> {
     blocks
 }
 
-pub fn timing_blocks(runs: &[(PathBuf, Value)]) -> Vec<Block> {
+pub fn timing_blocks(runs: &[(&Path, &RunIndex)]) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(2, "Time per stage".into())];
     for (dir, index) in runs {
-        let Some(m) = index["stage_seconds"].as_object() else { continue };
         let mut groups: BTreeMap<String, (usize, f64)> = BTreeMap::new();
-        for (id, s) in m {
+        for (id, s) in &index.stage_seconds {
             let group = match id.split_once('-') {
                 Some((kind @ ("eval" | "train" | "init"), _)) => kind.to_string(),
                 _ => id.clone(),
             };
             let e = groups.entry(group).or_default();
             e.0 += 1;
-            e.1 += s.as_f64().unwrap_or(0.0);
+            e.1 += s;
+        }
+        if groups.is_empty() {
+            continue;
         }
         let total: f64 = groups.values().map(|g| g.1).sum();
         let mut rows: Vec<Vec<String>> =
@@ -444,14 +427,20 @@ mod tests {
     use serde_json::json;
 
     fn eval(ja: f64, en: f64) -> Scores {
-        Scores::from_eval(&json!({
+        let results: EvalResults = serde_json::from_value(json!({
             "results": {
-                "jcommonsenseqa-1.1-0.1": {"acc": ja, "acc_stderr": 0.01},
-                "jsquad-1.1-0.1": {"f1": ja * 100.0, "f1_stderr": 1.0},
-                "mnli": {"acc": en, "acc_stderr": 0.01},
+                "jcommonsenseqa-1.1-0.1": {"acc": ja, "acc_stderr": 0.01, "docs": 10},
+                "jsquad-1.1-0.1": {"f1": ja * 100.0, "f1_stderr": 1.0, "docs": 10},
+                "mnli": {"acc": en, "acc_stderr": 0.01, "docs": 10},
             },
-            "bits_per_byte": [{"lang": "ja", "bits_per_byte": 1.5}],
+            "bits_per_byte": [{"lang": "ja", "bits_per_byte": 1.5, "tokens": 10, "bytes": 40, "documents": 1,
+                               "by_script": []}],
+            "versions": {}, "n-shot": {},
+            "config": {"model": "m", "num_fewshot": 3, "limit": null, "data": "d", "truncate_overlong": false,
+                       "harness": "h"},
         }))
+        .expect("results");
+        Scores::from_eval(&results)
     }
 
     #[test]
@@ -491,12 +480,15 @@ mod tests {
 
     #[test]
     fn tokenizer_tables_keep_the_analysis_order_and_add_the_japanese_total() {
-        let a = json!({
+        let a: TokenizerAnalysis = serde_json::from_value(json!({
+            "tokenizer": "t",
             "composition": {"by_category": [["latin", 3], ["cjk", 2], ["hiragana", 1]], "japanese": 3, "total": 6},
-            "reference": {"composition": {"by_category": [["latin", 6], ["cjk", 0], ["hiragana", 0]], "japanese": 0,
-                                          "total": 6}, "lengths": []},
+            "reference": {"tokenizer": "r", "lengths": [],
+                          "composition": {"by_category": [["latin", 6], ["cjk", 0], ["hiragana", 0]], "japanese": 0,
+                                          "total": 6}},
             "lengths": [],
-        });
+        }))
+        .expect("analysis");
         let blocks = tokenizer_blocks(&a);
         let Some(Block::Table { rows, .. }) = blocks.get(1) else { panic!("composition table") };
         let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();

@@ -9,9 +9,11 @@
 //! (`ja`, `zh`) — and the share of tokens that hold bytes rather than characters: byte-fallback pieces, byte-level
 //! pieces that are not whole UTF-8 characters, and the unknown token.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Result, TokenizerError};
 use crate::script::Category;
 use crate::{PieceBytes, Tokenizer};
 
@@ -118,4 +120,46 @@ pub fn length_stats(tok: &Tokenizer, lang: &str, docs: &[String]) -> Result<Leng
     s.tokens_per_unit = s.tokens as f64 / s.units.max(1) as f64;
     s.fallback_rate = s.fallback_tokens as f64 / t;
     Ok(s)
+}
+
+/// One tokenizer's side of an analysis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerSide {
+    /// The tokenizer.
+    pub tokenizer: PathBuf,
+    /// Its vocabulary by script.
+    pub composition: Composition,
+    /// Length per token on each language's text.
+    pub lengths: Vec<LengthStats>,
+}
+
+/// `tokenizer-analysis.json`: a tokenizer beside a reference (the base model's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenizerAnalysis {
+    /// The tokenizer analysed.
+    pub tokenizer: PathBuf,
+    /// Its vocabulary by script.
+    pub composition: Composition,
+    /// Length per token on each language's text.
+    pub lengths: Vec<LengthStats>,
+    /// The reference, if any.
+    pub reference: Option<TokenizerSide>,
+}
+
+impl TokenizerAnalysis {
+    /// Reads an analysis file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TokenizerError::Input(format!("reading {}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| TokenizerError::Input(format!("{}: not a tokenizer analysis: {e}", path.display())))
+    }
+
+    /// Writes it as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| TokenizerError::Input(e.to_string()))? + "\n";
+        hashi_core::write_atomic(path, text.as_bytes())
+            .map_err(|e| TokenizerError::Input(format!("writing {}: {e}", path.display())))
+    }
 }
