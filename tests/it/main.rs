@@ -9,6 +9,7 @@ mod common;
 mod data;
 mod eval;
 mod export;
+mod faults;
 mod fuzz;
 mod gguf;
 mod hardening;

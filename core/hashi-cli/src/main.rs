@@ -114,7 +114,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -135,6 +135,18 @@ fn execute(command: Command, progress: &progress::Progress) -> anyhow::Result<()
         Command::Run(args) => run::run(args, progress),
         Command::Report(args) => report::run(args),
     }
+}
+
+/// An error and its causes on one line, each cause once: an I/O error that already names its cause in its own
+/// message ("PATH: No space left on device") does not repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1).map(ToString::to_string) {
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
