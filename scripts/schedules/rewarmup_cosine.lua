@@ -11,6 +11,12 @@ end
 ---@type hashi.Schedule
 return {
   name = "rewarmup_cosine",
+  -- The parameters this schedule takes (an unknown or missing one is an error naming it).
+  params = {
+    max_lr = "peak learning rate of every phase",
+    min_lr = "learning rate at the end of every phase",
+    warmup = "warmup steps at the start of every phase (capped at the phase)",
+  },
   lr = function(s, p)
     local w = warmup_of(s, p)
     if s.phase_step < w then

@@ -3,6 +3,12 @@
 ---@type hashi.Schedule
 return {
   name = "warmup_cosine",
+  -- The parameters this schedule takes (an unknown or missing one is an error naming it).
+  params = {
+    max_lr = "peak learning rate",
+    min_lr = "learning rate at the end of the run",
+    warmup = "warmup steps at the start of the run",
+  },
   lr = function(s, p)
     if s.step < p.warmup then
       return p.max_lr * (s.step + 1) / p.warmup

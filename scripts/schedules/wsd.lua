@@ -3,6 +3,13 @@
 ---@type hashi.Schedule
 return {
   name = "wsd",
+  -- The parameters this schedule takes (an unknown or missing one is an error naming it).
+  params = {
+    max_lr = "learning rate of the stable part",
+    min_lr = "learning rate at the end of the run",
+    warmup = "warmup steps at the start of the run",
+    decay = "fraction of the run spent decaying linearly to min_lr",
+  },
   lr = function(s, p)
     if s.step < p.warmup then
       return p.max_lr * (s.step + 1) / p.warmup

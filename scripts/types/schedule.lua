@@ -52,6 +52,9 @@
 ---10-step probe with the experiment's params, and must answer a finite number in [0, 10].
 ---@class hashi.Schedule
 ---@field name? string a label for people (hashi does not read it)
+---The parameters the schedule takes, name → what it is. When present, `schedule.params` must give exactly these:
+---an unknown name (a misspelt `max_Lr`) or a missing one is an error naming the script and the parameter.
+---@field params? table<string, string>
 ---The learning rate of step `s` (finite, 0 to 10).
 ---@field lr fun(s: hashi.StepInfo, p: hashi.ScheduleParams): number
 ---Only for `hashi export` (one engine job per phase): called with each phase's first step, the phase's curve in

@@ -229,6 +229,12 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "unknown field `seqlen`",
         ),
         (
+            "params.lua",
+            "params = { max_lr = 1e-3,",
+            "params = { max_Lr = 1e-3,",
+            "unknown parameter \"max_Lr\"",
+        ),
+        (
             "numbers.lua",
             "optimizer = { weight_decay = 0.1, clip = 1.0 },",
             "optimizer = { weight_decay = 0.1, clip = 1.0, beta2 = 1.5 },",

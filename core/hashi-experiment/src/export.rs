@@ -77,6 +77,7 @@ pub fn build_request(experiment: &Path, target: &str) -> Result<ExportRequest> {
     let plan = crate::plan::load_plan(&curriculum, &shards, &exp.plan_overrides)?;
     let accumulation = exp.accumulation_for(&plan, experiment)?;
     let steps = hashi_train::steps_per_phase(&plan, accumulation)?;
+    crate::train::check_schedule(&exp)?;
     let schedule = Script::load(&schedule_path, &ScriptOptions::default())?;
     let (lrs, engines) = schedules(&schedule, &exp.schedule.params, &steps)?;
     let manifest = hashi_data::Manifest::load(&shards)?;

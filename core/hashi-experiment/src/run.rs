@@ -544,6 +544,7 @@ fn validate<'d>(
                 )
             })?;
             exp.validate(Path::new(&format!("{file}: variant {:?}", v.name)))?;
+            crate::train::check_schedule(&exp).with_context(|| format!("{file}: variant {:?}", v.name))?;
             if only.is_empty() || only.contains(&v.name) {
                 out.push((v, seed, exp));
             }

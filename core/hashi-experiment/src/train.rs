@@ -97,9 +97,34 @@ fn plan_loader(manifest: hashi_data::Manifest, overrides: PlanOverrides) -> hash
     })
 }
 
+/// A schedule that declares its parameters (`params = { name = "what it is", ... }`) gets exactly those: a name
+/// it does not declare (a misspelt `max_Lr`) or one it declares but is not given is an error naming the script
+/// and the parameter, before `lr` runs. A schedule without `params` reads whatever it is given.
+fn check_schedule_params(
+    s: &Script,
+    path: &Path,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> hashi_script::Result<()> {
+    let Some(declared) = s.field::<Option<BTreeMap<String, String>>>("params")? else { return Ok(()) };
+    let err = |message: String| hashi_script::ScriptError::Decode {
+        path: path.into(),
+        what: "schedule.params".into(),
+        message,
+    };
+    let names = || declared.keys().cloned().collect::<Vec<_>>().join(", ");
+    if let Some(k) = params.keys().find(|k| !declared.contains_key(*k)) {
+        return Err(err(format!("unknown parameter {k:?}: this schedule takes {}", names())));
+    }
+    if let Some((k, what)) = declared.iter().find(|(k, _)| !params.contains_key(*k)) {
+        return Err(err(format!("missing parameter {k:?} ({what}): this schedule takes {}", names())));
+    }
+    Ok(())
+}
+
 fn schedule_loader(params: serde_json::Map<String, serde_json::Value>) -> hashi_script::Loader {
     Box::new(move |path, opts| {
         let s = Script::load(path, opts)?;
+        check_schedule_params(&s, path, &params)?;
         // Self-check: the hook answers a finite, non-negative number on probe inputs.
         for (step, phase_step, phase_steps) in [(0u64, 0u64, 10u64), (5, 5, 10), (9, 9, 10)] {
             let probe = StepInfo {
@@ -163,6 +188,14 @@ impl ExperimentRecord {
         serde_json::from_str(&text)
             .with_context(|| format!("{}: not the JSON that `hashi train` writes", p.display()))
     }
+}
+
+/// Loads `exp`'s schedule as training will (declared parameters, the self-check of `lr`): a run checks every
+/// variant's schedule this way before any stage.
+pub fn check_schedule(exp: &ExperimentDecl) -> Result<()> {
+    let path = PathBuf::from(&exp.schedule.script);
+    schedule_loader(exp.schedule.params.clone())(&path, &ScriptOptions::default())?;
+    Ok(())
 }
 
 /// Reads an experiment file (paths made absolute against its folder) and checks its settings.
