@@ -24,7 +24,7 @@ return {
     schedule = { script = "../../scripts/schedules/rewarmup_cosine.lua",
                  params = { max_lr = 3e-4, min_lr = 3e-5, warmup = 20 } },
     optimizer = { beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, clip = 1.0 },
-    checkpoint = { every = 0, keep = 1 },
+    checkpoint = { every = 0, keep = 1, optimizer_state = "latest" },
     backend = "torch",
     backend_options = { device = "cuda", precision = "bf16" },
     plan_overrides = { seq_len = 2048, batch_size = 4, total_tokens = 12582912 },

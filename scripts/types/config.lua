@@ -43,6 +43,9 @@
 ---@class hashi.Checkpoint
 ---@field every? integer a checkpoint every N optimizer steps; 0 = phase ends only (default 0)
 ---@field keep? integer periodic checkpoints kept, at least 1 (default 3)
+---Which checkpoints keep the optimizer state: all (default), or the newest only (the one a resume starts from;
+---the others keep their weights for evaluation).
+---@field optimizer_state? "all"|"latest"
 
 ---Loss-spike handling.
 ---@class hashi.Stop

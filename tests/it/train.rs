@@ -155,6 +155,41 @@ impl Run {
     }
 }
 
+/// `checkpoint.optimizer_state = "latest"`: every checkpoint but the newest keeps its weights only, and a run
+/// stopped and resumed (from the newest, the only one with moments) ends bitwise where an uninterrupted run ends.
+#[test]
+fn optimizer_state_in_the_latest_checkpoint_only_still_resumes_bitwise() {
+    let with = |name: &str| {
+        let run = setup(name, 5);
+        let exp = std::fs::read_to_string(run.dir.join("exp.lua")).expect("exp");
+        let exp = exp.replace("keep = 2 }", "keep = 2, optimizer_state = 'latest' }");
+        write(&run.dir.join("exp.lua"), &exp);
+        run
+    };
+    let full = with("train-moments-full");
+    hashi_ok(&["train", &full.exp()]);
+    let ckpt = full.dir.join("run/ckpt");
+    let latest = hashi_train::latest_checkpoint(&full.dir.join("run")).expect("latest");
+    let mut kept = 0;
+    for e in std::fs::read_dir(&ckpt).expect("ckpt") {
+        let d = e.expect("entry").path();
+        if !d.join("DONE").is_file() {
+            continue;
+        }
+        kept += 1;
+        assert!(d.join("model.safetensors").is_file(), "{}: weights kept", d.display());
+        assert_eq!(d.join("optimizer.safetensors").is_file(), d == latest, "{}", d.display());
+    }
+    assert!(kept >= 3, "phase ends and periodic checkpoints are kept: {kept}");
+    let want = full.outcome();
+    let stopped = with("train-moments-stopped");
+    hashi_ok(&["train", &stopped.exp(), "--stop-after", "23"]);
+    hashi_ok(&["train", &stopped.exp(), "--resume"]);
+    let got = stopped.outcome();
+    assert!(got.0 == want.0 && got.1 == want.1, "final weights and moments differ after stop + resume");
+    assert_eq!(got.2, want.2, "metrics differ after stop + resume");
+}
+
 #[test]
 fn loss_falls_and_a_killed_run_resumes_bitwise() {
     let full = setup("train-full", 5);

@@ -29,6 +29,10 @@ pub struct StepStats {
     pub clipped: bool,
 }
 
+/// The file in a checkpoint that holds the optimizer state [`Backend::save`] writes (every backend uses this name,
+/// so that a checkpoint kept for its weights only can drop it).
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
 /// A compute engine for training and scoring.
 pub trait Backend {
     /// Name for logs and metrics.
@@ -42,7 +46,7 @@ pub trait Backend {
     fn discard(&mut self);
     /// Log-probability of every next token of each sequence (`seq_len − 1` values per sequence), in f32.
     fn logprobs(&mut self, sequences: &[Vec<u32>]) -> BackendResult<Vec<Vec<f32>>>;
-    /// Writes the weights (HF layout) and the optimizer state into `dir`.
+    /// Writes the weights (HF layout) and the optimizer state (as [`OPTIMIZER_FILE`]) into `dir`.
     fn save(&self, dir: &Path) -> BackendResult<()>;
     /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
     fn load_optimizer(&mut self, dir: &Path) -> BackendResult<()>;

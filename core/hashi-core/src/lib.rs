@@ -14,7 +14,7 @@ pub mod plan;
 mod reporter;
 mod util;
 
-pub use backend::{Backend, BackendError, BackendResult, StepStats};
+pub use backend::{Backend, BackendError, BackendResult, OPTIMIZER_FILE, StepStats};
 pub use engine::{DecayStyle, EngineSchedule};
 pub use export::{Cluster, ExportCorpus, ExportModel, ExportRequest};
 pub use optim::AdamWConfig;

@@ -41,11 +41,26 @@ pub struct CheckpointDecl {
     /// Periodic checkpoints kept (data-switch checkpoints are always kept).
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Which checkpoints keep the optimizer state: `"all"` (the default), or `"latest"` (only the newest, the one a
+    /// resume starts from; the others keep their weights for evaluation — on a 135M model that is 0.43 of 1.3 GB).
+    #[serde(default)]
+    pub optimizer_state: OptimizerState,
+}
+
+/// Which checkpoints keep the optimizer state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerState {
+    /// Every checkpoint (any of them can be resumed from).
+    #[default]
+    All,
+    /// The newest checkpoint only.
+    Latest,
 }
 
 impl Default for CheckpointDecl {
     fn default() -> Self {
-        Self { every: 0, keep: default_keep() }
+        Self { every: 0, keep: default_keep(), optimizer_state: OptimizerState::All }
     }
 }
 

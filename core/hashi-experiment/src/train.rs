@@ -332,6 +332,7 @@ pub fn train(
         extra_files,
         script_hashes: scripts.clone(),
         stop_after: opts.stop_after,
+        optimizer_state_latest_only: ck.optimizer_state == crate::experiment::OptimizerState::Latest,
     };
     tracing::info!(experiment = %exp.name, steps = plan.total_batches() / accumulation as u64, "training");
     let manifest = hashi_data::Manifest::load(&shards)?;

@@ -111,11 +111,11 @@ impl CpuBackend {
             SaveOptions::default(),
             &hashi_core::NoReporter,
         )?;
-        self.opt.save(&dir.join("optimizer.safetensors"))
+        self.opt.save(&dir.join(hashi_core::OPTIMIZER_FILE))
     }
 
     fn try_load_optimizer(&mut self, dir: &Path) -> Result<()> {
-        self.opt.load(&dir.join("optimizer.safetensors"))
+        self.opt.load(&dir.join(hashi_core::OPTIMIZER_FILE))
     }
 }
 

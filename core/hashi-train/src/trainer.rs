@@ -82,6 +82,9 @@ pub struct TrainerOptions {
     pub script_hashes: BTreeMap<String, String>,
     /// Stop after this many steps (for tests and partial runs).
     pub stop_after: Option<u64>,
+    /// Keep the optimizer state in the newest checkpoint only (the one a resume starts from); older checkpoints
+    /// keep their weights (for evaluation) and drop [`hashi_core::OPTIMIZER_FILE`] once a newer one is complete.
+    pub optimizer_state_latest_only: bool,
 }
 
 fn io(path: &Path, e: std::io::Error) -> TrainError {
@@ -419,6 +422,17 @@ impl<'a> Trainer<'a> {
         let excess = periodic.len().saturating_sub(self.opts.keep_last.max(1));
         for old in periodic.iter().take(excess).filter(|p| Some(*p) != newest.as_ref()) {
             durable::remove_checkpoint(old).map_err(|e| io(old, e))?;
+        }
+        if self.opts.optimizer_state_latest_only {
+            // Only after `latest` durably names the new checkpoint: a crash before leaves every state in place.
+            for entry in std::fs::read_dir(ckpt).map_err(|e| io(ckpt, e))? {
+                let dir = entry.map_err(|e| io(ckpt, e))?.path();
+                let state = dir.join(hashi_core::OPTIMIZER_FILE);
+                if Some(&dir) != newest.as_ref() && dir.join("DONE").is_file() && state.is_file() {
+                    std::fs::remove_file(&state).map_err(|e| io(&state, e))?;
+                    durable::sync_dir(&dir).map_err(|e| io(&dir, e))?;
+                }
+            }
         }
         Ok(())
     }
