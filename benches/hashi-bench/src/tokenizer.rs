@@ -76,7 +76,8 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
     if !out.status.success() {
         bail!("hashi tokenizer train failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
-    let ours_train: Value = serde_json::from_slice(&out.stdout).context("train summary")?;
+    let ours_train: hashi_experiment::tokenizer::TrainSummary =
+        serde_json::from_slice(&out.stdout).context("train summary")?;
     let tok = Tokenizer::from_file(&ours_dir)?;
     let docs: Vec<&str> = lines.lines().collect();
     let mut ours_encode = serde_json::Map::new();
@@ -97,7 +98,7 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "bench": "tokenizer",
         "text_mb": text_mb,
         "vocab_size": a.vocab_size,
-        "hashi": {"train": {"seconds": ours_train["seconds"], "peak_rss_mib": ours_train["peak_rss_mib"]},
+        "hashi": {"train": {"seconds": ours_train.seconds, "peak_rss_mib": ours_train.peak_rss_mib},
                   "encode": ours_encode},
     });
     if let Some(py) = &a.peer_python {
@@ -121,7 +122,7 @@ pub fn run(a: TokenizerBenchArgs, progress: &dyn Reporter) -> Result<()> {
         let cov = a.character_coverage.to_string();
         let sp_train =
             peer(&["train-sp", &text_arg, &vocab, &sp_prefix, &cov], None, "training: sentencepiece")?;
-        let alphabet = ours_train["characters_kept"].as_u64().unwrap_or(1000).to_string();
+        let alphabet = ours_train.characters_kept.to_string();
         let hf_out = dir.path().join("hf.json").display().to_string();
         let hf_train =
             peer(&["train-hf", &text_arg, &vocab, &hf_out, &alphabet], None, "training: tokenizers")?;

@@ -127,7 +127,9 @@ pub fn run(a: TransferBenchArgs, progress: &dyn Reporter) -> Result<()> {
         if !out.status.success() {
             bail!("hashi transfer failed:\n{}", String::from_utf8_lossy(&out.stderr));
         }
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("transfer JSON")?;
+        let report: hashi_experiment::TransferComparison =
+            serde_json::from_slice(&out.stdout).context("transfer JSON")?;
+        let first = &report.strategies.first().context("no strategy in the transfer JSON")?.report;
         Ok(json!({
             "bench": "transfer",
             "shape": a.shape,
@@ -137,9 +139,9 @@ pub fn run(a: TransferBenchArgs, progress: &dyn Reporter) -> Result<()> {
             "copy_seconds": copy_s,
             "transfer_seconds": transfer_s,
             "transfer_over_copy": transfer_s / copy_s,
-            "transfer_peak_rss_mib": report["peak_rss_mib"],
-            "matched": report["strategies"][0]["report"]["matched"],
-            "new_vocab_size": report["strategies"][0]["report"]["new_vocab_size"],
+            "transfer_peak_rss_mib": report.peak_rss_mib,
+            "matched": first.matched,
+            "new_vocab_size": first.new_vocab_size,
         }))
     })();
     let _ = std::fs::remove_dir_all(&a.dir);

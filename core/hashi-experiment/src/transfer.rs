@@ -228,7 +228,7 @@ pub struct TransferSettings {
 }
 
 /// One strategy's transfer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StrategyResult {
     /// The strategy script.
     pub script: PathBuf,
@@ -239,7 +239,7 @@ pub struct StrategyResult {
 }
 
 /// What `hashi transfer --json` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TransferComparison {
     /// The source model's bits per byte on the same text.
     pub source_bits_per_byte: Option<Vec<hashi_eval::Bpb>>,
