@@ -138,6 +138,22 @@ impl ResolvedPlan {
     pub fn total_batches(&self) -> u64 {
         self.phases.iter().map(|p| p.batches).sum()
     }
+
+    /// The rule for a curriculum that changes during a run (an edit, or a resume with another plan): the phases
+    /// the mixer has started at `cursor` (finished ones and the one in progress) must be the same in `other`,
+    /// which may change only later phases. Returns how many phases are fixed when `other` breaks the rule.
+    pub fn keeps_started_phases(
+        &self,
+        other: &ResolvedPlan,
+        cursor: &crate::artifacts::Cursor,
+    ) -> Result<(), usize> {
+        let fixed = (cursor.phase + usize::from(cursor.slot > 0)).min(self.phases.len());
+        if other.phases.len() < fixed || other.phases[..fixed] != self.phases[..fixed] {
+            Err(fixed)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl PlanDecl {

@@ -75,10 +75,7 @@ impl Mixer {
             }
         }
         // The vocabulary the shards were prepared with: ids at or above it are damage, named with the shard.
-        let vocab_size = std::fs::read_to_string(dir.join("manifest.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<crate::prepare::Manifest>(&t).ok())
-            .and_then(|m| m.vocab_size);
+        let vocab_size = crate::prepare::Manifest::load(dir).ok().and_then(|m| m.vocab_size);
         let mut m = Self { plan, data, orders: BTreeMap::new(), cursor: Cursor::default(), vocab_size };
         m.enter_phase(0);
         Ok(m)

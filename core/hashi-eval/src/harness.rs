@@ -203,12 +203,7 @@ fn check_task_data(
 }
 
 fn stderr_of_mean(xs: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let m = xs.iter().sum::<f64>() / n;
-    (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+    crate::metrics::mean_and_sd(xs).map_or(0.0, |(_, sd)| sd / (xs.len() as f64).sqrt())
 }
 
 fn mean(v: &[f64]) -> f64 {

@@ -53,3 +53,16 @@ pub fn macro_f1(golds: &[i64], preds: &[i64]) -> f64 {
         .collect();
     f1s.iter().sum::<f64>() / f1s.len().max(1) as f64
 }
+
+/// Mean and sample standard deviation (`n − 1` in the denominator; 0 for fewer than two values) of `xs`;
+/// `None` when `xs` is empty. The standard error of the mean is `sd / √n` (lm-eval's `mean_stderr`).
+pub fn mean_and_sd(xs: &[f64]) -> Option<(f64, f64)> {
+    let n = xs.len();
+    if n == 0 {
+        return None;
+    }
+    let m = xs.iter().sum::<f64>() / n as f64;
+    let sd =
+        if n > 1 { (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+    Some((m, sd))
+}

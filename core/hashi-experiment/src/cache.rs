@@ -101,21 +101,21 @@ impl Marker {
 
 /// How a stage should proceed given its marker.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Plan {
+pub enum StageAction {
     /// Finished with the same key: reuse its outputs.
-    Cached,
+    Reuse,
     /// Started with the same key and not finished: continue (stages that can resume).
-    Continue,
+    Resume,
     /// Never run, changed inputs, or unfinished without resume: start afresh.
-    Fresh,
+    Start,
 }
 
 /// How the stage with marker file `marker` proceeds for `key`.
-pub fn plan(marker: &Path, key: &str, resumable: bool) -> Plan {
+pub fn action(marker: &Path, key: &str, resumable: bool) -> StageAction {
     match Marker::read(marker) {
-        Some(m) if m.key == key && m.finished => Plan::Cached,
-        Some(m) if m.key == key && resumable => Plan::Continue,
-        _ => Plan::Fresh,
+        Some(m) if m.key == key && m.finished => StageAction::Reuse,
+        Some(m) if m.key == key && resumable => StageAction::Resume,
+        _ => StageAction::Start,
     }
 }
 
@@ -160,14 +160,14 @@ mod tests {
     fn markers_decide_reuse() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let m = dir.path().join("stages/s.json");
-        assert_eq!(plan(&m, "k", true), Plan::Fresh);
+        assert_eq!(action(&m, "k", true), StageAction::Start);
         let failed = execute(&m, "k", serde_json::Value::Null, || anyhow::bail!("boom"));
         assert!(failed.is_err());
-        assert_eq!(plan(&m, "k", true), Plan::Continue);
-        assert_eq!(plan(&m, "k", false), Plan::Fresh);
+        assert_eq!(action(&m, "k", true), StageAction::Resume);
+        assert_eq!(action(&m, "k", false), StageAction::Start);
         execute(&m, "k", serde_json::Value::Null, || Ok(()))?;
-        assert_eq!(plan(&m, "k", false), Plan::Cached);
-        assert_eq!(plan(&m, "other", true), Plan::Fresh);
+        assert_eq!(action(&m, "k", false), StageAction::Reuse);
+        assert_eq!(action(&m, "other", true), StageAction::Start);
         Ok(())
     }
 }

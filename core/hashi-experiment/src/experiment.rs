@@ -198,7 +198,30 @@ fn cpu() -> String {
     "cpu".into()
 }
 
+/// Where an experiment's weights start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// Continued pretraining of this model directory.
+    Model(std::path::PathBuf),
+    /// Training from scratch: a random init of this HF config with this seed.
+    Init(std::path::PathBuf, u64),
+}
+
 impl ExperimentDecl {
+    /// Exactly one of `model` and `init`, and that it exists; errors name `origin` (the experiment's file).
+    pub fn start(&self, origin: &Path) -> Result<Start> {
+        let (start, what, path) = match (&self.model, &self.init) {
+            (Some(m), None) => (Start::Model(m.into()), "model", m),
+            (None, Some(i)) => (Start::Init((&i.config).into(), i.seed), "init config", &i.config),
+            _ => bail!(
+                "{}: give exactly one of `model` (continued pretraining) or `init` (from scratch)",
+                origin.display()
+            ),
+        };
+        crate::train::must_exist(Path::new(path), what, origin)?;
+        Ok(start)
+    }
+
     /// The experiment with every path made absolute against `base` (the experiment file's folder), so that it can
     /// be recorded and resumed from anywhere.
     pub fn resolved(mut self, base: &Path) -> Self {

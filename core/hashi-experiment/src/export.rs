@@ -11,6 +11,7 @@ use hashi_script::{Script, ScriptOptions};
 use hashi_train::StepInfo;
 use serde_json::Value;
 
+use crate::experiment::Start;
 use crate::train::must_exist;
 
 fn abs(p: &Path) -> Result<String> {
@@ -95,20 +96,12 @@ pub fn build_request(experiment: &Path, target: &str) -> Result<ExportRequest> {
             (c.corpus.name.clone(), corpus)
         })
         .collect();
-    let (model_dir, config) = match (&exp.model, &exp.init) {
-        (Some(m), None) => {
-            let dir = PathBuf::from(m);
-            must_exist(&dir, "model", experiment)?;
-            let cfg: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
-            (Some(abs(&dir)?), cfg)
-        }
-        (None, Some(init)) => {
-            let p = PathBuf::from(&init.config);
-            must_exist(&p, "init config", experiment)?;
-            (None, serde_json::from_str(&std::fs::read_to_string(&p)?)?)
-        }
-        _ => bail!("{}: give exactly one of `model` or `init`", experiment.display()),
+    let (model_dir, config_path) = match exp.start(experiment)? {
+        Start::Model(dir) => (Some(abs(&dir)?), dir.join("config.json")),
+        Start::Init(config, _) => (None, config),
     };
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&config_path)?)
+        .with_context(|| config_path.display().to_string())?;
     let tokenizer = match (&exp.tokenizer, &model_dir) {
         (Some(t), _) => Some(abs(Path::new(t))?),
         (None, Some(m)) => Some(m.clone()),

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use hashi_core::artifacts::{RunCheckpoint, RunIndex, RunModel, RunTokenizer, RunTransfer, RunVariant};
 
-use crate::cache::{Key, Plan};
+use crate::cache::{Key, StageAction};
 use crate::experiment::ExperimentDecl;
 use crate::paths::{normalize, resolve as rel};
 use crate::run_file::{EvalDecl, RunDecl, VariantDecl, input_spec, merge};
@@ -77,20 +77,20 @@ impl Runner<'_> {
     ) -> Result<()> {
         self.done += 1;
         let marker = self.out.join("stages").join(format!("{id}.json"));
-        let mut plan = crate::cache::plan(&marker, key, resumable && self.resume);
-        if plan == Plan::Cached && outputs.iter().any(|o| !o.exists()) {
-            plan = Plan::Fresh; // finished once, but its outputs were removed since
+        let mut action = crate::cache::action(&marker, key, resumable && self.resume);
+        if action == StageAction::Reuse && outputs.iter().any(|o| !o.exists()) {
+            action = StageAction::Start; // finished once, but its outputs were removed since
         }
-        if plan == Plan::Cached {
+        if action == StageAction::Reuse {
             self.say(&format!("[{}] {id}: cached", self.done));
             return Ok(());
         }
-        if plan == Plan::Fresh {
+        if action == StageAction::Start {
             for o in outputs {
                 remove(o)?;
             }
         }
-        let resuming = plan == Plan::Continue;
+        let resuming = action == StageAction::Resume;
         let verb = if resuming { "resuming" } else { "running" };
         self.say(&format!("[{}] {id}: {verb}", self.done));
         let progress = self.progress;

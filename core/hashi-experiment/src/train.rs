@@ -12,7 +12,7 @@ use hashi_script::{HotScript, Reload, Script, ScriptOptions};
 use hashi_train::{Backend, CpuBackend, LrSchedule, StepInfo, Trainer, TrainerOptions, TrainerState};
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::ExperimentDecl;
+use crate::experiment::{ExperimentDecl, Start};
 use crate::plan::PlanOverrides;
 
 /// The schedule script, followed on disk unless frozen.
@@ -250,24 +250,19 @@ pub fn train(
         }
         None
     };
-    let (source, mut extra_files) = match (&resume_from, &exp.model, &exp.init) {
-        (Some(ckpt), _, _) => (ModelSource::Dir(ckpt.clone()), tokenizer_files(ckpt)),
-        (None, Some(m), None) => {
-            let dir = PathBuf::from(m);
-            must_exist(&dir, "model", experiment)?;
-            let files = tokenizer_files(&dir);
-            (ModelSource::Dir(dir), files)
-        }
-        (None, None, Some(init)) => {
-            let cfg_path = PathBuf::from(&init.config);
-            must_exist(&cfg_path, "init config", experiment)?;
-            let cfg = LlamaConfig::from_file(&cfg_path)?.to_config(&cfg_path)?;
-            (ModelSource::Random(Box::new(cfg), init.seed), vec![])
-        }
-        _ => bail!(
-            "{}: give exactly one of `model` (continued pretraining) or `init` (from scratch)",
-            experiment.display()
-        ),
+    // A resume starts from its checkpoint (the source model may be gone by then).
+    let (source, mut extra_files) = match &resume_from {
+        Some(ckpt) => (ModelSource::Dir(ckpt.clone()), tokenizer_files(ckpt)),
+        None => match exp.start(experiment)? {
+            Start::Model(dir) => {
+                let files = tokenizer_files(&dir);
+                (ModelSource::Dir(dir), files)
+            }
+            Start::Init(cfg_path, seed) => {
+                let cfg = LlamaConfig::from_file(&cfg_path)?.to_config(&cfg_path)?;
+                (ModelSource::Random(Box::new(cfg), seed), vec![])
+            }
+        },
     };
     if let Some(t) = &exp.tokenizer {
         let dir = PathBuf::from(t);
@@ -351,8 +346,7 @@ pub fn train(
             .with_context(|| format!("reading {} (the checkpoint's plan)", ckpt.display()))?;
         let old: hashi_data::ResolvedPlan = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a resolved plan", ckpt.display()))?;
-        let fixed = (s.cursor.phase + usize::from(s.cursor.slot > 0)).min(old.phases.len());
-        if plan.phases.len() < fixed || plan.phases[..fixed] != old.phases[..fixed] {
+        if old.keeps_started_phases(&plan, &s.cursor).is_err() {
             bail!(
                 "{}: the curriculum changed phases that the checkpoint already started",
                 curriculum.display()

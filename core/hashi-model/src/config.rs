@@ -407,11 +407,6 @@ impl EosIds {
 }
 
 impl Config {
-    /// Number of query heads sharing one key/value head.
-    pub fn kv_groups(&self) -> usize {
-        self.num_heads / self.num_kv_heads
-    }
-
     /// Whether `q_proj`, `k_proj` and `v_proj` have biases: Llama's `attention_bias`, always for Qwen2.
     pub fn qkv_bias(&self) -> bool {
         self.attention_bias || self.family == Family::Qwen2

@@ -384,12 +384,6 @@ impl Llama {
         self.logits(&hidden)
     }
 
-    /// Feeds `ids` `[batch, new]` into the cache without computing logits (a shared prompt prefix).
-    pub fn prefill(&self, ids: &Tensor, cache: &mut KvCache) -> Result<()> {
-        self.hidden_states(ids, cache.len, Some(cache))?;
-        Ok(())
-    }
-
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache { layers: vec![None; self.layers.len()], len: 0 }

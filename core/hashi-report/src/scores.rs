@@ -95,17 +95,8 @@ pub struct Stat {
 impl Stat {
     pub fn of(values: impl Iterator<Item = Option<f64>>) -> Self {
         let xs: Vec<f64> = values.flatten().collect();
-        let n = xs.len();
-        if n == 0 {
-            return Self { mean: None, sd: 0.0, n };
-        }
-        let m = xs.iter().sum::<f64>() / n as f64;
-        let sd = if n > 1 {
-            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
-        Self { mean: Some(m), sd, n }
+        let stat = hashi_eval::metrics::mean_and_sd(&xs);
+        Self { mean: stat.map(|s| s.0), sd: stat.map_or(0.0, |s| s.1), n: xs.len() }
     }
 
     pub fn show(&self, digits: usize) -> String {

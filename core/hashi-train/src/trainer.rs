@@ -201,11 +201,12 @@ impl<'a> Trainer<'a> {
             }
         };
         let cursor = self.mixer.cursor().clone();
-        let fixed = cursor.phase + usize::from(cursor.slot > 0);
         let same_shape = new.decl.seq_len == self.plan.decl.seq_len
             && new.decl.batch_size == self.plan.decl.batch_size
             && new.decl.seed == self.plan.decl.seed;
-        if !same_shape || new.phases.len() < fixed || new.phases[..fixed] != self.plan.phases[..fixed] {
+        let kept = self.plan.keeps_started_phases(&new, &cursor);
+        if !same_shape || kept.is_err() {
+            let fixed = kept.err().unwrap_or(0);
             tracing::error!(
                 "curriculum edit rejected: phases already started (the first {fixed}), seq_len, batch_size and seed \
                  cannot change during a run"
