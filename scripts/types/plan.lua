@@ -23,6 +23,22 @@
 ---@field tokens number
 ---@field shares table<string, number> language -> share of the phase, each in [0, 1], summing to 1
 ---@field sources table<string, hashi.SourceList> language -> its sources; every language in `shares` needs one
+---@field training? hashi.PhaseTraining this phase's own training recipe (default: the experiment's settings)
+
+---A phase's own training recipe, next to its data (`PhaseTraining`, hashi-core plan.rs). A phase that sets it
+---replaces the experiment's `optimizer.freeze`, `freeze_rows` and `freeze_steps` for its steps; the next phase
+---without it returns to them. Started phases cannot change (hot reload and resume check it). Shown by
+---`hashi data plan` (table and Figure 1). Example, TokAlign's first stage:
+---`training = { params = { "model.embed_tokens", "lm_head" }, new_rows_only = true, schedule = { max_lr = 6.4e-4 } }`
+---@class hashi.PhaseTraining
+---@field params? string[] only parameters whose names start with one of these prefixes train (default: all); each must match a parameter
+---Only the vocabulary rows the transfer initialised train in `model.embed_tokens.weight` and `lm_head.weight`: the
+---rows it copied (its `transfer_report.json`'s `matches`, next to the model) stay bitwise unchanged. An error for
+---a model without a transfer report.
+---@field new_rows_only? boolean
+---@field reset_moments? boolean the optimizer's moments and bias-correction count restart at this phase's first step
+---@field schedule? table<string, number> schedule parameters for this phase, replacing the experiment's `schedule.params` of the same names (the schedule must declare them)
+---@field accumulation? integer micro-batches per optimizer step in this phase (default: the experiment's); must divide the phase's batches
 
 ---What to do when a source runs out.
 ---@alias hashi.OnExhausted

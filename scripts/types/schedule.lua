@@ -14,8 +14,16 @@
 ---@field phase_step integer step within the phase (0-based)
 ---@field phase_steps integer steps of this phase
 ---@field steps_per_phase integer[] steps of every phase, a Lua array: phase `i` (0-based) is `steps_per_phase[i + 1]`
+---@field phases hashi.PhaseSpan[] every phase on the step axis, a Lua array: phase `i` (0-based) is `phases[i + 1]`
 
----The experiment's `schedule.params`, passed to the hooks unchanged as `p`. An open table: a misspelt key reads
+---One phase on the step axis (`PhaseSpan`, hashi-train trainer.rs).
+---@class hashi.PhaseSpan
+---@field name string the phase's name
+---@field first_step integer its first optimizer step (0-based, over the whole run)
+---@field steps integer its optimizer steps
+
+---The experiment's `schedule.params`, passed to the hooks as `p` — with the values the step's phase sets in its
+---`training.schedule` (curriculum) in place of those of the same names. An open table: a misspelt key reads
 ---as nil (and surfaces as an arithmetic error from the self-check). The fields below are those the shipped
 ---schedules read.
 ---@class hashi.ScheduleParams

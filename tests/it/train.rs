@@ -328,6 +328,16 @@ fn shipped_schedules_are_bounded_and_rewarm_at_every_phase() {
                         phase_step,
                         phase_steps: n,
                         steps_per_phase: phases.clone(),
+                        phases: phases
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &steps)| hashi_train::PhaseSpan {
+                                name: format!("p{i}"),
+                                first_step: phases[..i].iter().sum(),
+                                steps,
+                            })
+                            .collect(),
+                        schedule_params: Default::default(),
                     };
                     let args: [&dyn hashi_script::Arg; 2] = [&info, &params];
                     let lr: f64 = s.call("lr", &args).expect("lr");
@@ -422,4 +432,166 @@ fn curriculum_edits_change_later_phases_only() {
         assert_eq!(line["curriculum_generation"], 1);
     }
     assert_eq!(ja(29) - ja(28), 32, "phase a kept its 1 of 4");
+}
+
+/// A curriculum whose phase 0 trains only the embedding rows the transfer initialised, at its own peak LR, and
+/// whose phase 1 trains everything with restarted moments: at the phase-0 checkpoint every other parameter and every
+/// copied row is bitwise the transferred model's, the new rows moved; afterwards everything moves. Stopped and
+/// resumed inside and at the edges of both phases (the first step of a phase, the step before a switch), the run
+/// takes the uninterrupted run's learning rate at every step and ends bitwise where it ends.
+#[test]
+fn a_phase_that_trains_only_the_new_rows_then_everything_with_restarted_moments() {
+    use hashi_core::artifacts::Metrics;
+    let with = |name: &str, every: u64| {
+        let run = setup(name, every);
+        let model = run.dir.join("transferred");
+        hashi_ok(&[
+            "transfer",
+            "--model",
+            &crate::transfer::fixture().untied.display().to_string(),
+            "--tokenizer",
+            &crate::tokenizer::trained().display().to_string(),
+            "--init",
+            "scripts/init/mean.lua",
+            "--out",
+            &model.display().to_string(),
+        ]);
+        let plan = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
+        let plan = plan
+            .replacen(
+                "ja = { order = 'sequential', names = { 'ja' } } } },",
+                "ja = { order = 'sequential', names = { 'ja' } } },\n\
+                 training = { params = { 'model.embed_tokens', 'lm_head' }, new_rows_only = true,\n\
+                   schedule = { max_lr = 5e-2 } } },",
+                1,
+            )
+            .replacen(
+                "ja = { order = 'sequential', names = { 'ja' } } } } } }",
+                "ja = { order = 'sequential', names = { 'ja' } } },\n\
+                 training = { reset_moments = true } } } }",
+                1,
+            );
+        assert_eq!(plan.matches("training =").count(), 2, "{plan}");
+        write(&run.dir.join("plan.lua"), &plan);
+        let exp = std::fs::read_to_string(run.dir.join("exp.lua")).expect("exp");
+        write(
+            &run.dir.join("exp.lua"),
+            &exp.replace("init = { config = 'cfg.json', seed = 1 }", "model = 'transferred'"),
+        );
+        run
+    };
+    let full = with("train-phase-recipe", 5);
+    let shown = hashi_ok(&[
+        "data",
+        "plan",
+        &full.dir.join("plan.lua").display().to_string(),
+        "--shards",
+        &full.dir.join("shards").display().to_string(),
+    ]);
+    assert!(shown.contains("params: model.embed_tokens, lm_head; new rows only; max_lr = 0.05"), "{shown}");
+    assert!(shown.contains("all params; moments restart"), "{shown}");
+    hashi_ok(&["train", &full.exp()]);
+
+    let model = full.dir.join("transferred");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("transfer_report.json")).expect("report"))
+            .expect("json");
+    let matched: std::collections::BTreeSet<usize> = report["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m[0].as_u64().expect("id") as usize)
+        .collect();
+    assert!(matched.len() > 300 && matched.len() < 7000, "{} matched rows", matched.len());
+    let tensors = |dir: &std::path::Path| {
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .expect("weights")
+    };
+    let rows = |t: &candle_core::Tensor| t.to_vec2::<f32>().expect("matrix");
+    let (start, switch, end) = (
+        tensors(&model),
+        tensors(&full.dir.join("run/ckpt/step_00000030")),
+        tensors(&full.dir.join("run/ckpt/step_00000060")),
+    );
+    assert_eq!(start.len(), switch.len());
+    for (name, t0) in &start {
+        let (t1, t2) = (&switch[name], &end[name]);
+        let bits = |t: &candle_core::Tensor| t.flatten_all().expect("flat").to_vec1::<f32>().expect("v");
+        if name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+            let (r0, r1, r2) = (rows(t0), rows(t1), rows(t2));
+            let moved_new = (0..r0.len()).filter(|i| !matched.contains(i) && r1[*i] != r0[*i]).count();
+            for &i in &matched {
+                assert!(r1[i] == r0[i], "{name}: copied row {i} changed in the new-rows phase");
+            }
+            assert!(moved_new * 10 >= (r0.len() - matched.len()) * 9, "{name}: {moved_new} new rows moved");
+            let moved_matched = matched.iter().filter(|&&i| r2[i] != r1[i]).count();
+            assert!(
+                moved_matched * 10 >= matched.len() * 9,
+                "{name}: copied rows train in phase 1: {moved_matched}"
+            );
+        } else {
+            assert!(bits(t1) == bits(t0), "{name} changed in the new-rows phase");
+            assert!(bits(t2) != bits(t1), "{name} did not train in phase 1");
+        }
+    }
+    let metrics = Metrics::read_all(&full.dir.join("run/metrics.jsonl")).expect("metrics");
+    let peak = |phase: usize| metrics.iter().filter(|m| m.phase == phase).map(|m| m.lr).fold(0.0, f64::max);
+    assert!(
+        (peak(0) - 5e-2).abs() < 1e-12 && (peak(1) - 1e-2).abs() < 1e-12,
+        "peaks {} {}",
+        peak(0),
+        peak(1)
+    );
+
+    // Stopped after 1, 29 (the step before the switch), 30 (the next step is phase 1's first, where the moments
+    // restart), 31 and 47 steps, resumed each time from a checkpoint at that very step.
+    let stopped = with("train-phase-recipe-stopped", 1);
+    for at in [1, 29, 30, 31, 47] {
+        let mut args = vec!["train".to_string(), stopped.exp(), "--stop-after".into(), at.to_string()];
+        if at > 1 {
+            args.push("--resume".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hashi_ok(&args);
+        assert_eq!(stopped.metrics().len(), at as usize);
+    }
+    hashi_ok(&["train", &stopped.exp(), "--resume"]);
+    let (got, want) = (stopped.outcome(), full.outcome());
+    let lrs = |m: &[serde_json::Value]| m.iter().map(|m| m["lr"].as_f64().expect("lr")).collect::<Vec<_>>();
+    assert_eq!(lrs(&got.2), lrs(&want.2), "the learning rate of a step differs after a resume");
+    assert!(got.0 == want.0 && got.1 == want.1, "final weights and moments differ after stops + resumes");
+    assert_eq!(got.2, want.2, "metrics differ after stops + resumes");
+    remove_scratch(&full.dir);
+    remove_scratch(&stopped.dir);
+}
+
+/// A phase's recipe is checked before the first step: each error names the curriculum, the phase and the setting.
+#[test]
+fn bad_phase_recipes_are_refused_naming_the_phase() {
+    let run = setup("train-phase-refusals", 5);
+    let plan = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
+    for (training, want) in [
+        ("new_rows_only = true", &["plan.lua", "phase a", "new_rows_only", "transfer_report.json"][..]),
+        ("params = { 'model.embedding' }", &["plan.lua", "phase a", "training.params", "model.embedding"][..]),
+        ("params = { '' }", &["phase a", "training.params", "empty prefix"][..]),
+        ("accumulation = 0", &["phase a", "training.accumulation"][..]),
+        ("accumulation = 7", &["phase a", "not a multiple of the accumulation 7"][..]),
+        ("schedule = { max_Lr = 1 }", &["phase a", "training.schedule", "schedule.lua", "max_Lr"][..]),
+        ("reset_moment = true", &["plan.lua", "reset_moment"][..]),
+    ] {
+        let edited = plan.replacen(
+            "ja = { order = 'sequential', names = { 'ja' } } } },",
+            &format!(
+                "ja = {{ order = 'sequential', names = {{ 'ja' }} }} }}, training = {{ {training} }} }},"
+            ),
+            1,
+        );
+        write(&run.dir.join("plan.lua"), &edited);
+        let err = hashi_err(&["train", &run.exp()]);
+        for w in want {
+            assert!(err.contains(w), "{training}: {w:?} not in:\n{err}");
+        }
+        assert!(!run.dir.join("run/ckpt/latest").exists(), "{training}: nothing trained");
+    }
+    remove_scratch(&run.dir);
 }

@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use crate::common::*;
 
 /// (English model dir, new bilingual tokenizer dir) for an untied f32 and a tied, sharded bf16 source.
-struct Fixture {
-    untied: PathBuf,
+pub(crate) struct Fixture {
+    /// An English model (1,200-entry tokenizer, untied, hidden 64).
+    pub(crate) untied: PathBuf,
     tied: PathBuf,
     new_tok: PathBuf,
     root: PathBuf,
@@ -20,7 +21,7 @@ fn demo_corpus(name: &str) -> String {
     repo_root().join("examples/demo/corpus").join(name).display().to_string()
 }
 
-fn fixture() -> &'static Fixture {
+pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let root = scratch_dir("transfer");

@@ -50,4 +50,23 @@ pub trait Backend {
     fn save(&self, dir: &Path) -> BackendResult<()>;
     /// Reads the optimizer state saved by [`Backend::save`] (weights are loaded when the backend is built).
     fn load_optimizer(&mut self, dir: &Path) -> BackendResult<()>;
+    /// From the next step on, updates only what `trainable` allows (`None`: back to the optimizer settings the
+    /// backend was built with). Called at the start of every curriculum phase that sets its own recipe, and of
+    /// the phase after it. Backends without per-phase control refuse (the default).
+    fn set_trainable(&mut self, trainable: Option<&crate::Trainable>) -> BackendResult<()> {
+        let _ = trainable;
+        Err(BackendError::State(format!(
+            "backend {} cannot change what trains per phase (a curriculum phase sets `training.params` or \
+             `new_rows_only`)",
+            self.name()
+        )))
+    }
+    /// Restarts the optimizer: moments to zero, bias-correction step count to 0. Backends that cannot refuse (the
+    /// default).
+    fn reset_moments(&mut self) -> BackendResult<()> {
+        Err(BackendError::State(format!(
+            "backend {} cannot restart its optimizer moments (a curriculum phase sets `training.reset_moments`)",
+            self.name()
+        )))
+    }
 }

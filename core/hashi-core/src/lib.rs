@@ -17,7 +17,7 @@ mod util;
 pub use backend::{Backend, BackendError, BackendResult, OPTIMIZER_FILE, StepStats};
 pub use engine::{DecayStyle, EngineSchedule};
 pub use export::{Cluster, ExportCorpus, ExportModel, ExportRequest};
-pub use optim::AdamWConfig;
+pub use optim::{AdamWConfig, Trainable};
 pub use panics::catch_panic;
 pub use reporter::{NoReporter, Reporter};
 pub use util::{Fnv1a, check_out_dir, fnv1a, peak_rss_mib, tmp_path, write_atomic};

@@ -120,6 +120,23 @@ impl AdamWConfig {
     }
 }
 
+/// What trains during one curriculum phase that sets its own recipe (`PhaseTraining`), as the trainer hands it
+/// to a backend: it replaces [`AdamWConfig`]'s `freeze`, `freeze_rows` and `freeze_steps` until the next call.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Trainable {
+    /// Only parameters whose names start with one of these prefixes are updated (`None`: all).
+    pub only: Option<Vec<String>>,
+    /// Row ranges `[start, end)` of matrices that are not updated (value and moments kept).
+    pub frozen_rows: BTreeMap<String, Vec<[usize; 2]>>,
+}
+
+impl Trainable {
+    /// Whether parameter `name` is updated at all.
+    pub fn trains(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.iter().any(|p| name.starts_with(p.as_str())))
+    }
+}
+
 fn example_names(shapes: &[(String, Vec<usize>)]) -> String {
     let v: Vec<&str> = shapes.iter().take(3).map(|(n, _)| n.as_str()).collect();
     v.join(", ")

@@ -44,6 +44,92 @@ pub struct PhaseDecl {
     pub shares: BTreeMap<String, f64>,
     /// Sources of each language.
     pub sources: BTreeMap<String, SourceList>,
+    /// What trains in this phase and how (default: the experiment's settings, as in every phase without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<PhaseTraining>,
+}
+
+/// A phase's own training recipe next to its data (all fields optional). A phase that sets `training` replaces
+/// the experiment's `optimizer.freeze`, `freeze_rows` and `freeze_steps` for its steps; the next phase without
+/// it returns to them.
+///
+/// Example (Lua): `training = { params = { "model.embed_tokens", "lm_head" }, new_rows_only = true,
+/// reset_moments = true, schedule = { max_lr = 6.4e-4 }, accumulation = 2 }`: embeddings only, and of them only
+/// the rows the transfer initialised (TokAlign's first stage).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTraining {
+    /// Only parameters whose names start with one of these prefixes train; every other one is frozen (value and
+    /// moments). Default: every parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Vec<String>>,
+    /// In the vocabulary matrices (`model.embed_tokens.weight`, `lm_head.weight`) only the rows the vocabulary
+    /// transfer initialised train: the rows it copied from the source model (the `matches` of its
+    /// `transfer_report.json`, next to the model) are frozen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_rows_only: bool,
+    /// The optimizer's moments and its bias-correction step count restart at this phase's first step (a fresh
+    /// `torch.optim.AdamW`, as a new job would have).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset_moments: bool,
+    /// Schedule parameters in force during this phase, in place of the experiment's `schedule.params` of the
+    /// same names (e.g. `{ max_lr = 6.4e-4 }`); the schedule must declare them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schedule: BTreeMap<String, serde_json::Value>,
+    /// Micro-batches per optimizer step in this phase (tokens per step = `accumulation × batch_size × seq_len`);
+    /// default: the experiment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accumulation: Option<usize>,
+}
+
+impl PhaseTraining {
+    /// Checks the values (an empty prefix, accumulation 0); the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(p) = self.params.iter().flatten().find(|p| p.is_empty()) {
+            return Err(format!("training.params holds the empty prefix {p:?} (it names every parameter)"));
+        }
+        if self.params.as_ref().is_some_and(Vec::is_empty) {
+            return Err("training.params is empty (nothing would train)".into());
+        }
+        if self.accumulation == Some(0) {
+            return Err("training.accumulation must be 1 or more".into());
+        }
+        Ok(())
+    }
+
+    /// One line for tables and figures: `params: model.embed_tokens, lm_head; new rows only; moments restart;
+    /// max_lr = 0.0006; accumulation 2`.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![match &self.params {
+            Some(p) => format!("params: {}", p.join(", ")),
+            None => "all params".to_string(),
+        }];
+        if self.new_rows_only {
+            parts.push("new rows only".into());
+        }
+        if self.reset_moments {
+            parts.push("moments restart".into());
+        }
+        parts.extend(self.schedule.iter().map(|(k, v)| format!("{k} = {v}")));
+        if let Some(a) = self.accumulation {
+            parts.push(format!("accumulation {a}"));
+        }
+        parts.join("; ")
+    }
+
+    /// The prefixes of `params` that match no parameter of the model (`(name, shape)`), as a message.
+    pub fn check_params(&self, phase: &str, shapes: &[(String, Vec<usize>)]) -> Result<(), String> {
+        for p in self.params.iter().flatten() {
+            if !shapes.iter().any(|(n, _)| n.starts_with(p.as_str())) {
+                let e: Vec<&str> = shapes.iter().take(3).map(|(n, _)| n.as_str()).collect();
+                return Err(format!(
+                    "phase {phase}: training.params: the prefix {p:?} matches no parameter of the model (e.g. {})",
+                    e.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What to do when a source runs out.
@@ -115,6 +201,9 @@ pub struct Phase {
     pub batches: u64,
     /// Languages.
     pub langs: Vec<LangPhase>,
+    /// The phase's training recipe, as declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<PhaseTraining>,
 }
 
 /// A plan with exact budgets: what the mixer follows and what a checkpoint records.
@@ -137,6 +226,14 @@ impl ResolvedPlan {
     /// Total batches.
     pub fn total_batches(&self) -> u64 {
         self.phases.iter().map(|p| p.batches).sum()
+    }
+
+    /// Micro-batches per optimizer step of every phase: its own `training.accumulation`, or `default`.
+    pub fn accumulation(&self, default: usize) -> Vec<usize> {
+        self.phases
+            .iter()
+            .map(|p| p.training.as_ref().and_then(|t| t.accumulation).unwrap_or(default))
+            .collect()
     }
 
     /// The rule for a curriculum that changes during a run (an edit, or a resume with another plan): the phases
@@ -190,6 +287,9 @@ impl PlanDecl {
             }
             if p.shares.is_empty() {
                 return Err(perr("shares: at least one language is required".into()));
+            }
+            if let Some(t) = &p.training {
+                t.validate().map_err(perr)?;
             }
             if let Some((lang, s)) = p.shares.iter().find(|(_, s)| !s.is_finite()) {
                 return Err(perr(format!("the share of {lang} is {s}, not a finite number")));

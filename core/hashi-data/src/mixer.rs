@@ -294,12 +294,14 @@ mod tests {
                     tokens: 0.5,
                     shares: BTreeMap::from([("en".into(), 0.75), ("ja".into(), 0.25)]),
                     sources: sources(Order::Sequential),
+                    training: None,
                 },
                 PhaseDecl {
                     name: "1:3".into(),
                     tokens: 0.5,
                     shares: BTreeMap::from([("en".into(), 0.25), ("ja".into(), 0.75)]),
                     sources: sources(Order::Blend),
+                    training: None,
                 },
             ],
         };

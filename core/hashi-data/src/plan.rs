@@ -131,7 +131,7 @@ pub fn resolve(decl: &PlanDecl, manifest: &Manifest) -> Result<ResolvedPlan> {
                 sources,
             });
         }
-        phases.push(Phase { name: p.name.clone(), batches, langs: out_langs });
+        phases.push(Phase { name: p.name.clone(), batches, langs: out_langs, training: p.training.clone() });
     }
     Ok(ResolvedPlan { decl: decl.clone(), phases, available })
 }

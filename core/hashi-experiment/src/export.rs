@@ -23,6 +23,7 @@ fn abs(p: &Path) -> Result<String> {
 fn schedules(
     script: &Script,
     params: &serde_json::Map<String, Value>,
+    plan: &hashi_data::ResolvedPlan,
     steps: &[u64],
 ) -> Result<(Vec<f64>, Vec<EngineSchedule>)> {
     if !script.has_function("engine_schedule") {
@@ -32,23 +33,18 @@ fn schedules(
             script.path().display()
         );
     }
-    let total: u64 = steps.iter().sum();
     let (mut lrs, mut engines, mut step) = (vec![], vec![], 0u64);
     for (phase, &n) in steps.iter().enumerate() {
-        let info = |phase_step: u64| StepInfo {
-            step: step + phase_step,
-            total_steps: total,
-            phase,
-            phase_step,
-            phase_steps: n,
-            steps_per_phase: steps.to_vec(),
-        };
-        let eng: EngineSchedule = script.call("engine_schedule", &[&info(0), params])?;
+        let info =
+            |phase_step: u64| StepInfo::at(plan, steps, step + phase_step).context("a step of the plan");
+        let first = info(0)?;
+        let params = crate::train::phase_params(params, &first);
+        let eng: EngineSchedule = script.call("engine_schedule", &[&first, &params])?;
         eng.validate().map_err(|e| {
             anyhow::anyhow!("{}: engine_schedule of phase {phase}: {e}", script.path().display())
         })?;
         for s in 0..n {
-            let lr: f64 = script.call("lr", &[&info(s), params])?;
+            let lr: f64 = script.call("lr", &[&info(s)?, &params])?;
             let want = eng.lr(s);
             if (lr - want).abs() > 1e-9 * want.abs().max(1e-12) {
                 bail!(
@@ -77,10 +73,24 @@ pub fn build_request(experiment: &Path, target: &str) -> Result<ExportRequest> {
     must_exist(&schedule_path, "schedule script", experiment)?;
     let plan = crate::plan::load_plan(&curriculum, &shards, &exp.plan_overrides)?;
     let accumulation = exp.accumulation_for(&plan, experiment)?;
+    // A phase's own schedule parameters become its job's schedule; what trains and how many micro-batches a step
+    // takes are one setting per job in the engines' command lines, which the export does not vary per phase.
+    if let Some(p) = plan.phases.iter().find(|p| {
+        p.training.as_ref().is_some_and(|t| {
+            t.params.is_some() || t.new_rows_only || t.reset_moments || t.accumulation.is_some()
+        })
+    }) {
+        bail!(
+            "{}: phase {} sets training.params / new_rows_only / reset_moments / accumulation, which `hashi export` \
+             cannot hand to a cluster engine yet (per-phase schedule parameters it can)",
+            curriculum.display(),
+            p.name
+        );
+    }
     let steps = hashi_train::steps_per_phase(&plan, accumulation)?;
-    crate::train::check_schedule(&exp)?;
+    crate::train::check_schedule(&exp, &plan.decl)?;
     let schedule = Script::load(&schedule_path, &ScriptOptions::default())?;
-    let (lrs, engines) = schedules(&schedule, &exp.schedule.params, &steps)?;
+    let (lrs, engines) = schedules(&schedule, &exp.schedule.params, &plan, &steps)?;
     let manifest = hashi_data::Manifest::load(&shards)?;
     let shards_abs = PathBuf::from(abs(&shards)?);
     let corpora = manifest

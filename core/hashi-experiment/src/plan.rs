@@ -158,5 +158,12 @@ pub fn table(plan: &hashi_data::ResolvedPlan) -> String {
             }
         }
     }
+    if plan.phases.iter().any(|p| p.training.is_some()) {
+        w!(out, "\n{:<14} {}", "phase", "training (the experiment's settings where a phase sets none)");
+        for p in &plan.phases {
+            let what = p.training.as_ref().map_or_else(|| "the experiment's".to_string(), |t| t.summary());
+            w!(out, "{:<14} {what}", p.name);
+        }
+    }
     out.trim_end().to_string()
 }

@@ -544,7 +544,10 @@ fn validate<'d>(
                 )
             })?;
             exp.validate(Path::new(&format!("{file}: variant {:?}", v.name)))?;
-            crate::train::check_schedule(&exp).with_context(|| format!("{file}: variant {:?}", v.name))?;
+            let script = hashi_script::Script::load(&curriculum, &hashi_script::ScriptOptions::default())?;
+            let plan = crate::plan::plan_decl(&script, &exp.plan_overrides)?;
+            crate::train::check_schedule(&exp, &plan)
+                .with_context(|| format!("{file}: variant {:?}", v.name))?;
             if only.is_empty() || only.contains(&v.name) {
                 out.push((v, seed, exp));
             }

@@ -39,12 +39,24 @@ fn bad_lr(lr: f64) -> Option<String> {
     }
 }
 
+/// The schedule parameters of the step `at`: the experiment's `params`, with those the step's phase sets in its
+/// `training.schedule` in their place.
+pub(crate) fn phase_params(
+    params: &serde_json::Map<String, serde_json::Value>,
+    at: &StepInfo,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut p = params.clone();
+    p.extend(at.schedule_params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    p
+}
+
 impl LrSchedule for LuaSchedule {
     fn lr(&mut self, at: &StepInfo) -> hashi_train::Result<f64> {
         let script = self.hot.script();
-        let lr: f64 = script
-            .call("lr", &[at, &self.params])
-            .map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
+        let params =
+            if at.schedule_params.is_empty() { self.params.clone() } else { phase_params(&self.params, at) };
+        let lr: f64 =
+            script.call("lr", &[at, &params]).map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
         match bad_lr(lr) {
             None => Ok(lr),
             Some(m) => Err(hashi_train::TrainError::State(format!(
@@ -134,6 +146,8 @@ fn schedule_loader(params: serde_json::Map<String, serde_json::Value>) -> hashi_
                 phase_step,
                 phase_steps,
                 steps_per_phase: vec![10],
+                phases: vec![hashi_train::PhaseSpan { name: "probe".into(), first_step: 0, steps: 10 }],
+                schedule_params: BTreeMap::new(),
             };
             let lr: f64 = s.call("lr", &[&probe, &params])?;
             if let Some(m) = bad_lr(lr) {
@@ -190,11 +204,19 @@ impl ExperimentRecord {
     }
 }
 
-/// Loads `exp`'s schedule as training will (declared parameters, the self-check of `lr`): a run checks every
-/// variant's schedule this way before any stage.
-pub fn check_schedule(exp: &ExperimentDecl) -> Result<()> {
+/// Loads `exp`'s schedule as training will (declared parameters, the self-check of `lr`), once with the
+/// experiment's parameters and once more for every phase of `plan` that sets its own (`training.schedule`): a run
+/// checks every variant's schedule and curriculum this way before any stage.
+pub fn check_schedule(exp: &ExperimentDecl, plan: &hashi_data::PlanDecl) -> Result<()> {
     let path = PathBuf::from(&exp.schedule.script);
     schedule_loader(exp.schedule.params.clone())(&path, &ScriptOptions::default())?;
+    for p in &plan.phases {
+        let Some(own) = p.training.as_ref().map(|t| &t.schedule).filter(|s| !s.is_empty()) else { continue };
+        let mut params = exp.schedule.params.clone();
+        params.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        schedule_loader(params)(&path, &ScriptOptions::default())
+            .with_context(|| format!("{}: phase {}: training.schedule", exp.curriculum, p.name))?;
+    }
     Ok(())
 }
 
@@ -228,6 +250,7 @@ pub fn train(
     must_exist(&curriculum, "curriculum", experiment)?;
     must_exist(&schedule_path, "schedule script", experiment)?;
     let plan = crate::plan::load_plan(&curriculum, &shards, &exp.plan_overrides)?;
+    check_schedule(exp, &plan.decl)?;
     if exp.backend == "cpu" && !exp.backend_options.is_empty() {
         bail!("{}: backend_options are for plugin backends; \"cpu\" takes none", experiment.display());
     }
@@ -269,15 +292,53 @@ pub fn train(
         must_exist(&dir, "tokenizer", experiment)?;
         extra_files = tokenizer_files(&dir);
     }
-    // Freeze prefixes and row ranges are checked against the parameters of the model to train.
+    // The transfer report says which vocabulary rows are new (a phase may train only those); a checkpoint
+    // carries it on, so that a resume needs no source model.
+    let report_dir = match (&resume_from, exp.start(experiment)) {
+        (Some(ckpt), _) => Some(ckpt.clone()),
+        (None, Ok(Start::Model(dir))) => Some(dir),
+        _ => None,
+    };
+    let report = report_dir.map(|d| d.join(hashi_transfer::REPORT_FILE)).filter(|p| p.is_file());
+    if let Some(r) = &report {
+        extra_files.push(r.clone());
+    }
+    // Freeze prefixes and row ranges, and the phases' own parameter prefixes, are checked against the parameters
+    // of the model to train.
     let shapes = source.shapes()?;
-    if let Err(m) = exp.optimizer.check_params(&shapes) {
+    let checked =
+        exp.optimizer.check_params(&shapes).map_err(|m| format!("{}: {m}", experiment.display())).and_then(
+            |()| {
+                plan.phases.iter().try_for_each(|p| match &p.training {
+                Some(t) if t.new_rows_only && report.is_none() => Err(format!(
+                    "{}: phase {} sets training.new_rows_only, but the model has no {} (it was not made by \
+                     `hashi transfer`, so no row is known to be new)",
+                    curriculum.display(),
+                    p.name,
+                    hashi_transfer::REPORT_FILE
+                )),
+                Some(t) => {
+                    t.check_params(&p.name, &shapes).map_err(|m| format!("{}: {m}", curriculum.display()))
+                }
+                None => Ok(()),
+            })
+            },
+        );
+    if let Err(m) = checked {
         if made_folder {
             drop(_lock);
             let _ = std::fs::remove_dir_all(&out);
         }
-        bail!("{}: {m}", experiment.display());
+        bail!("{m}");
     }
+    let matched_rows = match &report {
+        Some(r) => Some(
+            hashi_transfer::TransferReport::read(r.parent().context("report folder")?)
+                .map_err(anyhow::Error::msg)?
+                .matched_rows(),
+        ),
+        None => None,
+    };
     let model_vocab =
         shapes.iter().find(|(n, _)| n == "model.embed_tokens.weight").and_then(|(_, d)| d.first().copied());
     let abs = std::fs::canonicalize(experiment).ok().filter(|p| p.extension().is_some_and(|e| e == "lua"));
@@ -328,8 +389,10 @@ pub fn train(
         script_hashes: scripts.clone(),
         stop_after: opts.stop_after,
         optimizer_state_latest_only: ck.optimizer_state == crate::experiment::OptimizerState::Latest,
+        matched_rows,
     };
-    tracing::info!(experiment = %exp.name, steps = plan.total_batches() / accumulation as u64, "training");
+    let steps: u64 = hashi_train::steps_per_phase(&plan, accumulation)?.iter().sum();
+    tracing::info!(experiment = %exp.name, steps, "training");
     let manifest = hashi_data::Manifest::load(&shards)?;
     if let (Some(v), Some(rows)) = (manifest.vocab_size, model_vocab)
         && v > rows as u64

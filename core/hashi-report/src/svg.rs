@@ -185,6 +185,14 @@ fn colour(lang: &str, i: usize) -> &'static str {
     shades[i % shades.len()]
 }
 
+/// `text` cut to `chars` characters, with `…` when cut.
+fn ellipsis(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    text.chars().take(chars.saturating_sub(1)).chain(['…']).collect()
+}
+
 /// The data plan as a picture, like the method's Figure 1: one stacked bar per phase (width ∝ its tokens),
 /// split into its sources (colour by language, shade by order within the language), labelled.
 pub fn plan(plan: &ResolvedPlan) -> String {
@@ -256,6 +264,17 @@ pub fn plan(plan: &ResolvedPlan) -> String {
             top + bar_h + 30.0,
             shares.join(" / ")
         );
+        if let Some(t) = &p.training {
+            // The phase's own training recipe, under its data; the full line on hover.
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" font-style="italic"><title>{}</title>{}</text>"#,
+                x + 2.0,
+                top + bar_h + 44.0,
+                escape(&t.summary()),
+                escape(&ellipsis(&t.summary(), (pw / 6.0) as usize))
+            );
+        }
         x += pw;
     }
     let _ = write!(

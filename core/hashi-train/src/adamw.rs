@@ -7,9 +7,11 @@
 //! Groups: weight decay applies to matrices (dim ≥ 2) only, never to norms and biases (nanoGPT's rule).
 //! Global-norm clipping (PyTorch's `clip_grad_norm_`: coefficient `max/(norm + 1e-6)`, at most 1) comes first.
 //! Parameters can be frozen by name prefix, and rows of matrices by range (e.g. train only the new rows of a
-//! transferred embedding), for the whole run or its first N steps. Frozen entries keep their value and moments
-//! (their gradients still count in the clipping norm unless the whole parameter is frozen). Moments are saved
-//! and loaded as safetensors.
+//! transferred embedding), for the whole run or its first N steps, or per curriculum phase ([`Trainable`], which
+//! replaces those settings while it is set). Frozen entries keep their value and moments (their gradients still
+//! count in the clipping norm unless the whole parameter is frozen). The moments can restart (a phase that sets
+//! `reset_moments`): zeros, and bias correction counted from that step. Moments are saved and loaded as
+//! safetensors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +21,7 @@ use candle_core::{Device, Tensor};
 use hashi_model::ParamStore;
 use rayon::prelude::*;
 
-pub use hashi_core::{AdamWConfig, StepStats};
+pub use hashi_core::{AdamWConfig, StepStats, Trainable};
 
 use crate::error::{Result, TrainError};
 
@@ -34,7 +36,12 @@ struct Moments {
 #[derive(Debug, Clone)]
 pub struct AdamW {
     cfg: AdamWConfig,
+    /// Steps taken.
     step: u64,
+    /// The step count when the moments last restarted (bias correction counts from there).
+    moments_from: u64,
+    /// What trains in the current phase, when it sets its own recipe.
+    phase: Option<Trainable>,
     state: BTreeMap<String, Moments>,
 }
 
@@ -57,7 +64,7 @@ impl AdamW {
             state.insert(name.to_string(), Moments { m: vec![0.0; n], v: vec![0.0; n], decay: d });
         }
         tracing::info!(decay, no_decay, frozen, "AdamW parameter groups (elements)");
-        Self { cfg, step: 0, state }
+        Self { cfg, step: 0, moments_from: 0, phase: None, state }
     }
 
     /// Steps taken.
@@ -68,6 +75,39 @@ impl AdamW {
     /// The settings.
     pub fn config(&self) -> &AdamWConfig {
         &self.cfg
+    }
+
+    /// From the next step on, updates what `trainable` allows (`None`: the settings' `freeze`, `freeze_rows`,
+    /// `freeze_steps` again).
+    pub fn set_trainable(&mut self, trainable: Option<Trainable>) {
+        self.phase = trainable;
+    }
+
+    /// Moments to zero; bias correction counts steps from here (a fresh `torch.optim.AdamW`).
+    pub fn reset_moments(&mut self) {
+        for m in self.state.values_mut() {
+            m.m.fill(0.0);
+            m.v.fill(0.0);
+        }
+        self.moments_from = self.step;
+    }
+
+    /// Whether parameter `name` is left out of the next update.
+    fn frozen(&self, name: &str, freezing: bool) -> bool {
+        match &self.phase {
+            Some(t) => !t.trains(name),
+            None => freezing && self.cfg.freeze.iter().any(|p| name.starts_with(p.as_str())),
+        }
+    }
+
+    /// Row ranges of `name` left out of the next update.
+    fn frozen_rows(&self, name: &str, freezing: bool) -> Vec<[usize; 2]> {
+        let rows = match &self.phase {
+            Some(t) => t.frozen_rows.get(name),
+            None if freezing => self.cfg.freeze_rows.get(name),
+            None => None,
+        };
+        rows.cloned().unwrap_or_default()
     }
 
     /// One update of `params` from `grads` at learning rate `lr`; `grad_scale` multiplies every gradient first
@@ -85,7 +125,7 @@ impl AdamW {
             if !self.state.contains_key(name) {
                 continue;
             }
-            if freezing && self.cfg.freeze.iter().any(|p| name.starts_with(p.as_str())) {
+            if self.frozen(name, freezing) {
                 continue;
             }
             let g = match grads.get(var.as_tensor()) {
@@ -108,7 +148,7 @@ impl AdamW {
         }
         let coef = if self.cfg.clip > 0.0 { (self.cfg.clip / (norm + 1e-6)).min(1.0) } else { 1.0 };
         self.step += 1;
-        let t = self.step as f64;
+        let t = (self.step - self.moments_from) as f64;
         let (b1, b2, eps, wd) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps, self.cfg.weight_decay);
         let bc1 = 1.0 - b1.powf(t);
         let bc2_sqrt = (1.0 - b2.powf(t)).sqrt();
@@ -116,14 +156,13 @@ impl AdamW {
         let scale = (grad_scale * coef) as f32;
         for (name, g) in g_all {
             let var = params.get(&name)?;
+            let frozen_rows = self.frozen_rows(&name, freezing);
             let mom = self
                 .state
                 .get_mut(&name)
                 .ok_or_else(|| TrainError::State(format!("no moments for {name}")))?;
             let mut p = var.flatten_all()?.to_vec1::<f32>()?;
             let cols = var.dims().last().copied().unwrap_or(1).max(1);
-            let frozen_rows: Vec<[usize; 2]> =
-                if freezing { self.cfg.freeze_rows.get(&name).cloned().unwrap_or_default() } else { vec![] };
             let before = (!frozen_rows.is_empty()).then(|| (p.clone(), mom.m.clone(), mom.v.clone()));
             let decay = if mom.decay { (1.0 - lr * wd) as f32 } else { 1.0 };
             let (b1f, b2f, bc2f, epsf) = (b1 as f32, b2 as f32, bc2_sqrt as f32, eps as f32);
@@ -157,6 +196,10 @@ impl AdamW {
             tensors.insert(format!("v.{name}"), Tensor::from_slice(&mo.v, mo.v.len(), &Device::Cpu)?);
         }
         tensors.insert("step".into(), Tensor::from_slice(&[self.step as i64], 1, &Device::Cpu)?);
+        if self.moments_from > 0 {
+            let from = [self.moments_from as i64];
+            tensors.insert("moments_from".into(), Tensor::from_slice(&from, 1, &Device::Cpu)?);
+        }
         candle_core::safetensors::save(&tensors, path)
             .map_err(|e| TrainError::State(format!("{}: {e}", path.display())))
     }
@@ -177,6 +220,18 @@ impl AdamW {
         }
         let step = t.get("step").ok_or_else(|| TrainError::State(format!("{}: no step", path.display())))?;
         self.step = step.to_vec1::<i64>()?[0] as u64;
+        self.moments_from = match t.get("moments_from") {
+            Some(f) => f.to_vec1::<i64>()?[0] as u64,
+            None => 0,
+        };
+        if self.moments_from > self.step {
+            return Err(TrainError::State(format!(
+                "{}: moments_from {} is after step {}",
+                path.display(),
+                self.moments_from,
+                self.step
+            )));
+        }
         Ok(())
     }
 }
@@ -216,5 +271,51 @@ mod tests {
         let (w3, b3) = (snapshot("w"), snapshot("b"));
         assert_ne!(b3, b2, "unfrozen after freeze_steps");
         assert_ne!(w3[..6], w2[..6]);
+    }
+
+    #[test]
+    fn restarted_moments_step_like_a_fresh_optimizer_and_a_phase_trains_only_what_it_names() {
+        let make = || {
+            let w = Tensor::arange(0f32, 12.0, &Device::Cpu).expect("w").reshape((4, 3)).expect("reshape");
+            let b = Tensor::ones(4, candle_core::DType::F32, &Device::Cpu).expect("b");
+            ParamStore::from_tensors([("w".to_string(), w), ("b".to_string(), b)]).expect("params")
+        };
+        let grads = |params: &ParamStore| {
+            let (w, b) = (params.get("w").expect("w"), params.get("b").expect("b"));
+            let loss =
+                (w.sqr().expect("sq").sum_all().expect("sum") + b.sum_all().expect("sum")).expect("add");
+            loss.backward().expect("grads")
+        };
+        let values = |params: &ParamStore| {
+            ["w", "b"]
+                .map(|n| params.get(n).expect("p").flatten_all().expect("f").to_vec1::<f32>().expect("v"))
+        };
+        // Three steps, a restart, one step == that state stepped once by a fresh optimizer.
+        let (a, b) = (make(), make());
+        let mut opt = AdamW::new(AdamWConfig::default(), &a);
+        for _ in 0..3 {
+            opt.step(&a, &grads(&a), 0.1, 1.0).expect("step");
+        }
+        for n in ["w", "b"] {
+            b.get(n).expect("p").set(&a.get(n).expect("p").as_tensor().copy().expect("copy")).expect("set");
+        }
+        opt.reset_moments();
+        opt.step(&a, &grads(&a), 0.1, 1.0).expect("step");
+        AdamW::new(AdamWConfig::default(), &b).step(&b, &grads(&b), 0.1, 1.0).expect("step");
+        assert_eq!(values(&a), values(&b), "a restarted optimizer steps exactly like a fresh one");
+        // A phase that trains only `w` rows 2..4: `b` and rows 0..2 stay; `None` returns to the settings.
+        let before = values(&a);
+        opt.set_trainable(Some(Trainable {
+            only: Some(vec!["w".into()]),
+            frozen_rows: BTreeMap::from([("w".to_string(), vec![[0, 2]])]),
+        }));
+        opt.step(&a, &grads(&a), 0.1, 1.0).expect("step");
+        let after = values(&a);
+        assert_eq!(after[1], before[1], "b is not in the phase's params");
+        assert_eq!(after[0][..6], before[0][..6], "frozen rows stay");
+        assert!(after[0][6..].iter().zip(&before[0][6..]).all(|(x, y)| x != y), "new rows move");
+        opt.set_trainable(None);
+        opt.step(&a, &grads(&a), 0.1, 1.0).expect("step");
+        assert_ne!(values(&a)[1], after[1], "back to the settings: b trains again");
     }
 }

@@ -148,4 +148,14 @@ impl Backend for CpuBackend {
     fn load_optimizer(&mut self, dir: &Path) -> BackendResult<()> {
         Ok(self.try_load_optimizer(dir)?)
     }
+
+    fn set_trainable(&mut self, trainable: Option<&hashi_core::Trainable>) -> BackendResult<()> {
+        self.opt.set_trainable(trainable.cloned());
+        Ok(())
+    }
+
+    fn reset_moments(&mut self) -> BackendResult<()> {
+        self.opt.reset_moments();
+        Ok(())
+    }
 }

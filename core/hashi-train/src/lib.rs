@@ -15,6 +15,6 @@ pub use error::{Result, TrainError};
 pub use hashi_core::{AdamWConfig, Backend, BackendError, StepStats};
 pub use lock::{LOCK_FILE, RunLock};
 pub use trainer::{
-    LrSchedule, Metrics, PlanUpdates, STATE_VERSION, StepInfo, Trainer, TrainerOptions, TrainerState,
-    latest_checkpoint, steps_per_phase,
+    LrSchedule, Metrics, PhaseSpan, PlanUpdates, STATE_VERSION, StepInfo, Trainer, TrainerOptions,
+    TrainerState, latest_checkpoint, steps_per_phase,
 };

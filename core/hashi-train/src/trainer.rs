@@ -28,7 +28,7 @@ use crate::error::{Result, TrainError};
 use crate::lock::RunLock;
 use hashi_core::Backend;
 
-/// Where a step stands, as schedules see it.
+/// Where a step stands, as schedules see it (the first argument of a Lua schedule's `lr(s, p)`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepInfo {
     /// Optimizer step about to be taken (0-based).
@@ -43,6 +43,55 @@ pub struct StepInfo {
     pub phase_steps: u64,
     /// Steps of every phase.
     pub steps_per_phase: Vec<u64>,
+    /// Every phase: its name, first step and length (steps).
+    pub phases: Vec<PhaseSpan>,
+    /// The phase's own schedule parameters (`training.schedule` of the curriculum), which replace the
+    /// experiment's of the same names; not shown to the script as part of `s`.
+    #[serde(skip)]
+    pub schedule_params: BTreeMap<String, serde_json::Value>,
+}
+
+/// One phase on the step axis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSpan {
+    /// The phase's name.
+    pub name: String,
+    /// Its first optimizer step (0-based).
+    pub first_step: u64,
+    /// Its optimizer steps.
+    pub steps: u64,
+}
+
+impl StepInfo {
+    /// Step `step` of `plan` run at `steps` optimizer steps per phase; `None` past the end.
+    pub fn at(plan: &ResolvedPlan, steps: &[u64], step: u64) -> Option<Self> {
+        let mut first = 0;
+        let phases: Vec<PhaseSpan> = plan
+            .phases
+            .iter()
+            .zip(steps)
+            .map(|(p, &n)| {
+                first += n;
+                PhaseSpan { name: p.name.clone(), first_step: first - n, steps: n }
+            })
+            .collect();
+        let phase = phases.iter().position(|p| step < p.first_step + p.steps)?;
+        let span = &phases[phase];
+        Some(StepInfo {
+            step,
+            total_steps: first,
+            phase,
+            phase_step: step - span.first_step,
+            phase_steps: span.steps,
+            steps_per_phase: steps.to_vec(),
+            schedule_params: plan.phases[phase]
+                .training
+                .as_ref()
+                .map(|t| t.schedule.clone())
+                .unwrap_or_default(),
+            phases,
+        })
+    }
 }
 
 /// A learning-rate policy (a Lua script in practice). `poll` is called at every step boundary, where a
@@ -82,20 +131,29 @@ pub struct TrainerOptions {
     pub script_hashes: BTreeMap<String, String>,
     /// Stop after this many steps (for tests and partial runs).
     pub stop_after: Option<u64>,
+    /// Row ranges `[start, end)` of the new vocabulary that the transfer copied from the source model (its
+    /// report's `matches`): frozen in `model.embed_tokens.weight` and `lm_head.weight` during a phase with
+    /// `training.new_rows_only`. `None` when the model has no transfer report (such a phase is refused).
+    pub matched_rows: Option<Vec<[usize; 2]>>,
     /// Keep the optimizer state in the newest checkpoint only (the one a resume starts from); older checkpoints
     /// keep their weights (for evaluation) and drop [`hashi_core::OPTIMIZER_FILE`] once a newer one is complete.
     pub optimizer_state_latest_only: bool,
 }
 
+/// The matrices with one row per vocabulary entry.
+const VOCAB_MATRICES: [&str; 2] = ["model.embed_tokens.weight", "lm_head.weight"];
+
 fn io(path: &Path, e: std::io::Error) -> TrainError {
     TrainError::State(format!("{}: {e}", path.display()))
 }
 
-/// Steps per phase for `plan` at `accumulation` micro-batches per step.
+/// Steps per phase for `plan` at `accumulation` micro-batches per step (or a phase's own
+/// `training.accumulation`).
 pub fn steps_per_phase(plan: &ResolvedPlan, accumulation: usize) -> Result<Vec<u64>> {
     plan.phases
         .iter()
-        .map(|p| {
+        .zip(plan.accumulation(accumulation))
+        .map(|(p, accumulation)| {
             if !p.batches.is_multiple_of(accumulation as u64) {
                 return Err(TrainError::State(format!(
                     "phase {} has {} batches, not a multiple of the accumulation {accumulation}",
@@ -142,6 +200,10 @@ pub struct Trainer<'a> {
     steps: Vec<u64>,
     plan_updates: Option<&'a mut dyn PlanUpdates>,
     shards: PathBuf,
+    /// The phase the backend was last set up for ([`Trainer::enter_phase`]).
+    entered: Option<usize>,
+    /// Whether the backend holds a phase's own [`hashi_core::Trainable`].
+    trainable_set: bool,
     _lock: RunLock,
 }
 
@@ -184,6 +246,8 @@ impl<'a> Trainer<'a> {
             steps,
             plan_updates,
             shards: shards.into(),
+            entered: None,
+            trainable_set: false,
             _lock: lock,
         })
     }
@@ -229,23 +293,41 @@ impl<'a> Trainer<'a> {
     }
 
     fn info(&self) -> Option<StepInfo> {
-        let total: u64 = self.steps.iter().sum();
-        if self.state.step >= total {
-            return None;
+        StepInfo::at(&self.plan, &self.steps, self.state.step)
+    }
+
+    /// At a step of a phase other than the one the backend was last set up for: what trains (a phase that sets
+    /// `training`, or the one after it), and at the phase's first step the moment restart it asks for. A resume
+    /// lands here too, so a phase's recipe holds from wherever the run continues.
+    fn enter_phase(&mut self, info: &StepInfo) -> Result<()> {
+        if self.entered == Some(info.phase) {
+            return Ok(());
         }
-        let (mut phase, mut before) = (0, 0);
-        while before + self.steps[phase] <= self.state.step {
-            before += self.steps[phase];
-            phase += 1;
+        self.entered = Some(info.phase);
+        let training = self.plan.phases[info.phase].training.clone().unwrap_or_default();
+        let own = training.params.is_some() || training.new_rows_only;
+        let name = &self.plan.phases[info.phase].name;
+        if own || self.trainable_set {
+            let frozen_rows = match (training.new_rows_only, &self.opts.matched_rows) {
+                (false, _) => BTreeMap::new(),
+                (true, Some(rows)) => VOCAB_MATRICES.iter().map(|m| (m.to_string(), rows.clone())).collect(),
+                (true, None) => {
+                    return Err(TrainError::State(format!(
+                        "phase {name} sets training.new_rows_only, but the model has no transfer report to say \
+                         which rows are new"
+                    )));
+                }
+            };
+            let trainable = own.then(|| hashi_core::Trainable { only: training.params.clone(), frozen_rows });
+            self.backend.set_trainable(trainable.as_ref())?;
+            self.trainable_set = own;
+            tracing::info!(phase = %name, params = ?training.params, training.new_rows_only, "phase training controls");
         }
-        Some(StepInfo {
-            step: self.state.step,
-            total_steps: total,
-            phase,
-            phase_step: self.state.step - before,
-            phase_steps: self.steps[phase],
-            steps_per_phase: self.steps.clone(),
-        })
+        if training.reset_moments && info.phase_step == 0 {
+            self.backend.reset_moments()?;
+            tracing::info!(step = info.step, "optimizer moments restarted");
+        }
+        Ok(())
     }
 
     /// Trains to the end of the plan (or `stop_after`); returns the final state.
@@ -269,6 +351,8 @@ impl<'a> Trainer<'a> {
                 break;
             }
             let t0 = Instant::now();
+            self.enter_phase(&info)?;
+            let accumulation = self.plan.accumulation(self.opts.accumulation)[info.phase];
             self.state.generation = self.schedule.poll();
             let lr = self.schedule.lr(&info)?;
             if !(lr.is_finite() && lr >= 0.0) {
@@ -278,7 +362,7 @@ impl<'a> Trainer<'a> {
                 )));
             }
             let (mut loss_sum, mut bad, mut ends_phase, mut tokens) = (0.0, false, false, 0u64);
-            for _ in 0..self.opts.accumulation {
+            for _ in 0..accumulation {
                 let batch = self
                     .mixer
                     .next_batch()
@@ -302,7 +386,7 @@ impl<'a> Trainer<'a> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let loss = loss_sum / self.opts.accumulation as f64;
+            let loss = loss_sum / accumulation as f64;
             if !bad
                 && let Some(ema) = self.state.loss_ema
                 && loss > self.opts.spike_factor * ema

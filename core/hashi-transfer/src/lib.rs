@@ -32,7 +32,7 @@ pub use error::{Result, TransferError};
 pub use matching::{Match, MatchClass};
 pub use plan::{SourceCheck, TransferPlan, check_source, plan};
 pub use recipe::{EmbeddingInit, InitContext, NewToken, Recipe};
-pub use report::{CategoryCount, Norms, TransferReport};
+pub use report::{CategoryCount, Norms, REPORT_FILE, TransferReport};
 pub use similarity::SimilarityIndex;
 pub use space::{EmbeddingSpace, Target};
 pub use specials::{SpecialMapping, SpecialOutcome};
@@ -176,7 +176,7 @@ impl TransferPlan {
                 norms,
                 matches: sources.iter().enumerate().filter_map(|(i, m)| m.map(|o| (i as u32, o))).collect(),
             };
-            write::json_file(&tmp.join("transfer_report.json"), &report)?;
+            write::json_file(&tmp.join(REPORT_FILE), &report)?;
             std::fs::rename(&tmp, dst).map_err(|e| TransferError::io(dst, e))?;
             Ok(report)
         })();

@@ -63,6 +63,33 @@ pub struct TransferReport {
     pub matches: Vec<(u32, u32)>,
 }
 
+/// The report's file name, in the transferred model's folder.
+pub const REPORT_FILE: &str = "transfer_report.json";
+
+impl TransferReport {
+    /// Reads `DIR/transfer_report.json`; the error names the file.
+    pub fn read(dir: &std::path::Path) -> std::result::Result<Self, String> {
+        let path = dir.join(REPORT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a transfer report: {e}", path.display()))
+    }
+
+    /// The new ids whose rows were copied from the source model, as sorted, disjoint row ranges `[start, end)`.
+    pub fn matched_rows(&self) -> Vec<[usize; 2]> {
+        let mut ids: Vec<usize> = self.matches.iter().map(|&(new, _)| new as usize).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut ranges: Vec<[usize; 2]> = vec![];
+        for id in ids {
+            match ranges.last_mut() {
+                Some(r) if r[1] == id => r[1] += 1,
+                _ => ranges.push([id, id + 1]),
+            }
+        }
+        ranges
+    }
+}
+
 /// Counts of `matches` per class, and per class within each category of `new_bytes` (appended ids: special).
 pub(crate) fn counts(
     matches: &[Match],
