@@ -572,7 +572,10 @@ fn bad_phase_recipes_are_refused_naming_the_phase() {
     let plan = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
     for (training, want) in [
         ("new_rows_only = true", &["plan.lua", "phase a", "new_rows_only", "transfer_report.json"][..]),
-        ("params = { 'model.embedding' }", &["plan.lua", "phase a", "training.params", "model.embedding"][..]),
+        (
+            "params = { 'model.embedding' }",
+            &["plan.lua", "phase a", "training.params", "model.embedding"][..],
+        ),
         ("params = { '' }", &["phase a", "training.params", "empty prefix"][..]),
         ("accumulation = 0", &["phase a", "training.accumulation"][..]),
         ("accumulation = 7", &["phase a", "not a multiple of the accumulation 7"][..]),
@@ -593,5 +596,37 @@ fn bad_phase_recipes_are_refused_naming_the_phase() {
         }
         assert!(!run.dir.join("run/ckpt/latest").exists(), "{training}: nothing trained");
     }
+    remove_scratch(&run.dir);
+}
+
+/// Megatron's rule on resume: a schedule that now gives steps already taken other learning rates is refused
+/// (naming the first such step) unless `--override-schedule`; a change of later phases only is accepted.
+#[test]
+fn a_resume_whose_schedule_rewrites_past_steps_is_refused() {
+    let run = setup("train-past-lrs", 5);
+    hashi_ok(&["train", &run.exp(), "--stop-after", "7"]);
+    // Phase b (not started) gets its own peak: the steps taken keep their rates.
+    let plan = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
+    let later = plan.replacen(
+        "ja = { order = 'sequential', names = { 'ja' } } } } } }",
+        "ja = { order = 'sequential', names = { 'ja' } } }, training = { schedule = { max_lr = 2e-2 } } } } }",
+        1,
+    );
+    assert_ne!(later, plan);
+    write(&run.dir.join("plan.lua"), &later);
+    hashi_ok(&["train", &run.exp(), "--resume", "--stop-after", "12"]);
+    // The experiment's peak changes: every step taken had another rate.
+    let exp = std::fs::read_to_string(run.dir.join("exp.lua")).expect("exp");
+    write(&run.dir.join("exp.lua"), &exp.replace("max_lr = 1e-2", "max_lr = 3e-2"));
+    let err = hashi_err(&["train", &run.exp(), "--resume"]);
+    for want in ["step 1 the learning rate", "metrics.jsonl", "--override-schedule"] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert_eq!(run.metrics().len(), 10, "the refused resume trained nothing (checkpoint at 10)");
+    hashi_ok(&["train", &run.exp(), "--resume", "--override-schedule", "--stop-after", "15"]);
+    let m = run.metrics();
+    assert_eq!(m.len(), 15);
+    let lr = |i: usize| m[i]["lr"].as_f64().expect("lr");
+    assert!(lr(14) > lr(9), "the new peak applies from the resumed step on: {} -> {}", lr(9), lr(14));
     remove_scratch(&run.dir);
 }

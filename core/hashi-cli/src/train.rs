@@ -21,6 +21,10 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps (the run can be resumed).
     #[arg(long)]
     stop_after: Option<u64>,
+    /// With --resume: continue although the schedule (or its parameters) now gives other learning rates for
+    /// steps already taken than the run took (Megatron's `--override-opt_param-scheduler`).
+    #[arg(long, requires = "resume")]
+    override_schedule: bool,
     #[command(flatten)]
     plugins: crate::plugins::PluginArgs,
 }
@@ -30,6 +34,7 @@ pub fn run(a: TrainArgs, progress: &dyn Reporter) -> Result<()> {
         resume: a.resume.is_some(),
         freeze_scripts: a.freeze_scripts,
         stop_after: a.stop_after,
+        override_schedule: a.override_schedule,
         plugins: a.plugins.plugins.clone(),
     };
     // An experiment file, or the experiment a run folder recorded (a `hashi run` variant's has no file).

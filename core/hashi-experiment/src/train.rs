@@ -178,6 +178,8 @@ pub struct TrainOptions {
     pub freeze_scripts: bool,
     /// Stop after this many optimizer steps (the run can be resumed).
     pub stop_after: Option<u64>,
+    /// On resume, continue although the schedule gives other learning rates for steps already taken.
+    pub override_schedule: bool,
     /// Plugin libraries to load besides the discovered ones (for a plugin `backend`).
     pub plugins: Vec<PathBuf>,
 }
@@ -390,6 +392,7 @@ pub fn train(
         stop_after: opts.stop_after,
         optimizer_state_latest_only: ck.optimizer_state == crate::experiment::OptimizerState::Latest,
         matched_rows,
+        override_schedule: opts.override_schedule,
     };
     let steps: u64 = hashi_train::steps_per_phase(&plan, accumulation)?.iter().sum();
     tracing::info!(experiment = %exp.name, steps, "training");

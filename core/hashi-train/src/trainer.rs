@@ -135,6 +135,9 @@ pub struct TrainerOptions {
     /// report's `matches`): frozen in `model.embed_tokens.weight` and `lm_head.weight` during a phase with
     /// `training.new_rows_only`. `None` when the model has no transfer report (such a phase is refused).
     pub matched_rows: Option<Vec<[usize; 2]>>,
+    /// On resume, continue although the schedule now gives other learning rates for steps already taken
+    /// (otherwise refused, Megatron's rule).
+    pub override_schedule: bool,
     /// Keep the optimizer state in the newest checkpoint only (the one a resume starts from); older checkpoints
     /// keep their weights (for evaluation) and drop [`hashi_core::OPTIMIZER_FILE`] once a newer one is complete.
     pub optimizer_state_latest_only: bool,
@@ -339,6 +342,7 @@ impl<'a> Trainer<'a> {
             .append(true)
             .open(&metrics_path)
             .map_err(|e| io(&metrics_path, e))?;
+        self.check_past_lrs(&metrics_path)?;
         let total: u64 = self.steps.iter().sum();
         reporter.start("training", Some(total), "steps");
         reporter.advance(self.state.step);
@@ -456,6 +460,45 @@ impl<'a> Trainer<'a> {
         }
         reporter.finish();
         Ok(self.state)
+    }
+
+    /// On resume, the schedule (and the plan's per-phase parameters) must give the steps already taken the
+    /// learning rates they were taken with: those since the last edit of a script during the run, as
+    /// `metrics.jsonl` records them (earlier steps ran under the edit's predecessors). A difference is refused,
+    /// naming the first step that differs, unless `override_schedule` (Megatron's rule; nanotron #233 shows what
+    /// follows from a silent change).
+    fn check_past_lrs(&mut self, metrics_path: &Path) -> Result<()> {
+        if self.state.step == 0 {
+            return Ok(());
+        }
+        let past = Metrics::read_all(metrics_path).map_err(TrainError::State)?;
+        let Some(last) = past.last() else { return Ok(()) };
+        let same = |m: &&Metrics| {
+            m.generation == last.generation && m.curriculum_generation == last.curriculum_generation
+        };
+        let tail: Vec<&Metrics> = past.iter().rev().take_while(same).collect();
+        for m in tail.into_iter().rev() {
+            let Some(info) = StepInfo::at(&self.plan, &self.steps, m.step - 1) else { continue };
+            let lr = self.schedule.lr(&info)?;
+            // metrics.jsonl holds the rate as JSON text, which reads back to within an ulp or two.
+            if (lr - m.lr).abs() <= 1e-12 * lr.abs().max(m.lr.abs()) {
+                continue;
+            }
+            let what = format!(
+                "the schedule now gives step {} the learning rate {lr:e}, but the run took it at {:e} \
+                 (metrics.jsonl): its script or parameters changed for steps already taken",
+                m.step, m.lr
+            );
+            if self.opts.override_schedule {
+                tracing::warn!("{what}; continuing with the new values (--override-schedule)");
+                return Ok(());
+            }
+            return Err(TrainError::State(format!(
+                "{}: {what}. Restore them, or pass --override-schedule to continue with the new values",
+                self.opts.out.display()
+            )));
+        }
+        Ok(())
     }
 
     fn checkpoint(&mut self) -> Result<()> {
