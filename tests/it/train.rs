@@ -630,3 +630,72 @@ fn a_resume_whose_schedule_rewrites_past_steps_is_refused() {
     assert!(lr(14) > lr(9), "the new peak applies from the resumed step on: {} -> {}", lr(9), lr(14));
     remove_scratch(&run.dir);
 }
+
+/// In-loop bits per byte: every 10 steps and at the data switch, per language, in metrics.jsonl — the evaluation
+/// stage's measure on the same bytes (itself checked against a Python peer in `bpb.rs`), and it falls as the model
+/// trains. Evaluation leaves training bitwise as it was.
+#[test]
+fn in_loop_bits_per_byte_is_the_evaluation_stages_measure() {
+    let demo = repo_root().join("examples/demo/corpus");
+    let (ja, en) = (
+        demo.join("ja_books.jsonl").display().to_string(),
+        demo.join("en_books.jsonl").display().to_string(),
+    );
+    let run = setup("train-in-loop", 5);
+    let exp = std::fs::read_to_string(run.dir.join("exp.lua")).expect("exp");
+    let exp = exp.replace(
+        "out = 'run' }",
+        &format!(
+            "out = 'run', tokenizer = '{}',\n eval = {{ every = 10, bpb = {{ 'ja={ja}', 'en={en}' }}, bpb_bytes = 3000 }} }}",
+            crate::tokenizer::trained().display()
+        ),
+    );
+    write(&run.dir.join("exp.lua"), &exp);
+    hashi_ok(&["train", &run.exp()]);
+    let m = run.metrics();
+    let at: Vec<u64> =
+        m.iter().filter(|l| l.get("bpb").is_some()).map(|l| l["step"].as_u64().expect("step")).collect();
+    assert_eq!(at, vec![10, 20, 30, 40, 50, 60], "every 10 steps, the switch (30) and the end");
+    assert!(m.iter().filter(|l| l.get("bpb").is_some()).all(|l| l["eval_seconds"].as_f64().is_some()));
+    let bpb = |step: usize, lang: &str| m[step - 1]["bpb"][lang].as_f64().expect("bpb");
+    for lang in ["ja", "en"] {
+        assert!(bpb(60, lang) < bpb(10, lang) - 0.2, "{lang}: {} -> {}", bpb(10, lang), bpb(60, lang));
+        // The evaluation stage on the step-30 checkpoint, same text and budget.
+        let out = run.dir.join(format!("eval-{lang}.json"));
+        let spec = format!("{lang}={}", if lang == "ja" { &ja } else { &en });
+        let ckpt = run.dir.join("run/ckpt/step_00000030").display().to_string();
+        hashi_ok(&[
+            "eval",
+            "--model",
+            &ckpt,
+            "--bpb",
+            &spec,
+            "--bpb-bytes",
+            "3000",
+            "--out",
+            &out.display().to_string(),
+        ]);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+        let stage = r["bits_per_byte"][0]["bits_per_byte"].as_f64().expect("bpb");
+        assert!(
+            (stage - bpb(30, lang)).abs() <= 1e-5 * stage,
+            "{lang}: in the loop {}, the stage {stage}",
+            bpb(30, lang)
+        );
+    }
+    // The same run without in-loop evaluation ends with the same weights.
+    let plain = setup("train-in-loop-off", 5);
+    let exp = std::fs::read_to_string(plain.dir.join("exp.lua")).expect("exp");
+    write(
+        &plain.dir.join("exp.lua"),
+        &exp.replace(
+            "out = 'run' }",
+            &format!("out = 'run', tokenizer = '{}' }}", crate::tokenizer::trained().display()),
+        ),
+    );
+    hashi_ok(&["train", &plain.exp()]);
+    assert!(plain.outcome().0 == run.outcome().0, "in-loop evaluation changed the training");
+    remove_scratch(&run.dir);
+    remove_scratch(&plain.dir);
+}

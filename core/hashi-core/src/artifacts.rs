@@ -96,6 +96,12 @@ pub struct Metrics {
     pub seconds: f64,
     /// Throughput of the step.
     pub tokens_per_s: f64,
+    /// In-loop bits per byte per language on held-out text, after this step (at the steps where it is due).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bpb: BTreeMap<String, f64>,
+    /// Wall time of that evaluation (not part of `seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_seconds: Option<f64>,
 }
 
 impl TrainerState {

@@ -8,6 +8,7 @@ pub mod artifacts;
 mod backend;
 mod engine;
 mod export;
+pub mod heldout;
 mod optim;
 mod panics;
 pub mod plan;

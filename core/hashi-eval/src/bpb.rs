@@ -15,6 +15,7 @@
 //!   of a kana and a whole-kana piece are compared on the same bytes. The scripts' bits sum to the total.
 
 use candle_core::{Device, Tensor};
+use hashi_core::heldout::{HeldOutSet, ScoredWindow};
 use hashi_model::{IGNORE_INDEX, Llama, next_token_losses};
 use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::script::Category;
@@ -206,6 +207,38 @@ pub fn bits_per_byte(
         documents: docs.len(),
         by_script,
     })
+}
+
+/// `lang`'s documents of `docs` within `max_bytes`, tokenized once into the windows [`bits_per_byte`] scores
+/// (`window` tokens at most, each document after the same prefix token), for scoring through a backend during
+/// training ([`hashi_core::heldout::HeldOutSet::bits_per_byte`]): the same measure, on the same bytes.
+///
+/// `window` is the model's `max_position_embeddings` capped at [`BPB_WINDOW`]; `separator` its first
+/// `eos_token_id`. Errors: as [`bits_per_byte`]'s tokenizer errors.
+pub fn held_out(
+    tok: &Tokenizer,
+    lang: &str,
+    docs: &[String],
+    max_bytes: usize,
+    window: usize,
+    separator: Option<u32>,
+) -> Result<HeldOutSet, String> {
+    let docs = documents_within(docs, max_bytes);
+    let prefix = match docs.first() {
+        Some(first) => prefix_token(tok, first, separator)?,
+        None => 0,
+    };
+    let mut windows = vec![];
+    for doc in docs {
+        let ids: Vec<u32> =
+            tok.encode_with_offsets(doc).map_err(|e| e.to_string())?.into_iter().map(|(id, _)| id).collect();
+        for (s, mut input, targets) in rolling_windows(prefix, &ids, window.min(BPB_WINDOW)) {
+            let first_scored = targets.iter().position(|&t| t != IGNORE_INDEX).unwrap_or(targets.len());
+            input.push(ids[s + targets.len() - 1]);
+            windows.push(ScoredWindow { tokens: input, first_scored });
+        }
+    }
+    Ok(HeldOutSet { lang: lang.into(), windows, bytes: docs.iter().map(String::len).sum() })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod results;
 mod score;
 mod tasks;
 
-pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within};
+pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
 pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
 pub use harness::{BackendScorer, EvalError, EvalSettings, ModelScorer, Scorer, evaluate};
 pub use pyrandom::PyRandom;

@@ -141,8 +141,33 @@ pub struct ExperimentDecl {
     /// The stop rule.
     #[serde(default)]
     pub stop: Option<StopDecl>,
+    /// Bits per byte on held-out text inside the training loop.
+    #[serde(default)]
+    pub eval: Option<InLoopEvalDecl>,
     /// The run folder (checkpoints, metrics).
     pub out: String,
+}
+
+/// In-loop evaluation (`eval = { every = 50, bpb = { "ja=heldout/ja.jsonl", "en=heldout/en.jsonl" } }`): bits per
+/// byte per language every `every` steps and at every data switch, written to `metrics.jsonl` (`bpb`,
+/// `eval_seconds`). The text is tokenized once when training starts; the measure is the evaluation stage's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InLoopEvalDecl {
+    /// Every this many optimizer steps (0: at data switches and the end only).
+    #[serde(default)]
+    pub every: u64,
+    /// Held-out text, `LANG=PATH` or `LANG:FIELD=PATH` (paths relative to the experiment file). Under
+    /// `hashi run`, empty means the run's `eval.bpb`.
+    #[serde(default)]
+    pub bpb: Vec<String>,
+    /// UTF-8 bytes of held-out text per language (whole documents, in file order).
+    #[serde(default = "in_loop_bytes")]
+    pub bpb_bytes: usize,
+}
+
+fn in_loop_bytes() -> usize {
+    20_000
 }
 
 impl ExperimentDecl {
@@ -163,6 +188,18 @@ impl ExperimentDecl {
             bail!(
                 "{e}: checkpoint.keep = 0; at least the latest checkpoint must be kept (keep >= 1) to resume"
             );
+        }
+        if let Some(ev) = &self.eval {
+            if ev.bpb.is_empty() {
+                bail!("{e}: eval.bpb is empty; give the held-out text as {{ \"LANG=PATH\", ... }}");
+            }
+            for (i, b) in ev.bpb.iter().enumerate() {
+                b.parse::<hashi_tokenizer::input::InputSpec>()
+                    .map_err(|m| anyhow::anyhow!("{e}: eval.bpb[{}]: {m}", i + 1))?;
+            }
+            if ev.bpb_bytes == 0 {
+                bail!("{e}: eval.bpb_bytes = 0; at least one document must be read");
+            }
         }
         if let Some(st) = &self.stop
             && (st.spike.is_nan() || st.spike <= 1.0)
@@ -234,6 +271,11 @@ impl ExperimentDecl {
             .flatten()
         {
             r(p);
+        }
+        for spec in self.eval.iter_mut().flat_map(|e| e.bpb.iter_mut()) {
+            if let Some((tag, path)) = spec.split_once('=') {
+                *spec = format!("{tag}={}", resolve(base, path).display());
+            }
         }
         self
     }

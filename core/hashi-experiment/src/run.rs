@@ -569,6 +569,14 @@ fn variant_experiment(d: &RunDecl, w: &Wiring, v: &VariantDecl, seed: u64) -> Re
         "plan_overrides": {"seed": seed},
     });
     merge(&mut exp, wiring.as_object().context("wiring")?);
+    // In-loop evaluation reads the run's held-out text unless the variant names its own.
+    if let Some(Value::Object(ev)) = exp.get_mut("eval")
+        && ev.get("bpb").is_none_or(|b| {
+            b.as_array().is_some_and(Vec::is_empty) || b.as_object().is_some_and(serde_json::Map::is_empty)
+        })
+    {
+        ev.insert("bpb".into(), json!(d.eval.bpb));
+    }
     let exp: ExperimentDecl = serde_json::from_value(Value::Object(exp))?;
     Ok(exp.resolved(&w.base))
 }

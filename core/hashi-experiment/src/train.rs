@@ -333,6 +333,10 @@ pub fn train(
         }
         bail!("{m}");
     }
+    let held_out = match &exp.eval {
+        Some(ev) => held_out_sets(ev, &extra_files, &source.config()?, experiment)?,
+        None => vec![],
+    };
     let matched_rows = match &report {
         Some(r) => Some(
             hashi_transfer::TransferReport::read(r.parent().context("report folder")?)
@@ -392,6 +396,8 @@ pub fn train(
         stop_after: opts.stop_after,
         optimizer_state_latest_only: ck.optimizer_state == crate::experiment::OptimizerState::Latest,
         matched_rows,
+        held_out,
+        eval_every: exp.eval.as_ref().map_or(0, |e| e.every),
         override_schedule: opts.override_schedule,
     };
     let steps: u64 = hashi_train::steps_per_phase(&plan, accumulation)?.iter().sum();
@@ -435,6 +441,42 @@ pub fn train(
     Ok(final_state)
 }
 
+/// The in-loop evaluation's held-out text, tokenized once with the training's tokenizer (the folder of the
+/// `tokenizer.json` among `files`) into the windows the evaluation stage scores for `cfg`'s model.
+fn held_out_sets(
+    ev: &crate::experiment::InLoopEvalDecl,
+    files: &[PathBuf],
+    cfg: &hashi_model::Config,
+    experiment: &Path,
+) -> Result<Vec<hashi_core::heldout::HeldOutSet>> {
+    let dir = files
+        .iter()
+        .find(|f| f.file_name().is_some_and(|n| n == "tokenizer.json"))
+        .and_then(|f| f.parent())
+        .with_context(|| {
+            format!(
+                "{}: eval needs a tokenizer (give `tokenizer`, or a model with one)",
+                experiment.display()
+            )
+        })?;
+    let tok = hashi_tokenizer::Tokenizer::from_file(dir)?;
+    let specs: Vec<hashi_tokenizer::input::InputSpec> =
+        ev.bpb.iter().map(|b| b.parse().map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let texts = hashi_tokenizer::input::read_inputs(&specs)
+        .with_context(|| format!("{}: eval.bpb", experiment.display()))?;
+    let window = cfg.max_position_embeddings;
+    let separator = cfg.eos_token_ids.first().copied();
+    let sets = texts
+        .iter()
+        .map(|t| hashi_eval::held_out(&tok, &t.lang, &t.docs, ev.bpb_bytes, window, separator))
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|m| anyhow::anyhow!("{}: eval.bpb: {m}", experiment.display()))?;
+    for s in &sets {
+        tracing::info!(lang = %s.lang, windows = s.windows.len(), bytes = s.bytes, "in-loop held-out text");
+    }
+    Ok(sets)
+}
+
 /// Where the weights to train come from.
 enum ModelSource {
     /// An HF directory (a source model or a checkpoint).
@@ -444,15 +486,20 @@ enum ModelSource {
 }
 
 impl ModelSource {
-    /// The name and shape of every parameter (from the config; no weights are read).
-    fn shapes(&self) -> Result<Vec<(String, Vec<usize>)>> {
+    /// The model's config (no weights are read).
+    fn config(&self) -> Result<hashi_model::Config> {
         Ok(match self {
             ModelSource::Dir(d) => {
                 let p = d.join("config.json");
-                hashi_model::param_shapes(&LlamaConfig::from_file(&p)?.to_config(&p)?)
+                LlamaConfig::from_file(&p)?.to_config(&p)?
             }
-            ModelSource::Random(cfg, _) => hashi_model::param_shapes(cfg),
+            ModelSource::Random(cfg, _) => (**cfg).clone(),
         })
+    }
+
+    /// The name and shape of every parameter (from the config; no weights are read).
+    fn shapes(&self) -> Result<Vec<(String, Vec<usize>)>> {
+        Ok(hashi_model::param_shapes(&self.config()?))
     }
 
     /// The model, in memory (built-in backend).

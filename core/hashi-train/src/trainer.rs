@@ -135,6 +135,11 @@ pub struct TrainerOptions {
     /// report's `matches`): frozen in `model.embed_tokens.weight` and `lm_head.weight` during a phase with
     /// `training.new_rows_only`. `None` when the model has no transfer report (such a phase is refused).
     pub matched_rows: Option<Vec<[usize; 2]>>,
+    /// Held-out text per language, scored in the loop (bits per byte into `metrics.jsonl`); none: no in-loop
+    /// evaluation.
+    pub held_out: Vec<hashi_core::heldout::HeldOutSet>,
+    /// In-loop evaluation every this many steps besides data switches and the end (0: those only).
+    pub eval_every: u64,
     /// On resume, continue although the schedule now gives other learning rates for steps already taken
     /// (otherwise refused, Megatron's rule).
     pub override_schedule: bool,
@@ -422,6 +427,8 @@ impl<'a> Trainer<'a> {
             self.state.step += 1;
             self.state.cursor = self.mixer.cursor().clone();
             let seconds = t0.elapsed().as_secs_f64();
+            let last = self.state.step == total;
+            let (bpb, eval_seconds) = self.evaluate(ends_phase || last)?;
             let m = Metrics {
                 step: self.state.step,
                 phase: info.phase,
@@ -435,6 +442,8 @@ impl<'a> Trainer<'a> {
                 curriculum_generation: self.state.curriculum_generation,
                 seconds,
                 tokens_per_s: tokens as f64 / seconds.max(1e-9),
+                bpb,
+                eval_seconds,
             };
             let line = serde_json::to_string(&m).map_err(|e| TrainError::State(e.to_string()))? + "\n";
             metrics.write_all(line.as_bytes()).map_err(|e| io(&metrics_path, e))?;
@@ -447,7 +456,6 @@ impl<'a> Trainer<'a> {
                     self.state.bad_steps, self.state.step
                 )));
             }
-            let last = self.state.step == total;
             let periodic =
                 self.opts.checkpoint_every > 0 && self.state.step.is_multiple_of(self.opts.checkpoint_every);
             // No checkpoint in the middle of a streak of bad steps: the last one written stays the last good one.
@@ -460,6 +468,22 @@ impl<'a> Trainer<'a> {
         }
         reporter.finish();
         Ok(self.state)
+    }
+
+    /// Bits per byte per language on the held-out text, and the seconds it took, at the steps where it is due
+    /// (every `eval_every` steps, and at `switch`: a data switch or the end).
+    fn evaluate(&mut self, switch: bool) -> Result<(BTreeMap<String, f64>, Option<f64>)> {
+        let every = self.opts.eval_every;
+        if self.opts.held_out.is_empty() || !(switch || (every > 0 && self.state.step.is_multiple_of(every)))
+        {
+            return Ok((BTreeMap::new(), None));
+        }
+        let t0 = Instant::now();
+        let mut bpb = BTreeMap::new();
+        for set in &self.opts.held_out {
+            bpb.insert(set.lang.clone(), set.bits_per_byte(&mut *self.backend)?);
+        }
+        Ok((bpb, Some(t0.elapsed().as_secs_f64())))
     }
 
     /// On resume, the schedule (and the plan's per-phase parameters) must give the steps already taken the
