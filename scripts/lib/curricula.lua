@@ -55,6 +55,36 @@ function M.reversed(list)
   return out
 end
 
+--- `plan` with a first phase that trains only the embedding rows the vocabulary transfer initialised, at its own
+--- peak learning rate (TokAlign's first stage; `training.new_rows_only` reads the rows from the transfer report).
+--- The warm-up reads the first phase's data and takes `fraction` of `total_tokens`; the other phases are scaled to
+--- the rest, so the plan trains on as many tokens as before (their budgets must be fractions).
+---@param plan hashi.Plan
+---@param fraction number share of total_tokens for the warm-up, in (0, 1)
+---@param max_lr number the warm-up's peak learning rate (its schedule's `max_lr`)
+---@return hashi.Plan
+function M.embedding_warmup(plan, fraction, max_lr)
+  assert(fraction > 0 and fraction < 1, "embedding_warmup: fraction must be in (0, 1)")
+  local first = plan.phases[1]
+  local phases = { {
+    name = "embed warm-up", tokens = fraction, shares = first.shares, sources = first.sources,
+    training = { params = { "model.embed_tokens", "lm_head" }, new_rows_only = true,
+                 schedule = { max_lr = max_lr } },
+  } }
+  for _, p in ipairs(plan.phases) do
+    assert(p.tokens <= 1, "embedding_warmup: phase " .. p.name .. " has an absolute budget")
+    local q = {}
+    for k, v in pairs(p) do q[k] = v end
+    q.tokens = p.tokens * (1 - fraction)
+    phases[#phases + 1] = q
+  end
+  local out = {}
+  for k, v in pairs(plan) do out[k] = v end
+  out.name = plan.name .. " + embedding warm-up"
+  out.phases = phases
+  return out
+end
+
 --- The method's plans over `o.ja` (Japanese sources by quality, best first), `o.en` (English source list) and
 --- `o.base` (seq_len, batch_size, total_tokens, seed, on_exhausted): exp0 (3:1 in quality order, then 1:3 in
 --- reverse), exp1 (1:1, same order), exp3 (exp0's ratios, Japanese sources blended). exp2 is exp0's plan from

@@ -77,6 +77,17 @@
 ---@field plan_overrides? hashi.PlanOverrides top-level curriculum fields replaced (sizes, seed)
 ---@field checkpoint? hashi.Checkpoint
 ---@field stop? hashi.Stop
+---@field eval? hashi.InLoopEval bits per byte on held-out text inside the training loop
+
+---In-loop evaluation (`InLoopEvalDecl`, hashi-experiment experiment.rs): bits per byte per language every `every`
+---steps and at every data switch, into `metrics.jsonl` (`bpb`, `eval_seconds`) and the report's Figure 2. The
+---text is tokenized once at start-up; the measure is the evaluation stage's (the same windows and bytes).
+---@class hashi.InLoopEval
+---@field every? integer every this many optimizer steps; 0 = data switches and the end only (default 0)
+---Held-out text, "LANG=PATH" or "LANG:FIELD=PATH" (relative to the experiment file). Required in an experiment;
+---under `hashi run` empty means the run's `eval.bpb`.
+---@field bpb? string[]
+---@field bpb_bytes? integer UTF-8 bytes of held-out text per language, whole documents in file order (default 20000)
 
 ---An experiment file (`hashi train EXPERIMENT.lua`, `hashi export`): one training of one curriculum.
 ---@class hashi.Experiment: hashi.TrainSettings

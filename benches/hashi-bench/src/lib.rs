@@ -24,6 +24,7 @@ mod backend;
 mod data;
 mod eval;
 mod import;
+mod in_loop;
 mod tokenizer;
 mod transfer;
 
@@ -52,6 +53,8 @@ pub enum BenchCommand {
     Transfer(transfer::TransferBenchArgs),
     /// `hashi model import` of a GGUF file vs transformers' GGUF loading + writing it out: time and peak RSS.
     Import(import::ImportBenchArgs),
+    /// In-loop evaluation's share of training time, from training runs' own metrics.
+    InLoopEval(in_loop::InLoopBenchArgs),
 }
 
 /// The model and batch of a step benchmark.
@@ -124,6 +127,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Backend(a) => backend::run(a, progress),
         BenchCommand::Eval(a) => eval::run(a, progress),
         BenchCommand::Import(a) => import::run(a, progress),
+        BenchCommand::InLoopEval(a) => in_loop::run(a, progress),
     }
 }
 

@@ -169,15 +169,28 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             });
         }
     };
+    // In-loop bits per byte (experiments with `eval`), every seed's metrics of each variant.
+    let mut in_loop: BTreeMap<&String, Vec<Vec<hashi_core::artifacts::Metrics>>> = BTreeMap::new();
+    for name in &order {
+        for r in &runs {
+            for v in r.variants().iter().filter(|v| &v.name == name) {
+                let m = read_metrics(&r.dir.join(&v.train).join("metrics.jsonl"))?;
+                if m.iter().any(|m| !m.bpb.is_empty()) {
+                    in_loop.entry(name).or_default().push(m);
+                }
+            }
+        }
+    }
     let x1 = curves.values().flatten().flat_map(|c| c.iter().map(|p| p.0)).fold(0.0, f64::max);
     let mean = |v: Vec<Option<f64>>| Stat::of(v.into_iter()).mean;
-    for (file, title, y, f, base_v) in [
+    for (file, title, y, f, base_v, lang) in [
         (
             "fig2-ja-score",
             "Japanese average score per checkpoint",
             "JA avg",
             &Scores::ja_avg as &dyn Fn(&Scores) -> Option<f64>,
             mean(base.iter().map(Scores::ja_avg).collect()),
+            None,
         ),
         (
             "fig2-ja-bpb",
@@ -185,6 +198,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             "bits/byte",
             &|s: &Scores| s.bpb.get("ja").copied(),
             mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect()),
+            Some("ja"),
         ),
         (
             "fig2-en-score",
@@ -192,6 +206,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             "EN avg",
             &Scores::en_avg,
             mean(base.iter().map(Scores::en_avg).collect()),
+            None,
         ),
         (
             "fig2-en-bpb",
@@ -199,16 +214,34 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             "bits/byte",
             &|s: &Scores| s.bpb.get("en").copied(),
             mean(base.iter().map(|s| s.bpb.get("en").copied()).collect()),
+            Some("en"),
         ),
     ] {
         let mut series = curve_of(f);
         reference(&mut series, base_v, x1);
+        let mut caption =
+            format!("{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model");
+        let steps: Vec<Series> = lang
+            .map(|lang| {
+                in_loop
+                    .iter()
+                    .map(|(n, m)| Series {
+                        name: format!("{n} (in the loop)"),
+                        points: scores::in_loop_curve(m, lang),
+                        dashed: true,
+                    })
+                    .filter(|s| !s.points.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !steps.is_empty() {
+            caption += "; \"(in the loop)\": measured during training every few steps on the same text (dashed)";
+            series.extend(steps);
+        }
         blocks.push(Block::Figure {
             file: file.into(),
             svg: svg::lines(title, "tokens trained", y, &series, true, &[]),
-            caption: format!(
-                "{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"
-            ),
+            caption,
         });
     }
     if let Some(v) = mean(base.iter().map(|s| s.bpb.get("ja").copied()).collect()) {

@@ -147,6 +147,25 @@ pub fn mean_curve(curves: &[Vec<(f64, Scores)>], f: &dyn Fn(&Scores) -> Option<f
         .collect()
 }
 
+/// The in-loop bits per byte of `lang` (`metrics.jsonl`'s `bpb`) against tokens trained, averaged over the seeds'
+/// runs (`per_seed`) point by point, up to the shortest.
+pub fn in_loop_curve(per_seed: &[Vec<hashi_core::artifacts::Metrics>], lang: &str) -> Vec<(f64, f64)> {
+    let points: Vec<Vec<(f64, f64)>> = per_seed
+        .iter()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m.bpb.get(lang).map(|&b| (m.tokens_by_lang.values().sum::<u64>() as f64, b)))
+                .collect()
+        })
+        .collect();
+    let len = points.iter().map(Vec::len).min().unwrap_or(0);
+    (0..len)
+        .filter_map(|i| {
+            Stat::of(points.iter().map(|p| Some(p[i].1))).mean.map(|y| (points[0][i].0, y))
+        })
+        .collect()
+}
+
 /// Centered moving average over `window` points.
 pub fn smooth(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
     let h = window / 2;
