@@ -219,8 +219,9 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     ] {
         let mut series = curve_of(f);
         reference(&mut series, base_v, x1);
-        let mut caption =
-            format!("{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model");
+        let mut caption = format!(
+            "{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"
+        );
         let steps: Vec<Series> = lang
             .map(|lang| {
                 in_loop
@@ -235,7 +236,8 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             })
             .unwrap_or_default();
         if !steps.is_empty() {
-            caption += "; \"(in the loop)\": measured during training every few steps on the same text (dashed)";
+            caption +=
+                "; \"(in the loop)\": measured during training every few steps on the same text (dashed)";
             series.extend(steps);
         }
         blocks.push(Block::Figure {

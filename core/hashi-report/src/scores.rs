@@ -160,9 +160,7 @@ pub fn in_loop_curve(per_seed: &[Vec<hashi_core::artifacts::Metrics>], lang: &st
         .collect();
     let len = points.iter().map(Vec::len).min().unwrap_or(0);
     (0..len)
-        .filter_map(|i| {
-            Stat::of(points.iter().map(|p| Some(p[i].1))).mean.map(|y| (points[0][i].0, y))
-        })
+        .filter_map(|i| Stat::of(points.iter().map(|p| Some(p[i].1))).mean.map(|y| (points[0][i].0, y)))
         .collect()
 }
 
