@@ -6,6 +6,7 @@ use std::path::Path;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
 use hashi_model::{Llama, SaveOptions, next_token_loss};
+use rayon::prelude::*;
 
 use hashi_core::{Backend, BackendResult};
 
@@ -94,11 +95,12 @@ impl CpuBackend {
         }
         let logits = self.model.forward(&all.narrow(1, 0, t - 1)?.contiguous()?)?.to_dtype(DType::F32)?;
         let logits = logits.to_vec3::<f32>()?;
+        // One row per position, in parallel: the full-vocabulary normalisation is most of a scoring call.
         Ok(sequences
-            .iter()
+            .par_iter()
             .zip(logits)
             .map(|(seq, rows)| {
-                rows.iter().zip(&seq[1..]).map(|(row, &next)| log_softmax_at(row, next)).collect()
+                rows.par_iter().zip(&seq[1..]).map(|(row, &next)| log_softmax_at(row, next)).collect()
             })
             .collect())
     }
