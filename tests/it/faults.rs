@@ -9,10 +9,25 @@ use std::process::Command;
 
 use crate::common::{hashi_bin, remove_scratch, repo_root, scratch_dir};
 
-/// Runs `script` (sh) in a new user + mount namespace with `$HASHI` set; panics with its output on failure.
+/// How to get a mount namespace here: a new user namespace with it (`-rm`, no privilege needed), or, where user
+/// namespaces are not allowed but the tests run as root, a mount namespace alone (`-m`).
+fn unshare_flags() -> &'static str {
+    static FLAGS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let works = |flags: &str| {
+            Command::new("unshare").args([flags, "true"]).output().is_ok_and(|o| o.status.success())
+        };
+        ["-rm", "-m"].into_iter().find(|f| works(f)).unwrap_or_else(|| {
+            panic!("`unshare -rm` and `unshare -m` both fail here: the fault tests need a mount namespace")
+        })
+    })
+}
+
+/// Runs `script` (sh) in a new mount namespace (and user namespace where allowed) with `$HASHI` set; panics with
+/// its output on failure.
 fn in_namespace(dir: &Path, script: &str) {
     let out = Command::new("unshare")
-        .args(["-rm", "sh", "-eu", "-c", script])
+        .args([unshare_flags(), "sh", "-eu", "-c", script])
         .env("HASHI", hashi_bin())
         .env("RUST_BACKTRACE", "0")
         .current_dir(dir)
