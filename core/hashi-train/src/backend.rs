@@ -5,8 +5,7 @@ use std::path::Path;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
-use hashi_model::{Llama, SaveOptions, next_token_loss};
-use rayon::prelude::*;
+use hashi_model::{Llama, SaveOptions, next_token_loss, next_token_losses};
 
 use hashi_core::{Backend, BackendResult};
 
@@ -20,13 +19,6 @@ fn batch_tensor(sequences: &[Vec<u32>]) -> Result<(Tensor, usize)> {
         return Err(TrainError::State("a micro-batch needs equal sequences of at least 2 tokens".into()));
     }
     Ok((Tensor::from_vec(sequences.concat(), (b, t), &Device::Cpu)?, t))
-}
-
-/// `log softmax(row)[at]`, in f64 for the sum.
-fn log_softmax_at(row: &[f32], at: u32) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
-    (f64::from(row[at as usize] - max) - sum.ln()) as f32
 }
 
 /// Training on the CPU with candle and our AdamW.
@@ -94,15 +86,10 @@ impl CpuBackend {
             return Err(TrainError::State(format!("token id {bad} is out of range (vocabulary {vocab})")));
         }
         let logits = self.model.forward(&all.narrow(1, 0, t - 1)?.contiguous()?)?.to_dtype(DType::F32)?;
-        let logits = logits.to_vec3::<f32>()?;
-        // One row per position, in parallel: the full-vocabulary normalisation is most of a scoring call.
-        Ok(sequences
-            .par_iter()
-            .zip(logits)
-            .map(|(seq, rows)| {
-                rows.par_iter().zip(&seq[1..]).map(|(row, &next)| log_softmax_at(row, next)).collect()
-            })
-            .collect())
+        // The evaluation stage's per-token cross-entropy (`next_token_losses`), negated.
+        let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
+        let nats = next_token_losses(&logits, &targets)?;
+        Ok(nats.chunks(t - 1).map(|row| row.iter().map(|&x| -x).collect()).collect())
     }
 
     fn try_save(&self, dir: &Path) -> Result<()> {
