@@ -34,7 +34,7 @@ return {
     optimizer = { beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, clip = 1.0 },
     checkpoint = { every = quick and 0 or 50, keep = 1 },
     -- Bits per byte on the held-out text (eval.bpb) inside the training loop: every 16 steps and at every switch.
-    eval = { every = quick and 0 or 16, bpb_bytes = quick and 2000 or 10000 },
+    eval = { every = quick and 0 or 16, bpb_bytes = quick and 2000 or 6000 },
     -- 4,096 tokens per step; the method's 4 M-token batches and real corpus sizes are in examples/paper.
     plan_overrides = { seq_len = 256, batch_size = 16, total_tokens = quick and 49152 or 786432 },
   },
