@@ -53,10 +53,16 @@ pub(crate) fn phase_params(
 impl LrSchedule for LuaSchedule {
     fn lr(&mut self, at: &StepInfo) -> hashi_train::Result<f64> {
         let script = self.hot.script();
-        let params =
-            if at.schedule_params.is_empty() { self.params.clone() } else { phase_params(&self.params, at) };
+        // The experiment's parameters as they are, unless the phase replaces some (no copy per step).
+        let own;
+        let params = if at.schedule_params.is_empty() {
+            &self.params
+        } else {
+            own = phase_params(&self.params, at);
+            &own
+        };
         let lr: f64 =
-            script.call("lr", &[at, &params]).map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
+            script.call("lr", &[at, params]).map_err(|e| hashi_train::TrainError::State(e.to_string()))?;
         match bad_lr(lr) {
             None => Ok(lr),
             Some(m) => Err(hashi_train::TrainError::State(format!(

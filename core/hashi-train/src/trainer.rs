@@ -361,7 +361,8 @@ impl<'a> Trainer<'a> {
             }
             let t0 = Instant::now();
             self.enter_phase(&info)?;
-            let accumulation = self.plan.accumulation(self.opts.accumulation)[info.phase];
+            let own = self.plan.phases[info.phase].training.as_ref().and_then(|t| t.accumulation);
+            let accumulation = own.unwrap_or(self.opts.accumulation);
             self.state.generation = self.schedule.poll();
             let lr = self.schedule.lr(&info)?;
             if !(lr.is_finite() && lr >= 0.0) {
