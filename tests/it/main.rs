@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod gguf;
 mod hardening;
+mod llmjp;
 mod model_errors;
 mod model_parity;
 mod model_roundtrip;

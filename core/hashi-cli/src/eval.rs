@@ -14,9 +14,17 @@ pub struct EvalArgs {
     /// The model directory (with its tokenizer.json).
     #[arg(long)]
     model: PathBuf,
-    /// Comma-separated tasks in upstream form (e.g. jcommonsenseqa-1.1-0.3,jnli-1.3-0.3,jcola-0.2-0.3,mnli,qnli).
-    #[arg(long, value_delimiter = ',', required_unless_present = "bpb")]
+    /// Comma-separated tasks in upstream form (e.g. jcommonsenseqa-1.1-0.3,jnli-1.3-0.3,mnli,llmjp-1.3.0:niilc).
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["bpb", "protocols"])]
     tasks: Vec<String>,
+    /// Whole protocols, comma-separated: jp-stable (the method's), llmjp (Swallow's llm-jp-eval v1.3.0); with
+    /// both, the datasets they share are compared in a table of protocol deltas.
+    #[arg(long, value_delimiter = ',')]
+    protocols: Vec<String>,
+    /// llm-jp-eval tasks: encode prompts with the tokenizer's special tokens (its BOS), as transformers'
+    /// pipeline does; upstream does not pin it, the results record it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    llmjp_add_special_tokens: bool,
     /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.
     #[arg(long)]
     bpb: Vec<hashi_tokenizer::input::InputSpec>,
@@ -76,7 +84,7 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     }
     let settings = EvalSettings {
         model: a.model.clone(),
-        tasks: a.tasks.clone(),
+        tasks: hashi_eval::with_protocols(&a.tasks, &a.protocols)?,
         bpb: a.bpb.clone(),
         bpb_bytes: a.bpb_bytes,
         shots: a.shots,
@@ -86,6 +94,7 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         mecab_dict: a.mecab_dict.clone(),
         max_gen_toks: a.max_gen_toks,
         truncate_overlong: a.truncate_overlong,
+        llmjp_add_special_tokens: a.llmjp_add_special_tokens,
     };
     let registry;
     let mut backend = match &a.backend {
@@ -102,32 +111,6 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(p) = &a.out {
         results.write(p)?;
     }
-    for b in &results.bits_per_byte {
-        outln!(
-            "bits per byte, {}: {:.4} ({} documents, {} bytes, {} tokens)",
-            b.lang,
-            b.bits_per_byte,
-            b.documents,
-            b.bytes,
-            b.tokens
-        )?;
-    }
-    if results.results.is_empty() {
-        return Ok(());
-    }
-    outln!("{:<26} {:>6}  metrics", "task", "docs")?;
-    for (name, r) in &results.results {
-        let shown: Vec<String> = ["acc", "acc_norm", "balanced_acc", "mcc", "exact_match", "f1"]
-            .iter()
-            .filter_map(|k| r.metric(k).map(|v| format!("{k} {v:.4}")))
-            .collect();
-        outln!("{name:<26} {:>6}  {}", r.docs, shown.join(", "))?;
-        if let Some(n) = r.truncated_contexts.filter(|&n| n > 0) {
-            outln!("{:<26} {n} prompts cut from the left to fit the model's positions", "")?;
-        }
-        if let Some(n) = r.shots_dropped_to_fit.or(r.pieces_dropped_to_fit).filter(|&n| n > 0) {
-            outln!("{:<26} {n} few-shot pieces dropped to fit (upstream's rule)", "")?;
-        }
-    }
+    out!("{}", results.summary())?;
     Ok(())
 }

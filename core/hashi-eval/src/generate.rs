@@ -31,8 +31,19 @@ pub fn greedy_until(
     until: &[&str],
     max_tokens: usize,
 ) -> Result<Generation, String> {
+    let ids = tok.encode(context, true).map_err(|x| x.to_string())?;
+    greedy_from_ids(model, tok, ids, until, max_tokens)
+}
+
+/// [`greedy_until`] after a context already encoded (`ids`, with whatever special tokens the caller chose).
+pub fn greedy_from_ids(
+    model: &Llama,
+    tok: &Tokenizer,
+    mut ids: Vec<u32>,
+    until: &[&str],
+    max_tokens: usize,
+) -> Result<Generation, String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
-    let mut ids = tok.encode(context, true).map_err(|x| e(&x))?;
     let room = model.config().max_position_embeddings.saturating_sub(max_tokens.max(1));
     if room == 0 {
         return Err(format!(
@@ -59,8 +70,7 @@ pub fn greedy_until(
         }
         out.push(next);
         input = vec![next];
-        let text = tok.decode(&out, true).map_err(|x| e(&x))?;
-        if cut(&text).is_some() {
+        if !until.is_empty() && cut(&tok.decode(&out, true).map_err(|x| e(&x))?).is_some() {
             break;
         }
     }

@@ -11,6 +11,7 @@ use hashi_tokenizer::Tokenizer;
 use hashi_tokenizer::input::InputSpec;
 use serde_json::{Value, json};
 
+use crate::llmjp::LlmJpTask;
 use crate::metrics::{balanced_accuracy, macro_f1, mcc};
 use crate::results::{EvalConfig, EvalResults, TaskResult};
 use crate::{PyRandom, Request, Scored, Task, score_choices, score_choices_with};
@@ -46,7 +47,7 @@ impl From<hashi_tokenizer::TokenizerError> for EvalError {
     }
 }
 
-fn input(m: impl Into<String>) -> EvalError {
+pub(crate) fn input(m: impl Into<String>) -> EvalError {
     EvalError::Input(m.into())
 }
 
@@ -75,6 +76,63 @@ pub struct EvalSettings {
     pub max_gen_toks: usize,
     /// Cut prompts that do not fit even with zero shots from the left instead of failing.
     pub truncate_overlong: bool,
+    /// llm-jp-eval tasks: encode the prompt with the tokenizer's special tokens (its BOS, if it adds one), as
+    /// transformers' text-generation pipeline does by default. Recorded in the results' config.
+    pub llmjp_add_special_tokens: bool,
+}
+
+/// Every task name `hashi eval` knows: jp-stable and GLUE variants, then the llm-jp-eval tasks.
+pub fn known_tasks() -> Vec<&'static str> {
+    Task::ALL.iter().map(|(n, _)| *n).chain(LlmJpTask::ALL.iter().map(|(n, _)| *n)).collect()
+}
+
+/// Whether `name` is a task `hashi eval` knows.
+pub fn is_known_task(name: &str) -> bool {
+    Task::from_name(name).is_some() || LlmJpTask::from_name(name).is_some()
+}
+
+/// The evaluation protocols by name, each with its Japanese tasks: `jp-stable` (the method's: Stability-AI's
+/// jp-stable harness, the prompt versions the paper's evaluation uses) and `llmjp` (Swallow's: llm-jp-eval v1.3.0).
+pub const PROTOCOLS: [(&str, &[&str]); 2] = [
+    (
+        "jp-stable",
+        &["jcommonsenseqa-1.1-0.1", "jnli-1.3-0.2", "jcola-0.2-0.3", "jsquad-1.1-0.1", "jaquad-0.1-0.1", "mgsm-1.0-0.3"],
+    ),
+    (
+        "llmjp",
+        &[
+            "llmjp-1.3.0:jemhopqa",
+            "llmjp-1.3.0:niilc",
+            "llmjp-1.3.0:jsquad",
+            "llmjp-1.3.0:jcommonsenseqa",
+            "llmjp-1.3.0:jmmlu",
+        ],
+    ),
+];
+
+/// `tasks`, then the tasks of the named protocols, in order and without repeats.
+///
+/// # Errors
+/// [`EvalError::Input`] naming an unknown protocol and the known ones.
+pub fn with_protocols(tasks: &[String], protocols: &[String]) -> Result<Vec<String>, EvalError> {
+    let mut out: Vec<String> = vec![];
+    for t in tasks {
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    for p in protocols {
+        let (_, tasks) = PROTOCOLS.iter().find(|(n, _)| n == p).ok_or_else(|| {
+            let known: Vec<&str> = PROTOCOLS.iter().map(|(n, _)| *n).collect();
+            input(format!("unknown protocol {p:?} (known: {})", known.join(", ")))
+        })?;
+        for t in *tasks {
+            if !out.iter().any(|o| o == t) {
+                out.push((*t).into());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Scores the continuations of one context: the built-in model with one shared-context forward
@@ -113,15 +171,15 @@ impl Scorer for BackendScorer<'_> {
 }
 
 /// A JSONL split: its documents and the line each came from, so that every document error names `file:line`.
-struct Split {
-    path: PathBuf,
-    docs: Vec<Value>,
+pub(crate) struct Split {
+    pub(crate) path: PathBuf,
+    pub(crate) docs: Vec<Value>,
     lines: Vec<usize>,
 }
 
 impl Split {
     /// Reads `path` (blank lines skipped; a UTF-8 byte-order mark at the start is ignored).
-    fn read(path: &Path) -> Result<Self, EvalError> {
+    pub(crate) fn read(path: &Path) -> Result<Self, EvalError> {
         if path.is_dir() {
             return Err(input(format!("{}: is a directory, not a JSONL file", path.display())));
         }
@@ -151,7 +209,7 @@ impl Split {
     }
 
     /// `file:line` of document `i`.
-    fn at(&self, i: usize) -> String {
+    pub(crate) fn at(&self, i: usize) -> String {
         format!("{}:{}", self.path.display(), self.lines.get(i).copied().unwrap_or(0))
     }
 }
@@ -202,16 +260,16 @@ fn check_task_data(
     Ok(())
 }
 
-fn stderr_of_mean(xs: &[f64]) -> f64 {
+pub(crate) fn stderr_of_mean(xs: &[f64]) -> f64 {
     crate::metrics::mean_and_sd(xs).map_or(0.0, |(_, sd)| sd / (xs.len() as f64).sqrt())
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(crate) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// The request log (`log_requests`), if asked for.
-struct RequestLog(Option<(PathBuf, std::io::BufWriter<std::fs::File>)>);
+pub(crate) struct RequestLog(Option<(PathBuf, std::io::BufWriter<std::fs::File>)>);
 
 impl RequestLog {
     fn open(path: Option<&Path>) -> Result<Self, EvalError> {
@@ -220,7 +278,7 @@ impl RequestLog {
         Ok(Self(Some((p.to_path_buf(), std::io::BufWriter::new(f)))))
     }
 
-    fn write(&mut self, rec: &Value) -> Result<(), EvalError> {
+    pub(crate) fn write(&mut self, rec: &Value) -> Result<(), EvalError> {
         if let Some((p, w)) = self.0.as_mut() {
             writeln!(w, "{rec}").map_err(|source| EvalError::Io { path: p.clone(), source })?;
         }
@@ -273,15 +331,39 @@ pub fn evaluate(
             limit: s.limit,
             data: s.data.clone(),
             truncate_overlong: s.truncate_overlong,
-            harness: "hashi (prompts of Stability-AI jp-stable effdbeaf / EleutherAI glue)".into(),
+            harness: "hashi (prompts of Stability-AI jp-stable effdbeaf / EleutherAI glue / llm-jp-eval v1.3.0 as in \
+                      swallow-evaluation 57c4ecd)"
+                .into(),
+            llmjp_add_special_tokens: None,
         },
+        protocol_deltas: vec![],
     };
     let mut mecab: Option<crate::qa::Mecab> = None;
     for name in &s.tasks {
-        let task = Task::from_name(name).ok_or_else(|| {
-            let known: Vec<&str> = Task::ALL.iter().map(|(n, _)| *n).collect();
-            input(format!("unknown task {name:?} (known: {})", known.join(", ")))
-        })?;
+        if let Some(task) = LlmJpTask::from_name(name) {
+            if backend.is_some() {
+                return Err(input(format!(
+                    "{name}: generation runs on the built-in model; plugin backends score log-likelihood tasks"
+                )));
+            }
+            let (dir, split) = task.files();
+            let eval = Split::read(&s.data.join(dir).join(format!("{split}.jsonl")))?;
+            let pool = Split::read(&s.data.join(dir).join("train.jsonl"))?;
+            let run = crate::llmjp_run::LlmJpRun {
+                model: cpu()?,
+                tok: &tok,
+                add_special_tokens: s.llmjp_add_special_tokens,
+                limit: s.limit,
+                log: &mut log,
+                progress,
+            };
+            out.results.insert(name.clone(), run.run(name, task, &eval, &pool)?);
+            out.versions.insert(name.clone(), crate::llmjp::PROTOCOL.into());
+            out.n_shot.insert(name.clone(), task.num_fewshot());
+            out.config.llmjp_add_special_tokens = Some(s.llmjp_add_special_tokens);
+            continue;
+        }
+        let task = Task::from_name(name).ok_or_else(|| input(format!("unknown task {name:?} (known: {})", known_tasks().join(", "))))?;
         let (dir, split) = task.data();
         let eval = Split::read(&s.data.join(dir).join(format!("{split}.jsonl")))?;
         let train_path = s.data.join(dir).join("train.jsonl");
@@ -327,6 +409,7 @@ pub fn evaluate(
         out.n_shot.insert(name.clone(), s.shots);
     }
     log.finish()?;
+    out.protocol_deltas = crate::protocol_deltas(&out);
     let texts = if s.bpb.is_empty() { vec![] } else { hashi_tokenizer::input::read_inputs(&s.bpb)? };
     for t in &texts {
         let b =
@@ -356,7 +439,7 @@ fn score_task(
     progress: &dyn Reporter,
 ) -> Result<TaskResult, EvalError> {
     let (name, eval) = (d.name, d.eval);
-    let (mut golds, mut preds, mut preds_norm) = (vec![], vec![], vec![]);
+    let (mut golds, mut preds, mut preds_norm, mut chance) = (vec![], vec![], vec![], vec![]);
     for &i in d.order {
         let doc = &eval.docs[i];
         let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
@@ -364,6 +447,7 @@ fn score_task(
             input(format!("{name}: {} (few-shot examples from {}): {e}", eval.at(i), d.pool.path.display()))
         })?;
         let choices = d.task.choices(doc).map_err(err)?;
+        chance.push(1.0 / choices.len().max(1) as f64);
         let scored = scorer.score(tok, &ctx, &choices).map_err(err)?;
         for (c, sc) in choices.iter().zip(&scored) {
             log.write(&json!({"task": name, "doc": i, "context": ctx, "continuation": c,
@@ -380,6 +464,11 @@ fn score_task(
     let hits =
         |p: &[i64]| -> Vec<f64> { golds.iter().zip(p).map(|(g, p)| f64::from(u8::from(g == p))).collect() };
     let (acc, acc_n) = (hits(&preds), hits(&preds_norm));
+    let mut counts: std::collections::BTreeMap<i64, usize> = Default::default();
+    for g in &golds {
+        *counts.entry(*g).or_default() += 1;
+    }
+    let majority = counts.values().max().map(|&n| n as f64 / golds.len() as f64);
     Ok(TaskResult {
         docs: golds.len(),
         acc: Some(mean(&acc)),
@@ -389,6 +478,8 @@ fn score_task(
         balanced_acc: Some(balanced_accuracy(&golds, &preds)),
         mcc: Some(mcc(&golds, &preds)),
         macro_f1: Some(macro_f1(&golds, &preds)),
+        chance: Some(mean(&chance)),
+        majority_baseline: majority,
         ..Default::default()
     })
 }

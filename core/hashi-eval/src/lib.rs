@@ -7,6 +7,9 @@
 mod bpb;
 mod generate;
 mod harness;
+pub mod llmjp;
+mod llmjp_run;
+mod protocols;
 pub mod metrics;
 mod pyrandom;
 pub mod qa;
@@ -15,8 +18,12 @@ mod score;
 mod tasks;
 
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
-pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_until, mgsm_answer};
-pub use harness::{BackendScorer, EvalError, EvalSettings, ModelScorer, Scorer, evaluate};
+pub use generate::{Generation, fit_by_separator, fit_mgsm_context, greedy_from_ids, greedy_until, mgsm_answer};
+pub use harness::{
+    BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task, known_tasks,
+    with_protocols,
+};
+pub use protocols::{ProtocolDelta, deltas_table, protocol_deltas};
 pub use pyrandom::PyRandom;
 pub use results::{EvalConfig, EvalResults, TaskResult};
 pub use score::{Scored, encode_pair, score_choices, score_choices_with};

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bpb::Bpb;
+use crate::protocols::{ProtocolDelta, deltas_table};
 use crate::harness::EvalError;
 
-/// One task's scores. Choice tasks fill the accuracy family, QA tasks `exact_match`/`f1`, MGSM `acc`; scores are
-/// fractions except `exact_match` and `f1` (×100, as upstream).
+/// One task's scores, each on its upstream's scale. jp-stable: choice tasks fill the accuracy family, QA tasks
+/// `exact_match`/`f1` (×100, as upstream), MGSM `acc`. llm-jp-eval (`llmjp-1.3.0:*`): `exact_match` and `char_f1`
+/// as fractions in [0, 1] (as Swallow reports them), with `main_metric` naming the official one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {
     /// Documents scored.
@@ -60,6 +62,27 @@ pub struct TaskResult {
     /// QA: how the generation length was bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<String>,
+    /// llm-jp-eval's `char_f1` (fuzzywuzzy's token-sort ratio / 100), in [0, 1] as Swallow reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_f1: Option<f64>,
+    /// Standard error of `char_f1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_f1_stderr: Option<f64>,
+    /// The task's official metric (`acc`, `exact_match`, `char_f1`, ...), where the protocol names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_metric: Option<String>,
+    /// Expected score of a uniform random answer under the main metric (multiple choice: 1 / choices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance: Option<f64>,
+    /// Score of always giving the evaluated documents' most frequent gold answer, under the main metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub majority_baseline: Option<f64>,
+    /// Micro-averaged main metric by category (JMMLU: STEM, humanities, social sciences, other).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_category: BTreeMap<String, f64>,
+    /// Greedy generations that hit the token limit without ending (llm-jp-eval tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations_at_limit: Option<usize>,
 }
 
 impl TaskResult {
@@ -77,6 +100,8 @@ impl TaskResult {
             "exact_match_stderr" => self.exact_match_stderr,
             "f1" => self.f1,
             "f1_stderr" => self.f1_stderr,
+            "char_f1" => self.char_f1,
+            "char_f1_stderr" => self.char_f1_stderr,
             _ => None,
         }
     }
@@ -97,6 +122,10 @@ pub struct EvalConfig {
     pub truncate_overlong: bool,
     /// Whose prompts and scoring these are.
     pub harness: String,
+    /// llm-jp-eval tasks: whether the prompt was encoded with the tokenizer's special tokens (BOS where the
+    /// tokenizer adds one, as transformers' text-generation pipeline does); upstream does not pin this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llmjp_add_special_tokens: Option<bool>,
 }
 
 /// A whole results file.
@@ -113,6 +142,9 @@ pub struct EvalResults {
     pub n_shot: BTreeMap<String, usize>,
     /// The settings.
     pub config: EvalConfig,
+    /// Datasets scored under both protocols (jp-stable and llm-jp-eval), side by side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocol_deltas: Vec<ProtocolDelta>,
 }
 
 impl EvalResults {
@@ -125,6 +157,51 @@ impl EvalResults {
             std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.into(), source })?;
         serde_json::from_str(&text)
             .map_err(|e| EvalError::Input(format!("{}: not an evaluation results file: {e}", path.display())))
+    }
+
+    /// What `hashi eval` prints: bits per byte per language, a line per task with its metrics (and, where
+    /// known, chance and majority baselines and JMMLU's categories), and the protocol deltas as a table.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for b in &self.bits_per_byte {
+            out += &format!(
+                "bits per byte, {}: {:.4} ({} documents, {} bytes, {} tokens)\n",
+                b.lang, b.bits_per_byte, b.documents, b.bytes, b.tokens
+            );
+        }
+        if self.results.is_empty() {
+            return out;
+        }
+        out += &format!("{:<28} {:>6}  metrics\n", "task", "docs");
+        for (name, r) in &self.results {
+            let shown: Vec<String> =
+                ["acc", "acc_norm", "balanced_acc", "mcc", "exact_match", "f1", "char_f1"]
+                    .iter()
+                    .filter_map(|k| r.metric(k).map(|v| format!("{k} {v:.4}")))
+                    .collect();
+            let baselines: Vec<String> = [("chance", r.chance), ("majority answer", r.majority_baseline)]
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k} {v:.4}")))
+                .collect();
+            let baselines =
+                if baselines.is_empty() { String::new() } else { format!(" ({})", baselines.join(", ")) };
+            out += &format!("{name:<28} {:>6}  {}{baselines}\n", r.docs, shown.join(", "));
+            if !r.by_category.is_empty() {
+                let cats: Vec<String> = r.by_category.iter().map(|(c, v)| format!("{c} {v:.4}")).collect();
+                out += &format!("{:<28} by category: {}\n", "", cats.join(", "));
+            }
+            if let Some(n) = r.truncated_contexts.filter(|&n| n > 0) {
+                out += &format!("{:<28} {n} prompts cut from the left to fit the model's positions\n", "");
+            }
+            if let Some(n) = r.shots_dropped_to_fit.or(r.pieces_dropped_to_fit).filter(|&n| n > 0) {
+                out += &format!("{:<28} {n} few-shot pieces dropped to fit (upstream's rule)\n", "");
+            }
+        }
+        if !self.protocol_deltas.is_empty() {
+            out += "\nThe same datasets under both protocols (scores in percent):\n\n";
+            out += &deltas_table(&self.protocol_deltas);
+        }
+        out
     }
 
     /// Writes it as pretty JSON, atomically.

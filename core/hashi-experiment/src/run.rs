@@ -371,7 +371,7 @@ impl<'a> Evaluator<'a> {
         std::fs::create_dir_all(file.parent().context("evals")?)?;
         let settings = hashi_eval::EvalSettings {
             model: t.model.clone(),
-            tasks: d.tasks.clone(),
+            tasks: d.all_tasks()?,
             bpb: self.heldout.to_vec(),
             bpb_bytes: d.bpb_bytes,
             shots: d.shots,
@@ -381,6 +381,7 @@ impl<'a> Evaluator<'a> {
             mecab_dict: std::env::var_os("HASHI_MECAB_DIC").map(PathBuf::from),
             max_gen_toks: d.max_gen_toks.unwrap_or(256),
             truncate_overlong: d.truncate_overlong,
+            llmjp_add_special_tokens: d.llmjp_add_special_tokens,
         };
         let key = Key::new("eval").upstream(&t.key).upstream(&self.key).finish();
         let record = json!({"model": t.model, "eval": d, "data": self.data, "out": file});
@@ -518,11 +519,15 @@ fn validate<'d>(
         &w.experiment,
     )?;
     for (i, t) in d.eval.tasks.iter().enumerate() {
-        if hashi_eval::Task::from_name(t).is_none() {
-            let known: Vec<&str> = hashi_eval::Task::ALL.iter().map(|(n, _)| *n).collect();
-            bail!("{file}: eval.tasks[{}]: unknown task {t:?} (known: {})", i + 1, known.join(", "));
+        if !hashi_eval::is_known_task(t) {
+            bail!(
+                "{file}: eval.tasks[{}]: unknown task {t:?} (known: {})",
+                i + 1,
+                hashi_eval::known_tasks().join(", ")
+            );
         }
     }
+    d.eval.all_tasks().map_err(|e| anyhow::anyhow!("{file}: eval.protocols: {e}"))?;
     if let Some(Value::String(p)) = d.train.get("schedule").and_then(|s| s.get("script")) {
         let script = rel(&w.base, p);
         if !script.is_file() {

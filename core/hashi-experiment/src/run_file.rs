@@ -72,8 +72,16 @@ pub struct TransferDecl {
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalDecl {
-    /// Tasks in upstream form.
+    /// Tasks in upstream form (`jnli-1.3-0.3`, `llmjp-1.3.0:niilc`, ...).
+    #[serde(default)]
     pub tasks: Vec<String>,
+    /// Whole evaluation protocols (`"jp-stable"`, `"llmjp"`), their tasks added after `tasks`.
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// llm-jp-eval tasks: encode prompts with the tokenizer's special tokens (default true, as transformers'
+    /// pipeline).
+    #[serde(default = "yes")]
+    pub llmjp_add_special_tokens: bool,
     /// Few-shot examples per prompt.
     #[serde(default = "three")]
     pub shots: usize,
@@ -95,6 +103,20 @@ pub struct EvalDecl {
     /// --truncate-overlong`).
     #[serde(default)]
     pub truncate_overlong: bool,
+}
+
+impl EvalDecl {
+    /// `tasks`, then the tasks of each of `protocols` not already named.
+    ///
+    /// # Errors
+    /// An unknown protocol, naming the known ones.
+    pub fn all_tasks(&self) -> Result<Vec<String>, hashi_eval::EvalError> {
+        hashi_eval::with_protocols(&self.tasks, &self.protocols)
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn three() -> usize {

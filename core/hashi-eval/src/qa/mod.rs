@@ -4,7 +4,7 @@
 
 mod emoji_table;
 pub mod mecab;
-mod normalize;
+pub(crate) mod normalize;
 
 use std::collections::HashMap;
 
