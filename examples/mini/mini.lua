@@ -41,6 +41,8 @@ return {
   eval = {
     tasks = { "jcommonsenseqa-1.1-0.1", "jnli-1.3-0.2", "jcola-0.2-0.3", "jsquad-1.1-0.1", "jaquad-0.1-0.1",
               "mgsm-1.0-0.3", "mnli", "qnli" },
+    -- Swallow's protocol too (llm-jp-eval v1.3.0): its five tasks, and JCommonsenseQA/JSQuAD under both protocols.
+    protocols = { "llmjp" },
     shots = 3,
     limit = quick and 3 or 40,
     data = "eval",

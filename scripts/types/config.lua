@@ -143,10 +143,25 @@
 ---| "jaqket_v2-0.2-0.3"
 ---| "mnli"
 ---| "qnli"
+---| "llmjp-1.3.0:jemhopqa"
+---| "llmjp-1.3.0:niilc"
+---| "llmjp-1.3.0:jsquad"
+---| "llmjp-1.3.0:jcommonsenseqa"
+---| "llmjp-1.3.0:jmmlu"
+
+---A whole evaluation protocol: `jp-stable` (the method's Stability-AI harness, the paper's prompt versions) or
+---`llmjp` (Swallow's: llm-jp-eval v1.3.0, 4-shot QA/MC by greedy generation, JMMLU 5-shot).
+---@alias hashi.EvalProtocol "jp-stable" | "llmjp"
 
 ---How a run evaluates the base model, the starting points and every data-switch checkpoint (`hashi eval`).
 ---@class hashi.RunEval
----@field tasks hashi.EvalTask[]
+---@field tasks? hashi.EvalTask[]
+---Whole protocols, their tasks added after `tasks`; with both, `protocol_deltas` compares the shared datasets.
+---@field protocols? hashi.EvalProtocol[]
+---llm-jp-eval prompts encoded with the tokenizer's special tokens (its BOS), as transformers' pipeline does
+---(default true; upstream does not pin it, the results record it).
+---@field llmjp_add_special_tokens? boolean
+---@field batch_size? integer llm-jp-eval documents generated together (default 16; scores do not depend on it)
 ---@field shots? integer few-shot examples per prompt (default 3)
 ---@field limit? integer evaluate only the first N documents of each task (default: all)
 ---@field data string task data folder (`TASK/{train,validation,test}.jsonl`)

@@ -121,3 +121,80 @@ fn every_scoring_case_equals_upstreams_value() {
         assert!((f1 / n as f64 - want["char_f1"].as_f64().expect("f1")).abs() < 1e-9, "{task}: char_f1");
     }
 }
+
+/// `hashi eval --protocols jp-stable,llmjp` on the mini's model: the prompts it generated for are upstream's (the
+/// first documents of every task, byte for byte), the generations and scores are the same whether documents are
+/// generated one at a time or 8 or 32 together, and the datasets both protocols score get a delta row.
+#[test]
+fn hashi_eval_generates_for_upstreams_prompts_at_any_batch_size() {
+    let dir = scratch_dir("llmjp-eval");
+    let model = repo_root().join("examples/mini/base/model");
+    let data = shared("eval");
+    let run = |batch: usize, protocols: &str| -> (Value, Vec<Value>) {
+        let out = dir.join(format!("b{batch}.json"));
+        let log = dir.join(format!("b{batch}.jsonl"));
+        hashi_ok(&[
+            "eval",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--protocols",
+            protocols,
+            "--limit",
+            "6",
+            "--truncate-overlong",
+            "--batch-size",
+            &batch.to_string(),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--log-requests",
+            log.to_str().expect("utf-8"),
+        ]);
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+        let reqs = std::fs::read_to_string(&log)
+            .expect("log")
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+            .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with("llmjp-")))
+            .collect();
+        (results, reqs)
+    };
+    let (one, reqs1) = run(1, "llmjp");
+    let golden = jsonl("golden/swallow/prompts.jsonl");
+    let mut checked = 0;
+    for r in &reqs1 {
+        let task = r["task"].as_str().expect("task").trim_start_matches("llmjp-1.3.0:");
+        let doc = r["doc"].as_u64().expect("doc");
+        let want = golden.iter().find(|g| g["task"] == task && g["source_index"] == doc).expect("golden prompt");
+        assert_eq!(r["context"], want["prompt"], "{task} doc {doc}: the prompt generated for");
+        assert_eq!(r["max_new_tokens"], want["max_new_tokens"], "{task}");
+        assert_eq!(r["gold"], want["gold_normalized"], "{task} doc {doc}");
+        assert_eq!(r["pred"].as_str(), Some(scoring::answer(r["generation"].as_str().expect("text")).as_str()));
+        checked += 1;
+    }
+    assert_eq!(checked, 30, "6 documents of each of the 5 tasks");
+    assert_eq!(one["config"]["llmjp_add_special_tokens"], true);
+    assert_eq!(one["n-shot"]["llmjp-1.3.0:jmmlu"], 5);
+    assert_eq!(one["n-shot"]["llmjp-1.3.0:niilc"], 4);
+    assert_eq!(one["results"]["llmjp-1.3.0:jcommonsenseqa"]["chance"], 0.2);
+    assert_eq!(one["results"]["llmjp-1.3.0:niilc"]["main_metric"], "char_f1");
+    for batch in [8, 32] {
+        let (r, reqs) = run(batch, "llmjp");
+        let gens = |v: &[Value]| v.iter().map(|r| r["generation"].clone()).collect::<Vec<_>>();
+        assert_eq!(gens(&reqs), gens(&reqs1), "batch {batch}: the same generations");
+        assert_eq!(r["results"], one["results"], "batch {batch}: the same scores");
+    }
+    let (both, _) = run(8, "jp-stable,llmjp");
+    let deltas = both["protocol_deltas"].as_array().expect("protocol deltas");
+    let datasets: Vec<&str> = deltas.iter().map(|d| d["dataset"].as_str().expect("dataset")).collect();
+    assert_eq!(datasets, ["JCommonsenseQA", "JSQuAD"]);
+    for d in deltas {
+        let (jp, lj) = (d["jp_stable"][2].as_f64().expect("score"), d["llmjp"][2].as_f64().expect("score"));
+        assert!((d["delta"].as_f64().expect("delta") - (lj - jp)).abs() < 1e-12);
+        assert_eq!(d["same_documents"], false, "--limit picks different documents in the two protocols");
+    }
+    let jcqa = &both["results"]["llmjp-1.3.0:jcommonsenseqa"];
+    assert_eq!(deltas[0]["llmjp"][2].as_f64(), jcqa["exact_match"].as_f64().map(|x| 100.0 * x));
+    remove_scratch(&dir);
+}

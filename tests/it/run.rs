@@ -215,6 +215,18 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "\"jcommonsenseqa\"",
             "eval.tasks[1]: unknown task \"jcommonsenseqa\"",
         ),
+        (
+            "protocol.lua",
+            "\"jcommonsenseqa-1.1-0.1\"",
+            "\"jcommonsenseqa-1.1-0.1\" }, protocols = { \"swallow\"",
+            "eval.protocols: unknown protocol \"swallow\" (known: jp-stable, llmjp)",
+        ),
+        (
+            "llmjp-task.lua",
+            "\"jcommonsenseqa-1.1-0.1\"",
+            "\"llmjp-1.3.0:jcqa\"",
+            "eval.tasks[1]: unknown task \"llmjp-1.3.0:jcqa\"",
+        ),
         ("curriculum.lua", "curricula/exp0.lua", "curricula/nope.lua", "variants[1].curriculum"),
         (
             "cluster.lua",

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 mod backend;
 mod data;
 mod eval;
+mod generate;
 mod import;
 mod in_loop;
 mod tokenizer;
@@ -47,6 +48,8 @@ pub enum BenchCommand {
     Data(data::DataBenchArgs),
     /// `hashi eval` (log-likelihood tasks) vs lm-evaluation-harness's HF backend on the same requests.
     Eval(eval::EvalBenchArgs),
+    /// `hashi eval` on llm-jp-eval generation tasks vs transformers' text-generation pipeline, same prompts.
+    Generate(generate::GenerateBenchArgs),
     /// Training steps through a backend plugin (e.g. the GPU one) vs PyTorch eager and torch.compile.
     Backend(backend::BackendBenchArgs),
     /// Vocabulary transfer of a generated Llama-2-shaped checkpoint vs a plain copy: time and peak RSS.
@@ -126,6 +129,7 @@ pub fn run(cmd: BenchCommand, progress: &dyn Reporter) -> Result<()> {
         BenchCommand::Data(a) => data::run(a, progress),
         BenchCommand::Backend(a) => backend::run(a, progress),
         BenchCommand::Eval(a) => eval::run(a, progress),
+        BenchCommand::Generate(a) => generate::run(a, progress),
         BenchCommand::Import(a) => import::run(a, progress),
         BenchCommand::InLoopEval(a) => in_loop::run(a, progress),
     }

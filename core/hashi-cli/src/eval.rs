@@ -25,6 +25,10 @@ pub struct EvalArgs {
     /// pipeline does; upstream does not pin it, the results record it.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     llmjp_add_special_tokens: bool,
+    /// llm-jp-eval tasks: documents generated together (each decoding step runs them as one batch); the scores
+    /// do not depend on it.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
     /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.
     #[arg(long)]
     bpb: Vec<hashi_tokenizer::input::InputSpec>,
@@ -95,6 +99,7 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         max_gen_toks: a.max_gen_toks,
         truncate_overlong: a.truncate_overlong,
         llmjp_add_special_tokens: a.llmjp_add_special_tokens,
+        batch_size: a.batch_size,
     };
     let registry;
     let mut backend = match &a.backend {

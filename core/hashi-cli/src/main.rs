@@ -30,6 +30,7 @@ mod plugins;
 mod progress;
 mod report;
 mod run;
+mod threads;
 mod tokenizer;
 mod train;
 mod transfer;
@@ -93,6 +94,7 @@ pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
 
 fn main() -> std::process::ExitCode {
     alloc::keep_freed_memory();
+    threads::pin_candle_threads();
     // A child serving a backend plugin's calls, so that a crash in the plugin does not end hashi.
     if let Some(code) = hashi_plugin_host::remote::worker_child_main() {
         std::process::exit(code);

@@ -5,7 +5,7 @@
 //! answer extraction (`lm_eval/tasks/ja/mgsm.py`).
 
 use candle_core::{Device, Tensor};
-use hashi_model::Llama;
+use hashi_model::{KvCache, Llama};
 use hashi_tokenizer::Tokenizer;
 
 /// A generated continuation.
@@ -39,10 +39,45 @@ pub fn greedy_until(
 pub fn greedy_from_ids(
     model: &Llama,
     tok: &Tokenizer,
-    mut ids: Vec<u32>,
+    ids: Vec<u32>,
     until: &[&str],
     max_tokens: usize,
 ) -> Result<Generation, String> {
+    greedy_with_prefix(model, tok, None, ids, until, max_tokens)
+}
+
+/// A prompt prefix shared by many prompts (a task's instruction and few-shot examples) with its key/value cache,
+/// so that each prompt only computes the positions after it: [`greedy_with_prefix`].
+pub struct PromptPrefix {
+    ids: Vec<u32>,
+    cache: KvCache,
+}
+
+impl PromptPrefix {
+    /// Runs the model over `ids` (the encoded prefix, special tokens as the prompts will have them) once.
+    ///
+    /// # Errors
+    /// A message when the forward pass fails.
+    pub fn new(model: &Llama, ids: Vec<u32>) -> Result<Self, String> {
+        let mut cache = model.new_cache();
+        if !ids.is_empty() {
+            let x = Tensor::from_vec(ids.clone(), (1, ids.len()), &Device::Cpu).map_err(|x| x.to_string())?;
+            model.forward_cached(&x, &mut cache).map_err(|x| x.to_string())?;
+        }
+        Ok(Self { ids, cache })
+    }
+}
+
+/// A prompt after prefill: its cache, the logits of its last position, and whether it was cut from the left.
+struct Started {
+    cache: KvCache,
+    logits: Vec<f32>,
+    truncated: bool,
+}
+
+/// Cuts `ids` from the left to leave room for `max_tokens`, reuses `prefix`'s cache for the longest run of
+/// leading tokens shared with it (leaving at least one to feed), and runs the rest.
+fn start(model: &Llama, prefix: Option<&PromptPrefix>, mut ids: Vec<u32>, max_tokens: usize) -> Result<Started, String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let room = model.config().max_position_embeddings.saturating_sub(max_tokens.max(1));
     if room == 0 {
@@ -51,25 +86,53 @@ pub fn greedy_from_ids(
             model.config().max_position_embeddings
         ));
     }
+    if ids.is_empty() {
+        return Err("empty prompt".into());
+    }
     let truncated = ids.len() > room;
     if truncated {
         ids.drain(..ids.len() - room);
     }
+    let shared = prefix.map_or(0, |p| {
+        p.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1)
+    });
+    let mut cache = match prefix {
+        Some(p) if shared > 0 => p.cache.truncated(shared).map_err(|x| e(&x))?,
+        _ => model.new_cache(),
+    };
+    let rest = ids.split_off(shared);
+    let x = Tensor::from_vec(rest.clone(), (1, rest.len()), &Device::Cpu).map_err(|x| e(&x))?;
+    let logits = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
+    let logits = logits.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
+    Ok(Started { cache, logits, truncated })
+}
+
+/// [`greedy_from_ids`] reusing `prefix`'s cache for the longest run of leading tokens `ids` shares with it (none
+/// when the prompt was cut to fit, or tokenizes differently at the join): the same tokens are computed either way.
+pub fn greedy_with_prefix(
+    model: &Llama,
+    tok: &Tokenizer,
+    prefix: Option<&PromptPrefix>,
+    ids: Vec<u32>,
+    until: &[&str],
+    max_tokens: usize,
+) -> Result<Generation, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
     let eos = &model.config().eos_token_ids;
-    let mut cache = model.new_cache();
-    let mut input = ids;
+    let Started { mut cache, mut logits, truncated } = start(model, prefix, ids, max_tokens)?;
     let mut out: Vec<u32> = vec![];
     let cut = |text: &str| until.iter().filter_map(|u| text.find(u)).min();
-    for _ in 0..max_tokens {
-        let x = Tensor::from_vec(input.clone(), (1, input.len()), &Device::Cpu).map_err(|x| e(&x))?;
-        let logits = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
-        let logits: Vec<f32> = logits.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
+    for step in 0..max_tokens {
+        if step > 0 {
+            let x = Tensor::from_vec(vec![out[out.len() - 1]], (1, 1), &Device::Cpu).map_err(|x| e(&x))?;
+            let l = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
+            logits = l.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
+        }
         let next = argmax(&logits);
         if eos.contains(&next) {
             break;
         }
         out.push(next);
-        input = vec![next];
         if !until.is_empty() && cut(&tok.decode(&out, true).map_err(|x| e(&x))?).is_some() {
             break;
         }
@@ -80,6 +143,68 @@ pub fn greedy_from_ids(
         None => text,
     };
     Ok(Generation { text, tokens: out.len(), truncated })
+}
+
+/// Greedy generation of at most `max_tokens` tokens (no stop strings; a sequence ends at the model's
+/// end-of-sequence tokens) for many prompts, `batch` documents at a time: each prompt is prefilled on its own
+/// (through `prefix`), then the documents of a batch decode together, one token of each per step
+/// ([`Llama::forward_decode`]: the weights are read once for all of them). Each document's generation is the one
+/// [`greedy_with_prefix`] gives it alone, up to the summation order of the batched products (tested to give the
+/// same predictions at batch sizes 1, 8 and 32).
+///
+/// # Errors
+/// A message naming the document (its index in `prompts`) whose prompt does not fit or whose step fails.
+pub fn greedy_batch(
+    model: &Llama,
+    tok: &Tokenizer,
+    prefix: Option<&PromptPrefix>,
+    prompts: Vec<Vec<u32>>,
+    max_tokens: usize,
+    batch: usize,
+    mut done: impl FnMut(usize),
+) -> Result<Vec<Generation>, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let eos = &model.config().eos_token_ids;
+    let mut outs: Vec<(Vec<u32>, bool)> = Vec::with_capacity(prompts.len());
+    let mut prompts = prompts.into_iter().enumerate().peekable();
+    while prompts.peek().is_some() {
+        // (document, cache, next token) of the documents still generating.
+        let mut live: Vec<(usize, KvCache, u32)> = vec![];
+        for (i, ids) in prompts.by_ref().take(batch.max(1)) {
+            let s = start(model, prefix, ids, max_tokens).map_err(|m| format!("document {i}: {m}"))?;
+            outs.push((vec![], s.truncated));
+            live.push((i, s.cache, argmax(&s.logits)));
+        }
+        for step in 0..max_tokens {
+            live.retain(|(i, _, next)| {
+                let ended = eos.contains(next);
+                if !ended {
+                    outs[*i].0.push(*next);
+                }
+                let finished = ended || step + 1 == max_tokens;
+                if finished {
+                    done(*i);
+                }
+                !finished
+            });
+            if live.is_empty() {
+                break;
+            }
+            let ids: Vec<u32> = live.iter().map(|l| l.2).collect();
+            let mut caches: Vec<KvCache> = live.iter_mut().map(|l| std::mem::take(&mut l.1)).collect();
+            let logits = model.forward_decode(&ids, &mut caches).map_err(|x| e(&x))?;
+            let logits: Vec<Vec<f32>> = logits.to_vec2().map_err(|x| e(&x))?;
+            for ((l, c), row) in live.iter_mut().zip(caches).zip(&logits) {
+                l.1 = c;
+                l.2 = argmax(row);
+            }
+        }
+    }
+    outs.into_iter()
+        .map(|(ids, truncated)| {
+            Ok(Generation { text: tok.decode(&ids, true).map_err(|x| e(&x))?, tokens: ids.len(), truncated })
+        })
+        .collect()
 }
 
 /// MGSM's `preprocess_ctx`: while the context (without special tokens) is longer than `max_len` tokens, drop

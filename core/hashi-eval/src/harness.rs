@@ -79,6 +79,8 @@ pub struct EvalSettings {
     /// llm-jp-eval tasks: encode the prompt with the tokenizer's special tokens (its BOS, if it adds one), as
     /// transformers' text-generation pipeline does by default. Recorded in the results' config.
     pub llmjp_add_special_tokens: bool,
+    /// llm-jp-eval tasks: documents generated together ([`crate::greedy_batch`]); the scores do not depend on it.
+    pub batch_size: usize,
 }
 
 /// Every task name `hashi eval` knows: jp-stable and GLUE variants, then the llm-jp-eval tasks.
@@ -353,6 +355,8 @@ pub fn evaluate(
                 model: cpu()?,
                 tok: &tok,
                 add_special_tokens: s.llmjp_add_special_tokens,
+                batch_size: s.batch_size,
+                truncate_overlong: s.truncate_overlong,
                 limit: s.limit,
                 log: &mut log,
                 progress,

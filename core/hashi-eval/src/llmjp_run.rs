@@ -18,6 +18,8 @@ pub(crate) struct LlmJpRun<'a> {
     pub(crate) model: &'a Llama,
     pub(crate) tok: &'a Tokenizer,
     pub(crate) add_special_tokens: bool,
+    pub(crate) batch_size: usize,
+    pub(crate) truncate_overlong: bool,
     pub(crate) limit: Option<usize>,
     pub(crate) log: &'a mut RequestLog,
     pub(crate) progress: &'a dyn Reporter,
@@ -79,14 +81,48 @@ impl LlmJpRun<'_> {
         let shots: Vec<Sample> = shots.into_iter().map(|(_, s)| s).collect();
         docs.truncate(self.limit.unwrap_or(docs.len()));
         self.progress.start(name, Some(docs.len() as u64), "docs");
+        // The instruction and shots are the same for every document: computed once.
+        let head = self
+            .tok
+            .encode(&crate::llmjp::prompt_head(task.instruction(), &shots), self.add_special_tokens)
+            .map_err(|e| EvalError::Model(format!("{name}: {e}")))?;
+        let head = crate::PromptPrefix::new(self.model, head).map_err(EvalError::Model)?;
+        let mut prompts = vec![];
+        let mut ids = vec![];
+        let room = self.model.config().max_position_embeddings.saturating_sub(task.output_length());
+        for (i, sample) in &docs {
+            let p = prompt(task.instruction(), &shots, &sample.input);
+            let encoded = self
+                .tok
+                .encode(&p, self.add_special_tokens)
+                .map_err(|e| EvalError::Model(format!("{name}: {}: {e}", eval.at(*i))))?;
+            if encoded.len() > room && !self.truncate_overlong {
+                return Err(input(format!(
+                    "{name}: {}: the prompt is {} tokens, the model has room for {room} before the {} new tokens \
+                     (--truncate-overlong cuts it from the left)",
+                    eval.at(*i),
+                    encoded.len(),
+                    task.output_length()
+                )));
+            }
+            ids.push(encoded);
+            prompts.push(p);
+        }
+        let progress = self.progress;
+        let gens = crate::greedy_batch(
+            self.model,
+            self.tok,
+            Some(&head),
+            ids,
+            task.output_length(),
+            self.batch_size,
+            |_| progress.advance(1),
+        )
+        .map_err(|e| EvalError::Model(format!("{name}: {e}")))?;
         let (mut em, mut f1, mut golds) = (vec![], vec![], vec![]);
         let mut by_category: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         let (mut truncated, mut at_limit) = (0usize, 0usize);
-        for (i, sample) in &docs {
-            let err = |e: String| EvalError::Model(format!("{name}: {}: {e}", eval.at(*i)));
-            let p = prompt(task.instruction(), &shots, &sample.input);
-            let ids = self.tok.encode(&p, self.add_special_tokens).map_err(|e| err(e.to_string()))?;
-            let g = crate::greedy_from_ids(self.model, self.tok, ids, &[], task.output_length()).map_err(err)?;
+        for (((i, sample), p), g) in docs.iter().zip(&prompts).zip(&gens) {
             truncated += usize::from(g.truncated);
             at_limit += usize::from(g.tokens == task.output_length());
             let pred = scoring::answer(&g.text);
@@ -103,11 +139,11 @@ impl LlmJpRun<'_> {
             }
             self.log.write(&json!({"task": name, "doc": i, "context": p, "generation": g.text,
                                    "pred": pred, "gold": gold, "exact_match": e, "char_f1": f,
-                                   "fewshot_pool_lines": shot_lines}))?;
+                                   "fewshot_pool_lines": shot_lines,
+                                   "max_new_tokens": task.output_length()}))?;
             em.push(e);
             f1.push(f);
             golds.push(gold);
-            self.progress.advance(1);
         }
         self.progress.finish();
         let (chance, majority) = baselines(task, &golds);

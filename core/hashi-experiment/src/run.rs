@@ -382,6 +382,7 @@ impl<'a> Evaluator<'a> {
             max_gen_toks: d.max_gen_toks.unwrap_or(256),
             truncate_overlong: d.truncate_overlong,
             llmjp_add_special_tokens: d.llmjp_add_special_tokens,
+            batch_size: d.batch_size,
         };
         let key = Key::new("eval").upstream(&t.key).upstream(&self.key).finish();
         let record = json!({"model": t.model, "eval": d, "data": self.data, "out": file});

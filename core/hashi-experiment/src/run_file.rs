@@ -82,6 +82,9 @@ pub struct EvalDecl {
     /// pipeline).
     #[serde(default = "yes")]
     pub llmjp_add_special_tokens: bool,
+    /// llm-jp-eval tasks: documents generated together (the scores do not depend on it).
+    #[serde(default = "sixteen")]
+    pub batch_size: usize,
     /// Few-shot examples per prompt.
     #[serde(default = "three")]
     pub shots: usize,
@@ -113,6 +116,10 @@ impl EvalDecl {
     pub fn all_tasks(&self) -> Result<Vec<String>, hashi_eval::EvalError> {
         hashi_eval::with_protocols(&self.tasks, &self.protocols)
     }
+}
+
+fn sixteen() -> usize {
+    16
 }
 
 fn yes() -> bool {

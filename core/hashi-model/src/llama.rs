@@ -107,6 +107,26 @@ impl KvCache {
         self.len == 0
     }
 
+    /// This cache cut to its first `len` positions (a shared prompt prefix reused by several continuations).
+    ///
+    /// # Errors
+    /// `len` longer than the cache.
+    pub fn truncated(&self, len: usize) -> Result<KvCache> {
+        if len > self.len {
+            return Err(ModelError::Input(format!("cannot cut a cache of {} positions to {len}", self.len)));
+        }
+        let cut = |t: &Tensor| -> Result<Tensor> { Ok(t.narrow(2, 0, len)?) };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| match l {
+                Some((k, v)) if len > 0 => Ok(Some((cut(k)?, cut(v)?))),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KvCache { layers, len })
+    }
+
     /// The cache of `n` sequences that all continue this (batch-1) cache.
     pub fn repeat_batch(&self, n: usize) -> Result<KvCache> {
         let rep = |t: &Tensor| -> Result<Tensor> {
@@ -172,13 +192,57 @@ impl Attention {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
+        let (q, k, v) = self.project(x)?;
+        self.o.forward(&self.attend(q, k, v, rope, cache)?)
+    }
+
+    /// One new position for each of several sequences, each with its own cache and position (`ropes[i]`): the
+    /// projections run on the whole batch `x` `[n, 1, hidden]`, attention per sequence.
+    fn forward_ragged(
+        &self,
+        x: &Tensor,
+        ropes: &[RopeTables],
+        caches: Vec<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        let (q, k, v) = self.project(x)?;
+        let ys = caches
+            .into_iter()
+            .zip(ropes)
+            .enumerate()
+            .map(|(i, (slot, rope))| {
+                self.attend(q.narrow(0, i, 1)?, k.narrow(0, i, 1)?, v.narrow(0, i, 1)?, rope, Some(slot))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.o.forward(&Tensor::cat(&ys, 0)?)
+    }
+
+    /// Query, key and value heads of `x` `[b, t, hidden]`: `[b, heads, t, d]`, `[b, kv, t, d]` twice, before RoPE.
+    fn project(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = apply_rope(rope, &heads(self.q.forward(x)?, self.num_heads)?)?;
-        let k = apply_rope(rope, &heads(self.k.forward(x)?, self.num_kv_heads)?)?;
-        let v = heads(self.v.forward(x)?, self.num_kv_heads)?;
+        Ok((
+            heads(self.q.forward(x)?, self.num_heads)?,
+            heads(self.k.forward(x)?, self.num_kv_heads)?,
+            heads(self.v.forward(x)?, self.num_kv_heads)?,
+        ))
+    }
+
+    /// RoPE, the cache, causal attention: `[b, t, heads · d]` before the output projection.
+    fn attend(
+        &self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        rope: &RopeTables,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, _, t, _) = q.dims4()?;
+        let q = apply_rope(rope, &q.contiguous()?)?;
+        let k = apply_rope(rope, &k.contiguous()?)?;
+        let v = v.contiguous()?;
         let (k, v) = match cache {
             None => (k, v),
             Some(slot) => {
@@ -190,23 +254,18 @@ impl Attention {
                 kv
             }
         };
-        let k = repeat_kv(&k, self.num_heads / self.num_kv_heads)?;
-        let v = repeat_kv(&v, self.num_heads / self.num_kv_heads)?;
+        // Grouped-query attention without copying keys and values per query head: the query heads of one
+        // key/value head are consecutive (head = kv · groups + g), so `[b, heads, t, d]` is `[b, kv, groups · t, d]`
+        // as it lies in memory, and the scores `[b, kv, groups · t, s]` are `[b, heads, t, s]`.
+        let (kv, s) = (self.num_kv_heads, k.dim(2)?);
+        let groups = self.num_heads / kv;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let past = k.dim(2)? - t;
-        let y = ops::causal_softmax(&q.matmul(&k.t()?)?, scale, past, self.window)?.matmul(&v)?;
-        let y = y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
-        self.o.forward(&y)
+        let past = s - t;
+        let scores = q.reshape((b, kv, groups * t, self.head_dim))?.matmul(&k.t()?)?;
+        let probs = ops::causal_softmax(&scores.reshape((b, self.num_heads, t, s))?, scale, past, self.window)?;
+        let y = probs.reshape((b, kv, groups * t, s))?.matmul(&v)?.reshape((b, self.num_heads, t, self.head_dim))?;
+        Ok(y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?)
     }
-}
-
-/// `[b, kv, s, d]` → `[b, kv * groups, s, d]`, each kv head repeated for its query group.
-fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, s, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?.broadcast_as((b, kv, groups, s, d))?.contiguous()?.reshape((b, kv * groups, s, d))?)
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +345,18 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
         let h = (x + self.attn.forward(&self.input_norm.forward(x)?, rope, cache)?)?;
+        Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
+    }
+
+    /// [`Attention::forward_ragged`] inside the layer: norms, residuals and the MLP on the whole batch.
+    fn forward_ragged(
+        &self,
+        x: &Tensor,
+        ropes: &[RopeTables],
+        caches: Vec<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        let h = (x + self.attn.forward_ragged(&self.input_norm.forward(x)?, ropes, caches)?)?;
         Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
     }
 }
@@ -384,6 +455,42 @@ impl Llama {
         self.logits(&hidden)
     }
 
+    /// One decoding step of several independent sequences at once: `ids[i]` is fed after `caches[i]` (each its
+    /// own length and position); returns the next-token logits `[n, vocab]`. The linear layers see all `n` rows in
+    /// one product, which is what makes decoding many documents together faster than one by one; each row's
+    /// logits are those of [`Llama::forward_cached`] on its sequence alone (up to the summation order of a
+    /// matrix product over more rows).
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] when `ids` and `caches` differ in length, are empty, or an id is out of range.
+    pub fn forward_decode(&self, ids: &[u32], caches: &mut [KvCache]) -> Result<Tensor> {
+        if ids.is_empty() || ids.len() != caches.len() {
+            return Err(ModelError::Input(format!(
+                "forward_decode: {} ids for {} caches (one each, at least one)",
+                ids.len(),
+                caches.len()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is out of range for a vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let n = ids.len();
+        let ropes = caches.iter().map(|c| self.rotary.tables(c.len, 1)).collect::<Result<Vec<_>>>()?;
+        let ids_t = Tensor::from_slice(ids, n, self.embed.device())?;
+        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((n, 1, self.config.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slots = caches.iter_mut().map(|c| &mut c.layers[i]).collect();
+            x = layer.forward_ragged(&x, &ropes, slots)?;
+        }
+        for c in caches.iter_mut() {
+            c.len += 1;
+        }
+        Ok(self.logits(&self.norm.forward(&x)?)?.squeeze(1)?)
+    }
+
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache { layers: vec![None; self.layers.len()], len: 0 }
@@ -434,6 +541,41 @@ mod tests {
     use super::*;
     use crate::config::Family;
     use crate::rotary::RopeScaling;
+
+    /// Decoding three sequences of different lengths together gives each one's own cached-decoding logits.
+    #[test]
+    fn ragged_batch_decoding_matches_each_sequence_alone() -> Result<()> {
+        let cfg = Config { initializer_range: 0.2, ..Config::tiny_test() };
+        assert!(cfg.num_heads > cfg.num_kv_heads, "grouped-query attention is exercised");
+        let model = Llama::random(cfg, 7)?;
+        let prompts: [&[u32]; 3] = [&[1, 5, 9], &[2, 3, 4, 5, 6, 7], &[8]];
+        let prefill = |p: &[u32]| -> Result<(KvCache, u32)> {
+            let mut c = model.new_cache();
+            if p.len() > 1 {
+                model.forward_cached(&Tensor::new(&p[..p.len() - 1], &Device::Cpu)?.unsqueeze(0)?, &mut c)?;
+            }
+            Ok((c, p[p.len() - 1]))
+        };
+        let (mut alone, mut batch, mut ids) = (vec![], vec![], vec![]);
+        for p in prompts {
+            let (c, last) = prefill(p)?;
+            alone.push(c.clone());
+            batch.push(c);
+            ids.push(last);
+        }
+        for step in 0..4u32 {
+            let together = model.forward_decode(&ids, &mut batch)?;
+            for (i, c) in alone.iter_mut().enumerate() {
+                let one = model.forward_cached(&Tensor::new(&[ids[i]], &Device::Cpu)?.unsqueeze(0)?, c)?;
+                let d = (together.narrow(0, i, 1)? - one)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(d < 1e-5, "step {step}, sequence {i}: logits differ by {d}");
+                assert_eq!(batch[i].len(), c.len());
+            }
+            ids = ids.iter().map(|x| (x * 7 + step) % 30).collect();
+        }
+        assert!(model.forward_decode(&[1, 2], &mut batch[..1]).is_err());
+        Ok(())
+    }
 
     /// Token-by-token decoding through the KV cache gives the full forward's logits at every position, with a
     /// sliding window shorter than the sequence (Mistral) and a scaled RoPE with an attention factor (YaRN).

@@ -89,8 +89,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     // Table 2.
     blocks.push(Block::Heading(2, "Table 2: final checkpoints".into()));
     let tasks = scores::task_columns(finals.values().flatten().copied().chain(&base));
-    let mut head: Vec<String> =
-        ["model", "JA avg", "EN avg", "JA bits/byte", "EN bits/byte"].map(String::from).into();
+    let swallow = tasks.iter().any(|t| t.starts_with(hashi_eval::llmjp::PROTOCOL));
+    let mut head: Vec<String> = ["model", "JA avg", "EN avg"].map(String::from).into();
+    if swallow {
+        head.push("Swallow avg".into());
+    }
+    head.extend(["JA bits/byte", "EN bits/byte"].map(String::from));
     head.extend(tasks.iter().map(|t| scores::short_name(t)));
     let mut rows = vec![];
     let row = |name: String, s: &[&Scores]| -> Vec<String> {
@@ -98,9 +102,14 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             name,
             Stat::of(s.iter().map(|x| x.ja_avg())).show(1),
             Stat::of(s.iter().map(|x| x.en_avg())).show(1),
+        ];
+        if swallow {
+            r.push(Stat::of(s.iter().map(|x| x.llmjp_avg())).show(1));
+        }
+        r.extend([
             Stat::of(s.iter().map(|x| x.bpb.get("ja").copied())).show(3),
             Stat::of(s.iter().map(|x| x.bpb.get("en").copied())).show(3),
-        ];
+        ]);
         r.extend(tasks.iter().map(|t| Stat::of(s.iter().map(|x| x.tasks.get(t).copied())).show(1)));
         r
     };
@@ -115,6 +124,24 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         scores::bpb_bytes_note(base.iter().chain(&start).chain(finals.values().flatten().copied()))
     {
         blocks.push(Block::Para(note));
+    }
+
+    // The same datasets under the two protocols.
+    let mut models = vec![("English base model".to_string(), base.iter().collect::<Vec<_>>())];
+    models.extend(order.iter().map(|n| (format!("{n}: {}", labels[n]), finals[n].clone())));
+    let rows = scores::protocol_rows(&models);
+    if !rows.is_empty() {
+        blocks.push(Block::Heading(2, "The same datasets under jp-stable and Swallow's protocol".into()));
+        let head = ["model", "dataset", "jp-stable", "llm-jp-eval", "Δ", "chance", "majority (jp-stable / llm-jp-eval)"];
+        blocks.push(Block::Table { head: head.map(String::from).into(), rows });
+        if let Some(d) = finals.values().flatten().chain(base.iter().collect::<Vec<_>>().iter()).find_map(|s| s.protocol_deltas.first()) {
+            blocks.push(Block::Para(format!(
+                "Scores in percent on the same model and checkpoint; the difference is the protocol's alone: {} \
+                 (JCommonsenseQA); each protocol picks its documents and shots its own way{}.",
+                d.differs,
+                if d.same_documents { "" } else { ", and with a document limit the two score different documents" }
+            )));
+        }
     }
 
     // The paper's orderings.

@@ -13,6 +13,10 @@ use super::doc::Block;
 
 /// The method's metric for a task (Table 1), its scale to 0–100, and the task's language.
 fn metric(task: &str) -> Option<(&'static str, f64, &'static str)> {
+    if let Some(t) = hashi_eval::llmjp::LlmJpTask::ALL.iter().find(|(n, _)| *n == task).map(|(_, t)| t) {
+        // Swallow's protocol: its official metric, averaged apart from the method's Japanese tasks.
+        return Some((t.metric().name(), 100.0, "llmjp"));
+    }
     let family = task.split('-').next().unwrap_or(task);
     Some(match family {
         "jcommonsenseqa" | "jnli" | "marc_ja" => ("acc", 100.0, "ja"),
@@ -26,7 +30,10 @@ fn metric(task: &str) -> Option<(&'static str, f64, &'static str)> {
 
 /// A task name without its versions, for table headers.
 pub fn short_name(task: &str) -> String {
-    let family = task.split('-').next().unwrap_or(task);
+    let family = match task.strip_prefix(hashi_eval::llmjp::PROTOCOL) {
+        Some(t) => format!("llm-jp-eval {}", t.trim_start_matches(':')),
+        None => task.split('-').next().unwrap_or(task).to_string(),
+    };
     match metric(task) {
         Some((m, _, _)) => format!("{family} ({m})"),
         None => family.to_string(),
@@ -41,6 +48,8 @@ pub struct Scores {
     pub bpb: BTreeMap<String, f64>,
     /// UTF-8 bytes of held-out text each bits per byte was measured on.
     pub bpb_bytes: BTreeMap<String, u64>,
+    /// Datasets scored under both protocols (jp-stable and llm-jp-eval).
+    pub protocol_deltas: Vec<hashi_eval::ProtocolDelta>,
 }
 
 impl Scores {
@@ -56,6 +65,7 @@ impl Scores {
                 s.stderr.insert(name.clone(), se.unwrap_or(0.0) * scale);
             }
         }
+        s.protocol_deltas = v.protocol_deltas.clone();
         for b in &v.bits_per_byte {
             s.bpb.insert(b.lang.clone(), b.bits_per_byte);
             s.bpb_bytes.insert(b.lang.clone(), b.bytes as u64);
@@ -82,6 +92,11 @@ impl Scores {
 
     pub fn en_avg(&self) -> Option<f64> {
         self.avg("en").map(|a| a.0)
+    }
+
+    /// The mean of the llm-jp-eval tasks evaluated (Swallow's protocol), each with its official metric.
+    pub fn llmjp_avg(&self) -> Option<f64> {
+        self.avg("llmjp").map(|a| a.0)
     }
 }
 
@@ -123,10 +138,20 @@ pub fn task_columns<'a>(scores: impl Iterator<Item = &'a Scores>) -> Vec<String>
 }
 
 pub fn legend(tasks: &[String]) -> String {
+    let llmjp: Vec<String> =
+        tasks.iter().filter(|t| metric(t).is_some_and(|m| m.2 == "llmjp")).map(|t| short_name(t)).collect();
+    let swallow = match llmjp.is_empty() {
+        true => String::new(),
+        false => format!(
+            " Swallow avg averages the tasks of Swallow's protocol (llm-jp-eval v1.3.0: 4-shot, JMMLU 5-shot, greedy \
+             generation, the answer before the first blank line; char_f1 or exact_match ×100): {}.",
+            llmjp.join(", ")
+        ),
+    };
     format!(
         "Scores on a 0–100 scale with the method's metric per task (Table 1); JA avg averages the Japanese tasks \
          evaluated here ({}), EN avg MNLI and QNLI; bits per byte on held-out text (lower is better). With several \
-         seeds: mean ± standard deviation.",
+         seeds: mean ± standard deviation.{swallow}",
         tasks
             .iter()
             .filter(|t| metric(t).is_some_and(|m| m.2 == "ja"))
@@ -427,6 +452,31 @@ pub fn bpb_bytes_note<'a>(all: impl Iterator<Item = &'a Scores>) -> Option<Strin
         );
     }
     Some(note.trim().to_string())
+}
+
+/// Rows of the protocol table: per model and dataset scored under both protocols, the two scores, their
+/// difference, chance and the majority-answer baselines (percent; means over seeds).
+pub fn protocol_rows(models: &[(String, Vec<&Scores>)]) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    for (name, runs) in models {
+        let Some(first) = runs.first() else { continue };
+        for d in &first.protocol_deltas {
+            let of = |f: &dyn Fn(&hashi_eval::ProtocolDelta) -> Option<f64>| {
+                Stat::of(runs.iter().map(|r| r.protocol_deltas.iter().find(|x| x.dataset == d.dataset).and_then(f)))
+                    .show(1)
+            };
+            rows.push(vec![
+                name.clone(),
+                d.dataset.clone(),
+                format!("{} ({})", of(&|x| Some(x.jp_stable.2)), d.jp_stable.1),
+                format!("{} ({})", of(&|x| Some(x.llmjp.2)), d.llmjp.1),
+                of(&|x| Some(x.delta)),
+                d.chance.map_or("–".into(), |c| format!("{c:.1}")),
+                format!("{} / {}", of(&|x| x.majority.0), of(&|x| x.majority.1)),
+            ]);
+        }
+    }
+    rows
 }
 
 #[cfg(test)]

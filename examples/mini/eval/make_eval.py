@@ -4,6 +4,7 @@ the first records of each task's few-shot pool and evaluation split (see README.
 Usage: python3 examples/mini/eval/make_eval.py [--shared ../shared/data/eval]
 """
 import argparse
+import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -17,7 +18,14 @@ CUTS = {
     "mgsm_ja": {"train.jsonl": 8, "test.jsonl": 200},
     "mnli": {"train.jsonl": 200, "validation.jsonl": 300},
     "qnli": {"train.jsonl": 200, "validation.jsonl": 300},
+    # llm-jp-eval (Swallow's protocol): whole few-shot pools, so that the seed-42 shots are upstream's.
+    "jemhopqa": {"train.jsonl": None, "validation.jsonl": None},
+    "niilc": {"train.jsonl": None, "test.jsonl": 120},
+    "jmmlu": {"train.jsonl": None, "test.jsonl": 200},
 }
+# JMMLU's japanese_history and world_history questions are research/evaluation only (JMMLU README): never shipped.
+# Its shots are the train file's first five lines, all CC BY-SA 4.0, so dropping the two others keeps them.
+SHIPPABLE = "CC BY-SA 4.0"
 
 
 def main():
@@ -28,7 +36,10 @@ def main():
         (HERE / task).mkdir(exist_ok=True)
         for name, n in files.items():
             with open(src / task / name, encoding="utf-8") as f:
-                lines = [l for l in f if l.strip()][:n]
+                lines = [l for l in f if l.strip()]
+            if task == "jmmlu":
+                lines = [l for l in lines if json.loads(l)["license"] == SHIPPABLE]
+            lines = lines[:n]
             (HERE / task / name).write_text("".join(lines), encoding="utf-8")
 
 

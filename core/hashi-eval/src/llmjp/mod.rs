@@ -256,14 +256,19 @@ impl LlmJpTask {
     }
 }
 
-/// The prompt given to the model: the preamble, `### 指示:` and the instruction, each shot as `### 入力:` /
-/// `### 応答:` blocks, then the document's input and an open `### 応答:` (llm-jp-eval's `get_evaluation_prompt`
-/// with Swallow's `custom_prompt_template = None`).
-pub fn prompt(instruction: &str, shots: &[Sample], input: &str) -> String {
+/// The part of every prompt of a task before the document's input: the preamble, `### 指示:` and the instruction,
+/// each shot as `### 入力:` / `### 応答:` blocks, and the open `### 入力:` block.
+pub fn prompt_head(instruction: &str, shots: &[Sample]) -> String {
     let mut p = format!("{PREAMBLE}\n\n### 指示:\n{instruction}");
     for s in shots {
         p.push_str(&format!("\n\n### 入力:\n{}\n\n### 応答:\n{}", s.input, s.output));
     }
-    p.push_str(&format!("\n\n### 入力:\n{input}\n\n### 応答:\n"));
+    p.push_str("\n\n### 入力:\n");
     p
+}
+
+/// The prompt given to the model: [`prompt_head`], the document's input and an open `### 応答:` block
+/// (llm-jp-eval's `get_evaluation_prompt` with Swallow's `custom_prompt_template = None`).
+pub fn prompt(instruction: &str, shots: &[Sample], input: &str) -> String {
+    format!("{}{input}\n\n### 応答:\n", prompt_head(instruction, shots))
 }
