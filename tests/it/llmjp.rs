@@ -38,9 +38,10 @@ fn samples(task: LlmJpTask) -> Vec<(usize, hashi_eval::llmjp::Sample)> {
 
 #[test]
 fn samples_fewshots_and_prompts_equal_upstreams() {
-    let templates: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared("golden/swallow/templates.json")).expect("read"))
-            .expect("json");
+    let templates: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared("golden/swallow/templates.json")).expect("read"),
+    )
+    .expect("json");
     let golden_samples = jsonl("golden/swallow/samples.jsonl");
     let golden_prompts = jsonl("golden/swallow/prompts.jsonl");
     let (mut n_samples, mut n_prompts) = (0, 0);
@@ -117,7 +118,10 @@ fn every_scoring_case_equals_upstreams_value() {
     for (task, want) in aggregates {
         let (n, em, f1) = sums[task];
         assert_eq!(want["n"], n, "{task}");
-        assert!((em / n as f64 - want["exact_match"].as_f64().expect("em")).abs() < 1e-9, "{task}: exact_match");
+        assert!(
+            (em / n as f64 - want["exact_match"].as_f64().expect("em")).abs() < 1e-9,
+            "{task}: exact_match"
+        );
         assert!((f1 / n as f64 - want["char_f1"].as_f64().expect("f1")).abs() < 1e-9, "{task}: char_f1");
     }
 }
@@ -133,7 +137,9 @@ fn hashi_eval_generates_for_upstreams_prompts_at_any_batch_size() {
     let run = |batch: usize, protocols: &str| -> (Value, Vec<Value>) {
         let out = dir.join(format!("b{batch}.json"));
         let log = dir.join(format!("b{batch}.jsonl"));
+        let mecab = unidic_dir();
         hashi_ok(&[
+            "--quiet",
             "eval",
             "--model",
             model.to_str().expect("utf-8"),
@@ -150,8 +156,11 @@ fn hashi_eval_generates_for_upstreams_prompts_at_any_batch_size() {
             out.to_str().expect("utf-8"),
             "--log-requests",
             log.to_str().expect("utf-8"),
+            "--mecab-dict",
+            mecab.to_str().expect("utf-8"),
         ]);
-        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
         let reqs = std::fs::read_to_string(&log)
             .expect("log")
             .lines()
@@ -166,11 +175,15 @@ fn hashi_eval_generates_for_upstreams_prompts_at_any_batch_size() {
     for r in &reqs1 {
         let task = r["task"].as_str().expect("task").trim_start_matches("llmjp-1.3.0:");
         let doc = r["doc"].as_u64().expect("doc");
-        let want = golden.iter().find(|g| g["task"] == task && g["source_index"] == doc).expect("golden prompt");
+        let want =
+            golden.iter().find(|g| g["task"] == task && g["source_index"] == doc).expect("golden prompt");
         assert_eq!(r["context"], want["prompt"], "{task} doc {doc}: the prompt generated for");
         assert_eq!(r["max_new_tokens"], want["max_new_tokens"], "{task}");
         assert_eq!(r["gold"], want["gold_normalized"], "{task} doc {doc}");
-        assert_eq!(r["pred"].as_str(), Some(scoring::answer(r["generation"].as_str().expect("text")).as_str()));
+        assert_eq!(
+            r["pred"].as_str(),
+            Some(scoring::answer(r["generation"].as_str().expect("text")).as_str())
+        );
         checked += 1;
     }
     assert_eq!(checked, 30, "6 documents of each of the 5 tasks");

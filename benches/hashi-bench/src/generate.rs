@@ -96,27 +96,35 @@ pub fn run(a: GenerateBenchArgs, progress: &dyn Reporter) -> Result<()> {
         let script = work.path().join("generate_peer.py");
         std::fs::write(&script, PEER_SCRIPT)?;
         progress.start("transformers pipeline", None, "");
-        let args = [a.model.display().to_string(), log.display().to_string(), threads.to_string(), "true".into()];
+        let args =
+            [a.model.display().to_string(), log.display().to_string(), threads.to_string(), "true".into()];
         let run = super::python_peer(py, &script, &args);
         progress.finish();
         let mut peer: Value = run?;
         let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
         let theirs = |k: &str| -> Vec<String> {
-            peer[k].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().into()).collect())
+            peer[k]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().into()).collect())
                 .unwrap_or_default()
         };
         let (gens, preds) = (theirs("generations"), theirs("preds"));
         let same_gen = reqs.iter().zip(&gens).filter(|(r, g)| field(r, "generation") == **g).count();
         let same_pred = reqs.iter().zip(&preds).filter(|(r, p)| field(r, "pred") == **p).count();
-        let seconds: Vec<f64> =
-            peer["seconds"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+        let seconds: Vec<f64> = peer["seconds"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
         for (r, s) in reqs.iter().zip(&seconds) {
             if let Some(t) = tasks.get_mut(r["task"].as_str().unwrap_or_default()) {
                 t["peer_generating_s"] = json!(t["peer_generating_s"].as_f64().unwrap_or(0.0) + s);
             }
         }
         for t in tasks.values_mut() {
-            let (h, p) = (t["hashi_s"].as_f64().unwrap_or(f64::NAN), t["peer_generating_s"].as_f64().unwrap_or(f64::NAN));
+            let (h, p) = (
+                t["hashi_s"].as_f64().unwrap_or(f64::NAN),
+                t["peer_generating_s"].as_f64().unwrap_or(f64::NAN),
+            );
             t["hashi_speedup_vs_peer_generating"] = json!(p / h);
         }
         let total_s = peer["total_s"].as_f64().unwrap_or(f64::NAN);

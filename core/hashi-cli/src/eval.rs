@@ -17,16 +17,13 @@ pub struct EvalArgs {
     /// Comma-separated tasks in upstream form (e.g. jcommonsenseqa-1.1-0.3,jnli-1.3-0.3,mnli,llmjp-1.3.0:niilc).
     #[arg(long, value_delimiter = ',', required_unless_present_any = ["bpb", "protocols"])]
     tasks: Vec<String>,
-    /// Whole protocols, comma-separated: jp-stable (the method's), llmjp (Swallow's llm-jp-eval v1.3.0); with
-    /// both, the datasets they share are compared in a table of protocol deltas.
+    /// Whole protocols: jp-stable (the method's), llmjp (Swallow's llm-jp-eval v1.3.0); both: a delta table.
     #[arg(long, value_delimiter = ',')]
     protocols: Vec<String>,
-    /// llm-jp-eval tasks: encode prompts with the tokenizer's special tokens (its BOS), as transformers'
-    /// pipeline does; upstream does not pin it, the results record it.
+    /// llm-jp-eval: prompts get the tokenizer's special tokens (BOS), as transformers' pipeline (recorded).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     llmjp_add_special_tokens: bool,
-    /// llm-jp-eval tasks: documents generated together (each decoding step runs them as one batch); the scores
-    /// do not depend on it.
+    /// llm-jp-eval: documents decoded together (one cache each); scores do not depend on it.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.

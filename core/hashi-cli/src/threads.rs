@@ -1,12 +1,7 @@
-//! The CPU thread count of candle's matrix products, fixed once at start-up.
-//!
-//! Without `RAYON_NUM_THREADS`, candle 0.11 works its thread count out again for every matrix product
-//! (`utils::get_num_threads` → `num_cpus::get_physical`, which opens and parses `/proc/cpuinfo`): 13,000 reads of
-//! it to generate two NIILC answers with the mini's model, ~12 % of that `hashi eval`'s time spent in the kernel
-//! formatting the file (`perf`: `show_cpuinfo`). Setting the variable to candle's own answer keeps candle's count
-//! and removes the reads; rayon's global pool (hashi's own parallel work) is built with rayon's default count,
-//! which the variable would otherwise change. A variable the user set wins; child processes (plugin workers)
-//! inherit it.
+//! The CPU thread count of candle's matrix products, fixed once at start-up. Without `RAYON_NUM_THREADS`, candle
+//! 0.11 works it out again for every product (`num_cpus::get_physical` parses `/proc/cpuinfo`): ~12 % of an
+//! llm-jp-eval generation's time (`perf`: `show_cpuinfo`). The variable is set to candle's own count; rayon's pool
+//! keeps rayon's default; a variable the user set wins; plugin workers inherit it.
 
 /// Sets `RAYON_NUM_THREADS` to candle's default count and builds rayon's global pool with rayon's default,
 /// unless the variable is set.

@@ -77,7 +77,12 @@ struct Started {
 
 /// Cuts `ids` from the left to leave room for `max_tokens`, reuses `prefix`'s cache for the longest run of
 /// leading tokens shared with it (leaving at least one to feed), and runs the rest.
-fn start(model: &Llama, prefix: Option<&PromptPrefix>, mut ids: Vec<u32>, max_tokens: usize) -> Result<Started, String> {
+fn start(
+    model: &Llama,
+    prefix: Option<&PromptPrefix>,
+    mut ids: Vec<u32>,
+    max_tokens: usize,
+) -> Result<Started, String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let room = model.config().max_position_embeddings.saturating_sub(max_tokens.max(1));
     if room == 0 {
@@ -93,9 +98,8 @@ fn start(model: &Llama, prefix: Option<&PromptPrefix>, mut ids: Vec<u32>, max_to
     if truncated {
         ids.drain(..ids.len() - room);
     }
-    let shared = prefix.map_or(0, |p| {
-        p.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1)
-    });
+    let shared =
+        prefix.map_or(0, |p| p.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1));
     let mut cache = match prefix {
         Some(p) if shared > 0 => p.cache.truncated(shared).map_err(|x| e(&x))?,
         _ => model.new_cache(),

@@ -98,7 +98,14 @@ pub fn is_known_task(name: &str) -> bool {
 pub const PROTOCOLS: [(&str, &[&str]); 2] = [
     (
         "jp-stable",
-        &["jcommonsenseqa-1.1-0.1", "jnli-1.3-0.2", "jcola-0.2-0.3", "jsquad-1.1-0.1", "jaquad-0.1-0.1", "mgsm-1.0-0.3"],
+        &[
+            "jcommonsenseqa-1.1-0.1",
+            "jnli-1.3-0.2",
+            "jcola-0.2-0.3",
+            "jsquad-1.1-0.1",
+            "jaquad-0.1-0.1",
+            "mgsm-1.0-0.3",
+        ],
     ),
     (
         "llmjp",
@@ -367,7 +374,8 @@ pub fn evaluate(
             out.config.llmjp_add_special_tokens = Some(s.llmjp_add_special_tokens);
             continue;
         }
-        let task = Task::from_name(name).ok_or_else(|| input(format!("unknown task {name:?} (known: {})", known_tasks().join(", "))))?;
+        let task = Task::from_name(name)
+            .ok_or_else(|| input(format!("unknown task {name:?} (known: {})", known_tasks().join(", "))))?;
         let (dir, split) = task.data();
         let eval = Split::read(&s.data.join(dir).join(format!("{split}.jsonl")))?;
         let train_path = s.data.join(dir).join("train.jsonl");

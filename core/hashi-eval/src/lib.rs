@@ -9,8 +9,8 @@ mod generate;
 mod harness;
 pub mod llmjp;
 mod llmjp_run;
-mod protocols;
 pub mod metrics;
+mod protocols;
 mod pyrandom;
 pub mod qa;
 mod results;
@@ -19,13 +19,12 @@ mod tasks;
 
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
 pub use generate::{
-    Generation, PromptPrefix, fit_by_separator, fit_mgsm_context, greedy_batch, greedy_from_ids, greedy_until,
-    greedy_with_prefix,
-    mgsm_answer,
+    Generation, PromptPrefix, fit_by_separator, fit_mgsm_context, greedy_batch, greedy_from_ids,
+    greedy_until, greedy_with_prefix, mgsm_answer,
 };
 pub use harness::{
-    BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task, known_tasks,
-    with_protocols,
+    BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task,
+    known_tasks, with_protocols,
 };
 pub use protocols::{ProtocolDelta, deltas_table, protocol_deltas};
 pub use pyrandom::PyRandom;

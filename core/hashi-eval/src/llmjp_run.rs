@@ -156,7 +156,10 @@ impl LlmJpRun<'_> {
             main_metric: Some(task.metric().name().into()),
             chance,
             majority_baseline: Some(majority),
-            by_category: by_category.into_iter().map(|(c, (hit, n))| (c.to_string(), hit as f64 / n as f64)).collect(),
+            by_category: by_category
+                .into_iter()
+                .map(|(c, (hit, n))| (c.to_string(), hit as f64 / n as f64))
+                .collect(),
             truncated_contexts: Some(truncated),
             generations_at_limit: Some(at_limit),
             max_tokens: Some(format!("{} (upstream output_length)", task.output_length())),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bpb::Bpb;
-use crate::protocols::{ProtocolDelta, deltas_table};
 use crate::harness::EvalError;
+use crate::protocols::{ProtocolDelta, deltas_table};
 
 /// One task's scores, each on its upstream's scale. jp-stable: choice tasks fill the accuracy family, QA tasks
 /// `exact_match`/`f1` (×100, as upstream), MGSM `acc`. llm-jp-eval (`llmjp-1.3.0:*`): `exact_match` and `char_f1`

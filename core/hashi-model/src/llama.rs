@@ -262,8 +262,14 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let past = s - t;
         let scores = q.reshape((b, kv, groups * t, self.head_dim))?.matmul(&k.t()?)?;
-        let probs = ops::causal_softmax(&scores.reshape((b, self.num_heads, t, s))?, scale, past, self.window)?;
-        let y = probs.reshape((b, kv, groups * t, s))?.matmul(&v)?.reshape((b, self.num_heads, t, self.head_dim))?;
+        let probs =
+            ops::causal_softmax(&scores.reshape((b, self.num_heads, t, s))?, scale, past, self.window)?;
+        let y = probs.reshape((b, kv, groups * t, s))?.matmul(&v)?.reshape((
+            b,
+            self.num_heads,
+            t,
+            self.head_dim,
+        ))?;
         Ok(y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?)
     }
 }

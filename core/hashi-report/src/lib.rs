@@ -132,9 +132,22 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let rows = scores::protocol_rows(&models);
     if !rows.is_empty() {
         blocks.push(Block::Heading(2, "The same datasets under jp-stable and Swallow's protocol".into()));
-        let head = ["model", "dataset", "jp-stable", "llm-jp-eval", "Δ", "chance", "majority (jp-stable / llm-jp-eval)"];
+        let head = [
+            "model",
+            "dataset",
+            "jp-stable",
+            "llm-jp-eval",
+            "Δ",
+            "chance",
+            "majority (jp-stable / llm-jp-eval)",
+        ];
         blocks.push(Block::Table { head: head.map(String::from).into(), rows });
-        if let Some(d) = finals.values().flatten().chain(base.iter().collect::<Vec<_>>().iter()).find_map(|s| s.protocol_deltas.first()) {
+        if let Some(d) = finals
+            .values()
+            .flatten()
+            .chain(base.iter().collect::<Vec<_>>().iter())
+            .find_map(|s| s.protocol_deltas.first())
+        {
             blocks.push(Block::Para(format!(
                 "Scores in percent on the same model and checkpoint; the difference is the protocol's alone: {} \
                  (JCommonsenseQA); each protocol picks its documents and shots its own way{}.",

@@ -462,8 +462,11 @@ pub fn protocol_rows(models: &[(String, Vec<&Scores>)]) -> Vec<Vec<String>> {
         let Some(first) = runs.first() else { continue };
         for d in &first.protocol_deltas {
             let of = |f: &dyn Fn(&hashi_eval::ProtocolDelta) -> Option<f64>| {
-                Stat::of(runs.iter().map(|r| r.protocol_deltas.iter().find(|x| x.dataset == d.dataset).and_then(f)))
-                    .show(1)
+                Stat::of(
+                    runs.iter()
+                        .map(|r| r.protocol_deltas.iter().find(|x| x.dataset == d.dataset).and_then(f)),
+                )
+                .show(1)
             };
             rows.push(vec![
                 name.clone(),

@@ -21,7 +21,8 @@ use crate::PyRandom;
 pub const PROTOCOL: &str = "llmjp-1.3.0";
 
 /// The Japanese Alpaca preamble of llm-jp-eval's prompt.
-const PREAMBLE: &str = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。";
+const PREAMBLE: &str =
+    "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。";
 
 /// A task of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,10 +161,14 @@ impl LlmJpTask {
     /// A message naming the missing or mistyped field.
     pub fn sample(self, doc: &Value) -> Result<Option<Sample>, String> {
         let s = |k: &str| -> Result<&str, String> {
-            doc.get(k).and_then(Value::as_str).ok_or_else(|| format!("field {k:?} is missing or not a string"))
+            doc.get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("field {k:?} is missing or not a string"))
         };
         Ok(Some(match self {
-            Self::JemHopQa => Sample { input: format!("質問：{}", s("question")?), output: s("answer")?.into() },
+            Self::JemHopQa => {
+                Sample { input: format!("質問：{}", s("question")?), output: s("answer")?.into() }
+            }
             Self::Niilc => {
                 let answers = doc
                     .get("answers")
@@ -193,7 +198,10 @@ impl LlmJpTask {
                     .and_then(|t| t.first())
                     .and_then(Value::as_str)
                     .ok_or("field \"answers.text\" is missing or holds no string")?;
-                Sample { input: format!("文章：{}\n質問：{}", s("context")?, s("question")?), output: first.into() }
+                Sample {
+                    input: format!("文章：{}\n質問：{}", s("context")?, s("question")?),
+                    output: first.into(),
+                }
             }
             Self::JCommonsenseQa => {
                 let mut choices = vec![];
