@@ -190,3 +190,14 @@ pub fn max_abs(a: &Tensor) -> f32 {
         .to_scalar()
         .expect("scalar")
 }
+
+/// The JSON documents of a JSONL file under `../shared/data` (blank lines skipped).
+pub fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
+    let p = repo_root().parent().expect("parent").join("shared/data").join(rel);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}

@@ -36,16 +36,6 @@ fn pyrandom_matches_cpython_random() {
     }
 }
 
-fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
-    let p = repo_root().parent().expect("parent").join("shared/data").join(rel);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect()
-}
-
 #[test]
 fn prompts_are_byte_identical_to_the_upstream_harness() {
     use hashi_eval::{Request, Task};

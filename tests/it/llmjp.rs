@@ -12,16 +12,6 @@ fn shared(rel: &str) -> std::path::PathBuf {
     repo_root().parent().expect("parent").join("shared/data").join(rel)
 }
 
-fn jsonl(rel: &str) -> Vec<Value> {
-    let p = shared(rel);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect()
-}
-
 fn task_of(upstream: &str) -> LlmJpTask {
     LlmJpTask::from_name(&format!("llmjp-1.3.0:{upstream}")).expect("task")
 }
@@ -29,7 +19,7 @@ fn task_of(upstream: &str) -> LlmJpTask {
 /// The evaluated samples of a task as `(source line index, sample)`.
 fn samples(task: LlmJpTask) -> Vec<(usize, hashi_eval::llmjp::Sample)> {
     let (dir, split) = task.files();
-    jsonl(&format!("eval/{dir}/{split}.jsonl"))
+    shared_jsonl(&format!("eval/{dir}/{split}.jsonl"))
         .iter()
         .enumerate()
         .filter_map(|(i, d)| task.sample(d).expect("sample").map(|s| (i, s)))
@@ -42,8 +32,8 @@ fn samples_fewshots_and_prompts_equal_upstreams() {
         &std::fs::read_to_string(shared("golden/swallow/templates.json")).expect("read"),
     )
     .expect("json");
-    let golden_samples = jsonl("golden/swallow/samples.jsonl");
-    let golden_prompts = jsonl("golden/swallow/prompts.jsonl");
+    let golden_samples = shared_jsonl("golden/swallow/samples.jsonl");
+    let golden_prompts = shared_jsonl("golden/swallow/prompts.jsonl");
     let (mut n_samples, mut n_prompts) = (0, 0);
     for (upstream, t) in templates.as_object().expect("object") {
         let task = task_of(upstream);
@@ -51,7 +41,7 @@ fn samples_fewshots_and_prompts_equal_upstreams() {
         assert_eq!(task.output_length(), t["output_length"], "{upstream}");
         assert_eq!(task.num_fewshot(), t["num_fewshot"], "{upstream}");
         assert_eq!(serde_json::json!([task.metric().name()]), t["metrics"], "{upstream}");
-        let pool = jsonl(&format!("eval/{}/train.jsonl", task.files().0));
+        let pool = shared_jsonl(&format!("eval/{}/train.jsonl", task.files().0));
         let shots = task.fewshots(&pool, task.num_fewshot()).expect("shots");
         let want = t["fewshot"].as_array().expect("fewshot");
         assert_eq!(shots.len(), want.len(), "{upstream}");
@@ -90,7 +80,7 @@ fn samples_fewshots_and_prompts_equal_upstreams() {
 
 #[test]
 fn every_scoring_case_equals_upstreams_value() {
-    let rows = jsonl("golden/swallow/scores.jsonl");
+    let rows = shared_jsonl("golden/swallow/scores.jsonl");
     assert_eq!(rows.len(), 1023);
     let mut sums: std::collections::BTreeMap<String, (usize, f64, f64)> = Default::default();
     for (k, r) in rows.iter().enumerate() {
@@ -170,7 +160,7 @@ fn hashi_eval_generates_for_upstreams_prompts_at_any_batch_size() {
         (results, reqs)
     };
     let (one, reqs1) = run(1, "llmjp");
-    let golden = jsonl("golden/swallow/prompts.jsonl");
+    let golden = shared_jsonl("golden/swallow/prompts.jsonl");
     let mut checked = 0;
     for r in &reqs1 {
         let task = r["task"].as_str().expect("task").trim_start_matches("llmjp-1.3.0:");

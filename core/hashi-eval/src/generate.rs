@@ -31,23 +31,37 @@ pub fn greedy_until(
     until: &[&str],
     max_tokens: usize,
 ) -> Result<Generation, String> {
-    let ids = tok.encode(context, true).map_err(|x| x.to_string())?;
-    greedy_from_ids(model, tok, ids, until, max_tokens)
-}
-
-/// [`greedy_until`] after a context already encoded (`ids`, with whatever special tokens the caller chose).
-pub fn greedy_from_ids(
-    model: &Llama,
-    tok: &Tokenizer,
-    ids: Vec<u32>,
-    until: &[&str],
-    max_tokens: usize,
-) -> Result<Generation, String> {
-    greedy_with_prefix(model, tok, None, ids, until, max_tokens)
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let ids = tok.encode(context, true).map_err(|x| e(&x))?;
+    let eos = &model.config().eos_token_ids;
+    let Started { mut cache, mut logits, truncated } = start(model, None, ids, max_tokens)?;
+    let mut out: Vec<u32> = vec![];
+    let cut = |text: &str| until.iter().filter_map(|u| text.find(u)).min();
+    for step in 0..max_tokens {
+        if step > 0 {
+            let x = Tensor::from_vec(vec![out[out.len() - 1]], (1, 1), &Device::Cpu).map_err(|x| e(&x))?;
+            let l = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
+            logits = l.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
+        }
+        let next = argmax(&logits);
+        if eos.contains(&next) {
+            break;
+        }
+        out.push(next);
+        if cut(&tok.decode(&out, true).map_err(|x| e(&x))?).is_some() {
+            break;
+        }
+    }
+    let text = tok.decode(&out, true).map_err(|x| e(&x))?;
+    let text = match cut(&text) {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    Ok(Generation { text, tokens: out.len(), truncated })
 }
 
 /// A prompt prefix shared by many prompts (a task's instruction and few-shot examples) with its key/value cache,
-/// so that each prompt only computes the positions after it: [`greedy_with_prefix`].
+/// so that each prompt only computes the positions after it: [`greedy_batch`].
 pub struct PromptPrefix {
     ids: Vec<u32>,
     cache: KvCache,
@@ -111,49 +125,11 @@ fn start(
     Ok(Started { cache, logits, truncated })
 }
 
-/// [`greedy_from_ids`] reusing `prefix`'s cache for the longest run of leading tokens `ids` shares with it (none
-/// when the prompt was cut to fit, or tokenizes differently at the join): the same tokens are computed either way.
-pub fn greedy_with_prefix(
-    model: &Llama,
-    tok: &Tokenizer,
-    prefix: Option<&PromptPrefix>,
-    ids: Vec<u32>,
-    until: &[&str],
-    max_tokens: usize,
-) -> Result<Generation, String> {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
-    let eos = &model.config().eos_token_ids;
-    let Started { mut cache, mut logits, truncated } = start(model, prefix, ids, max_tokens)?;
-    let mut out: Vec<u32> = vec![];
-    let cut = |text: &str| until.iter().filter_map(|u| text.find(u)).min();
-    for step in 0..max_tokens {
-        if step > 0 {
-            let x = Tensor::from_vec(vec![out[out.len() - 1]], (1, 1), &Device::Cpu).map_err(|x| e(&x))?;
-            let l = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
-            logits = l.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
-        }
-        let next = argmax(&logits);
-        if eos.contains(&next) {
-            break;
-        }
-        out.push(next);
-        if !until.is_empty() && cut(&tok.decode(&out, true).map_err(|x| e(&x))?).is_some() {
-            break;
-        }
-    }
-    let text = tok.decode(&out, true).map_err(|x| e(&x))?;
-    let text = match cut(&text) {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    };
-    Ok(Generation { text, tokens: out.len(), truncated })
-}
-
 /// Greedy generation of at most `max_tokens` tokens (no stop strings; a sequence ends at the model's
 /// end-of-sequence tokens) for many prompts, `batch` documents at a time: each prompt is prefilled on its own
 /// (through `prefix`), then the documents of a batch decode together, one token of each per step
 /// ([`Llama::forward_decode`]: the weights are read once for all of them). Each document's generation is the one
-/// [`greedy_with_prefix`] gives it alone, up to the summation order of the batched products (tested to give the
+/// it would get decoded alone, up to the summation order of the batched products (tested to give the
 /// same predictions at batch sizes 1, 8 and 32).
 ///
 /// # Errors

@@ -19,8 +19,7 @@ mod tasks;
 
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
 pub use generate::{
-    Generation, PromptPrefix, fit_by_separator, fit_mgsm_context, greedy_batch, greedy_from_ids,
-    greedy_until, greedy_with_prefix, mgsm_answer,
+    Generation, PromptPrefix, fit_by_separator, fit_mgsm_context, greedy_batch, greedy_until, mgsm_answer,
 };
 pub use harness::{
     BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task,

@@ -350,7 +350,12 @@ impl DecoderLayer {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let h = (x + self.attn.forward(&self.input_norm.forward(x)?, rope, cache)?)?;
+        self.around(x, |n| self.attn.forward(n, rope, cache))
+    }
+
+    /// The pre-norm residual block around an attention: `h = x + attn(norm(x))`, `h + mlp(norm(h))`.
+    fn around(&self, x: &Tensor, attn: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+        let h = (x + attn(&self.input_norm.forward(x)?)?)?;
         Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
     }
 
@@ -362,8 +367,7 @@ impl DecoderLayer {
         caches: Vec<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let h = (x + self.attn.forward_ragged(&self.input_norm.forward(x)?, ropes, caches)?)?;
-        Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
+        self.around(x, |n| self.attn.forward_ragged(n, ropes, caches))
     }
 }
 
