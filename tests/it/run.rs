@@ -10,6 +10,24 @@ use crate::common::{hashi_bin, remove_scratch, repo_root, scratch_dir, unidic_di
 
 const MINI: &str = "examples/mini/mini.lua";
 
+/// The tasks of the mini's eval section, in the results' (sorted) order: jp-stable's six Japanese tasks and
+/// MNLI/QNLI, and the five tasks of Swallow's protocol (`protocols = { "llmjp" }`).
+const MINI_TASKS: [&str; 13] = [
+    "jaquad-0.1-0.1",
+    "jcola-0.2-0.3",
+    "jcommonsenseqa-1.1-0.1",
+    "jnli-1.3-0.2",
+    "jsquad-1.1-0.1",
+    "llmjp-1.3.0:jcommonsenseqa",
+    "llmjp-1.3.0:jemhopqa",
+    "llmjp-1.3.0:jmmlu",
+    "llmjp-1.3.0:jsquad",
+    "llmjp-1.3.0:niilc",
+    "mgsm-1.0-0.3",
+    "mnli",
+    "qnli",
+];
+
 fn run_mini(out: &Path, extra: &[&str]) -> String {
     let o = Command::new(hashi_bin())
         .args(["run", MINI, "--quick", "--out"])
@@ -78,7 +96,9 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
         );
         for p in points {
             let e = json(&full.join(p["eval"].as_str().expect("eval path")));
-            assert_eq!(e["results"].as_object().map(|r| r.len()), Some(8), "all eight tasks");
+            let tasks: Vec<&str> =
+                e["results"].as_object().expect("results").keys().map(String::as_str).collect();
+            assert_eq!(tasks, MINI_TASKS, "every task of both protocols");
             assert_eq!(e["bits_per_byte"].as_array().map(Vec::len), Some(2), "ja and en bits per byte");
         }
     }
@@ -86,7 +106,14 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
     assert_eq!(variants[0]["checkpoints"][0]["eval"], "evals/transfer.json");
     assert_eq!(variants[2]["checkpoints"][0]["eval"], "evals/exp2-s1-init.json");
     let report = std::fs::read_to_string(full.join("report/report.md")).expect("report");
-    for want in ["English base model", "exp0: 3:1 then 1:3", "exp3: shuffled sources", "| exp3 > exp2 |"] {
+    for want in [
+        "English base model",
+        "exp0: 3:1 then 1:3",
+        "exp3: shuffled sources",
+        "| exp3 > exp2 |",
+        "| Swallow avg |",
+        "## The same datasets under jp-stable and Swallow's protocol",
+    ] {
         assert!(report.contains(want), "report lacks {want:?}");
     }
     let html = std::fs::read_to_string(full.join("report/report.html")).expect("html");
