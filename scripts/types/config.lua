@@ -161,7 +161,7 @@
 ---llm-jp-eval prompts encoded with the tokenizer's special tokens (its BOS), as transformers' pipeline does
 ---(default true; upstream does not pin it, the results record it).
 ---@field llmjp_add_special_tokens? boolean
----@field batch_size? integer llm-jp-eval documents generated together (default 16; scores do not depend on it)
+---@field batch_size? integer documents generated (llm-jp-eval) and questions scored (choice tasks) together (default 16; scores do not depend on it)
 ---@field shots? integer few-shot examples per prompt (default 3)
 ---@field limit? integer evaluate only the first N documents of each task (default: all)
 ---@field data string task data folder (`TASK/{train,validation,test}.jsonl`)

@@ -309,6 +309,64 @@ fn mnli_and_qnli_log_likelihoods_match_lm_eval() {
     }
 }
 
+#[test]
+fn choice_task_scores_do_not_depend_on_the_batch_size() {
+    // The mini's base model (trained, so log-likelihoods spread), five choice tasks, 40 questions each: batch 1
+    // (each question alone), 8 and 32 (continuations fed across questions).
+    let dir = scratch_dir("eval-batch");
+    let model = repo_root().join("examples/mini/base/model").display().to_string();
+    let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
+    let run = |batch: usize| -> (serde_json::Value, Vec<serde_json::Value>) {
+        let (out, log) = (dir.join(format!("b{batch}.json")), dir.join(format!("b{batch}.jsonl")));
+        hashi_ok(&[
+            "--quiet",
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &data,
+            "--tasks",
+            "jcommonsenseqa-1.1-0.1,jnli-1.3-0.2,jcola-0.2-0.3,mnli,qnli",
+            "--limit",
+            "40",
+            "--truncate-overlong",
+            "--batch-size",
+            &batch.to_string(),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--log-requests",
+            log.to_str().expect("utf-8"),
+        ]);
+        let results = serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+        let reqs = std::fs::read_to_string(&log)
+            .expect("log")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        (results, reqs)
+    };
+    let (one, reqs1) = run(1);
+    assert_eq!(reqs1.len(), 40 * (5 + 3 + 2 + 3 + 2), "every choice of every question");
+    for batch in [8, 32] {
+        let (r, reqs) = run(batch);
+        assert_eq!(reqs.len(), reqs1.len());
+        let mut worst = 0f64;
+        for (a, b) in reqs1.iter().zip(&reqs) {
+            for k in ["task", "doc", "context", "continuation", "is_greedy"] {
+                assert_eq!(a[k], b[k], "batch {batch}: {k} of request {a}");
+            }
+            let (x, y) = (a["loglikelihood"].as_f64().expect("ll"), b["loglikelihood"].as_f64().expect("ll"));
+            worst = worst.max((x - y).abs());
+        }
+        assert!(worst < 1e-5, "batch {batch}: log-likelihoods differ by up to {worst}");
+        assert_eq!(
+            r["results"], one["results"],
+            "batch {batch}: the same predictions, hence the same scores"
+        );
+    }
+    remove_scratch(&dir);
+}
+
 /// The dictionary directory of the `unidic-lite` package in the Python peer environment (the dictionary the
 /// upstream scorer uses through fugashi).
 

@@ -66,6 +66,10 @@ def main() -> None:
         "step_s": times,
         "peak_rss_mib": peak_rss_mib(),
         "threads": torch.get_num_threads(),
+        # The library behind torch's f32 CPU products and the kernel level it dispatches to on this CPU.
+        "matmul": ("MKL" if torch.backends.mkl.is_available() else "no MKL")
+                  + (" + oneDNN" if torch.backends.mkldnn.is_available() else "")
+                  + f" ({torch.backends.cpu.get_cpu_capability()})",
     }))
 
 

@@ -190,6 +190,7 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
             "tokens_per_s": tokens / median(&theirs),
             "step_s": theirs,
             "peak_rss_mib": p["peak_rss_mib"],
+            "matmul": p["matmul"],
         })
     });
     let ratio =
@@ -204,6 +205,8 @@ fn model(a: ModelBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "steps": a.steps,
         "rounds": a.rounds,
         "threads": threads,
+        "cpu": hashi_core::cpu_model(),
+        "matmul": hashi_model::matmul_backend(),
         "hashi": ours,
         "peer": peer,
         "hashi_over_peer": ratio,

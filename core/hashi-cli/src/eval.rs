@@ -23,7 +23,8 @@ pub struct EvalArgs {
     /// llm-jp-eval: prompts get the tokenizer's special tokens (BOS), as transformers' pipeline (recorded).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     llmjp_add_special_tokens: bool,
-    /// llm-jp-eval: documents decoded together (one cache each); scores do not depend on it.
+    /// Documents decoded together (llm-jp-eval) and questions scored together (choice tasks); scores do not
+    /// depend on it.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Held-out text for bits-per-byte (comparable across vocabularies), as LANG=PATH or LANG:FIELD=PATH.

@@ -21,4 +21,4 @@ pub use export::{Cluster, ExportCorpus, ExportModel, ExportRequest};
 pub use optim::{AdamWConfig, Trainable};
 pub use panics::catch_panic;
 pub use reporter::{NoReporter, Reporter};
-pub use util::{Fnv1a, check_out_dir, fnv1a, peak_rss_mib, tmp_path, write_atomic};
+pub use util::{Fnv1a, check_out_dir, cpu_model, fnv1a, peak_rss_mib, tmp_path, write_atomic};

@@ -61,6 +61,31 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The CPU as the kernel reports it (`/proc/cpuinfo`): model name, family and model numbers, and the widest x86
+/// vector extension, e.g. "AMD EPYC (family 25 model 17, avx512f)"; `None` where `/proc/cpuinfo` does not say.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let name = field("model name")?;
+    let flags = field("flags").unwrap_or_default();
+    let mut about: Vec<String> = vec![];
+    if let (Some(f), Some(m)) = (field("cpu family"), field("model")) {
+        about.push(format!("family {f} model {m}"));
+    }
+    about.extend(
+        ["avx512f", "avx2", "avx"]
+            .into_iter()
+            .find(|f| flags.split_whitespace().any(|x| x == *f))
+            .map(String::from),
+    );
+    Some(if about.is_empty() { name } else { format!("{name} ({})", about.join(", ")) })
+}
+
 /// Refuses to write into `out` when it exists and is not an empty folder, unless `force`: a command that creates
 /// an output folder never replaces someone's files without being asked.
 ///

@@ -82,22 +82,22 @@ impl PromptPrefix {
     }
 }
 
-/// A prompt after prefill: its cache, the logits of its last position, and whether it was cut from the left.
-struct Started {
+/// A prompt ready to run: the cache it continues (a prefix's, shared), the tokens still to feed, and whether it
+/// was cut from the left.
+struct Prepared {
     cache: KvCache,
-    logits: Vec<f32>,
+    rest: Vec<u32>,
     truncated: bool,
 }
 
-/// Cuts `ids` from the left to leave room for `max_tokens`, reuses `prefix`'s cache for the longest run of
-/// leading tokens shared with it (leaving at least one to feed), and runs the rest.
-fn start(
+/// Cuts `ids` from the left to leave room for `max_tokens` and reuses `prefix`'s cache for the longest run of
+/// leading tokens shared with it (leaving at least one to feed; its keys and values shared, not copied).
+fn prepare(
     model: &Llama,
     prefix: Option<&PromptPrefix>,
     mut ids: Vec<u32>,
     max_tokens: usize,
-) -> Result<Started, String> {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
+) -> Result<Prepared, String> {
     let room = model.config().max_position_embeddings.saturating_sub(max_tokens.max(1));
     if room == 0 {
         return Err(format!(
@@ -114,11 +114,31 @@ fn start(
     }
     let shared =
         prefix.map_or(0, |p| p.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1));
-    let mut cache = match prefix {
-        Some(p) if shared > 0 => p.cache.truncated(shared).map_err(|x| e(&x))?,
+    let cache = match prefix {
+        Some(p) if shared > 0 => {
+            p.cache.truncated(shared).and_then(|c| c.fork()).map_err(|x| x.to_string())?
+        }
         _ => model.new_cache(),
     };
-    let rest = ids.split_off(shared);
+    Ok(Prepared { cache, rest: ids.split_off(shared), truncated })
+}
+
+/// A prompt after prefill: its cache, the logits of its last position, and whether it was cut from the left.
+struct Started {
+    cache: KvCache,
+    logits: Vec<f32>,
+    truncated: bool,
+}
+
+/// [`prepare`], then the rest of the prompt through the model.
+fn start(
+    model: &Llama,
+    prefix: Option<&PromptPrefix>,
+    ids: Vec<u32>,
+    max_tokens: usize,
+) -> Result<Started, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let Prepared { mut cache, rest, truncated } = prepare(model, prefix, ids, max_tokens)?;
     let x = Tensor::from_vec(rest.clone(), (1, rest.len()), &Device::Cpu).map_err(|x| e(&x))?;
     let logits = model.forward_cached(&x, &mut cache).map_err(|x| e(&x))?;
     let logits = logits.squeeze(0).and_then(|l| l.to_vec1()).map_err(|x| e(&x))?;
@@ -126,8 +146,8 @@ fn start(
 }
 
 /// Greedy generation of at most `max_tokens` tokens (no stop strings; a sequence ends at the model's
-/// end-of-sequence tokens) for many prompts, `batch` documents at a time: each prompt is prefilled on its own
-/// (through `prefix`), then the documents of a batch decode together, one token of each per step
+/// end-of-sequence tokens) for many prompts, `batch` documents at a time: the prompts of a batch are prefilled
+/// together (each after the part it shares with `prefix`), then decode together, one token of each per step
 /// ([`Llama::forward_decode`]: the weights are read once for all of them). Each document's generation is the one
 /// it would get decoded alone, up to the summation order of the batched products (tested to give the
 /// same predictions at batch sizes 1, 8 and 32).
@@ -148,13 +168,23 @@ pub fn greedy_batch(
     let mut outs: Vec<(Vec<u32>, bool)> = Vec::with_capacity(prompts.len());
     let mut prompts = prompts.into_iter().enumerate().peekable();
     while prompts.peek().is_some() {
-        // (document, cache, next token) of the documents still generating.
-        let mut live: Vec<(usize, KvCache, u32)> = vec![];
+        // The batch's prompts prefilled together (each after its shared prefix), then (document, cache, next
+        // token) of the documents still generating.
+        let (mut docs, mut caches, mut rests) = (vec![], vec![], vec![]);
         for (i, ids) in prompts.by_ref().take(batch.max(1)) {
-            let s = start(model, prefix, ids, max_tokens).map_err(|m| format!("document {i}: {m}"))?;
-            outs.push((vec![], s.truncated));
-            live.push((i, s.cache, argmax(&s.logits)));
+            let p = prepare(model, prefix, ids, max_tokens).map_err(|m| format!("document {i}: {m}"))?;
+            outs.push((vec![], p.truncated));
+            docs.push(i);
+            caches.push(p.cache);
+            rests.push(p.rest);
         }
+        let seqs: Vec<&[u32]> = rests.iter().map(Vec::as_slice).collect();
+        let logits = model
+            .forward_ragged(&seqs, &mut caches)
+            .map_err(|x| format!("document {}: {}", docs[0], e(&x)))?;
+        let logits: Vec<Vec<f32>> = logits.to_vec2().map_err(|x| e(&x))?;
+        let mut live: Vec<(usize, KvCache, u32)> =
+            docs.into_iter().zip(caches).zip(&logits).map(|((i, c), l)| (i, c, argmax(l))).collect();
         for step in 0..max_tokens {
             live.retain(|(i, _, next)| {
                 let ended = eos.contains(next);

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::llmjp::LlmJpTask;
 use crate::metrics::{balanced_accuracy, macro_f1, mcc};
 use crate::results::{EvalConfig, EvalResults, TaskResult};
-use crate::{PyRandom, Request, Scored, Task, score_choices, score_choices_with};
+use crate::{PyRandom, Question, Request, Scored, Task, score_questions, score_questions_with};
 
 /// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,8 @@ pub struct EvalSettings {
     /// llm-jp-eval tasks: encode the prompt with the tokenizer's special tokens (its BOS, if it adds one), as
     /// transformers' text-generation pipeline does by default. Recorded in the results' config.
     pub llmjp_add_special_tokens: bool,
-    /// llm-jp-eval tasks: documents generated together ([`crate::greedy_batch`]); the scores do not depend on it.
+    /// Documents generated together (llm-jp-eval tasks, [`crate::greedy_batch`]) and questions scored together
+    /// (choice tasks, [`Scorer`]); the scores do not depend on it.
     pub batch_size: usize,
 }
 
@@ -144,22 +145,39 @@ pub fn with_protocols(tasks: &[String], protocols: &[String]) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// Scores the continuations of one context: the built-in model with one shared-context forward
-/// ([`score_choices`]), or any [`Backend`]'s log-probabilities ([`score_choices_with`]).
+/// Scores the continuations of many questions: the built-in model, each context run once and the continuations
+/// of `batch` questions fed together ([`score_questions`]), or any [`Backend`]'s log-probabilities, `batch`
+/// questions per call ([`score_questions_with`]).
 pub trait Scorer {
-    /// Log-likelihood and greediness of each continuation after `context`.
+    /// Log-likelihood and greediness of each continuation of each question; `done(i)` as question `i` is
+    /// finished.
     ///
     /// # Errors
-    /// A message when the prompt does not fit or the computation fails.
-    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String>;
+    /// The index of a question whose prompt does not fit or whose computation fails, with a message.
+    fn score(
+        &mut self,
+        tok: &Tokenizer,
+        questions: &[Question],
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<Scored>>, (usize, String)>;
 }
 
 /// The built-in model as a [`Scorer`].
-pub struct ModelScorer<'a>(pub &'a Llama);
+pub struct ModelScorer<'a> {
+    /// The model.
+    pub model: &'a Llama,
+    /// Questions scored together.
+    pub batch: usize,
+}
 
 impl Scorer for ModelScorer<'_> {
-    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String> {
-        score_choices(self.0, tok, context, choices)
+    fn score(
+        &mut self,
+        tok: &Tokenizer,
+        questions: &[Question],
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<Scored>>, (usize, String)> {
+        score_questions(self.model, tok, questions, self.batch, done)
     }
 }
 
@@ -169,13 +187,20 @@ pub struct BackendScorer<'a> {
     pub backend: &'a mut dyn Backend,
     /// `max_position_embeddings` of the model it runs.
     pub max_positions: usize,
+    /// Questions per call.
+    pub batch: usize,
 }
 
 impl Scorer for BackendScorer<'_> {
-    fn score(&mut self, tok: &Tokenizer, context: &str, choices: &[String]) -> Result<Vec<Scored>, String> {
+    fn score(
+        &mut self,
+        tok: &Tokenizer,
+        questions: &[Question],
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<Scored>>, (usize, String)> {
         let b = &mut *self.backend;
         let mut lp = |rows: &[Vec<u32>]| b.logprobs(rows).map_err(|e| e.to_string());
-        score_choices_with(&mut lp, tok, self.max_positions, context, choices)
+        score_questions_with(&mut lp, tok, self.max_positions, questions, self.batch, done)
     }
 }
 
@@ -409,8 +434,8 @@ pub fn evaluate(
             }
             Request::Choices => {
                 let mut scorer: Box<dyn Scorer + '_> = match backend.as_deref_mut() {
-                    None => Box::new(ModelScorer(cpu()?)),
-                    Some(b) => Box::new(BackendScorer { backend: b, max_positions }),
+                    None => Box::new(ModelScorer { model: cpu()?, batch: s.batch_size }),
+                    Some(b) => Box::new(BackendScorer { backend: b, max_positions, batch: s.batch_size }),
                 };
                 score_task(s, &docs, &mut *scorer, &tok, &mut rnd, &mut log, progress)?
             }
@@ -451,27 +476,37 @@ fn score_task(
     progress: &dyn Reporter,
 ) -> Result<TaskResult, EvalError> {
     let (name, eval) = (d.name, d.eval);
-    let (mut golds, mut preds, mut preds_norm, mut chance) = (vec![], vec![], vec![], vec![]);
+    // The prompts first, in document order (the few-shot draws follow the harness' random stream), then every
+    // question scored in batches, then the metrics in document order.
+    let mut questions = Vec::with_capacity(d.order.len());
+    let mut shots = Vec::with_capacity(d.order.len());
+    let mut golds = Vec::with_capacity(d.order.len());
     for &i in d.order {
         let doc = &eval.docs[i];
         let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
-        let (ctx, shots) = d.task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(|e| {
+        let (context, fewshot) = d.task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(|e| {
             input(format!("{name}: {} (few-shot examples from {}): {e}", eval.at(i), d.pool.path.display()))
         })?;
-        let choices = d.task.choices(doc).map_err(err)?;
+        questions.push(Question { context, choices: d.task.choices(doc).map_err(err)? });
+        shots.push(fewshot);
+        golds.push(d.task.gold(doc).map_err(err)? as i64);
+    }
+    let scores = scorer
+        .score(tok, &questions, &mut |_| progress.advance(1))
+        .map_err(|(q, e)| input(format!("{name}: {}: {e}", eval.at(d.order[q]))))?;
+    let (mut preds, mut preds_norm, mut chance) = (vec![], vec![], vec![]);
+    for (((&i, q), scored), fewshot) in d.order.iter().zip(&questions).zip(&scores).zip(&shots) {
+        let choices = &q.choices;
         chance.push(1.0 / choices.len().max(1) as f64);
-        let scored = scorer.score(tok, &ctx, &choices).map_err(err)?;
-        for (c, sc) in choices.iter().zip(&scored) {
-            log.write(&json!({"task": name, "doc": i, "context": ctx, "continuation": c,
-                              "loglikelihood": sc.loglikelihood, "is_greedy": sc.is_greedy, "fewshot": shots}))?;
+        for (c, sc) in choices.iter().zip(scored) {
+            log.write(&json!({"task": name, "doc": i, "context": q.context, "continuation": c,
+                              "loglikelihood": sc.loglikelihood, "is_greedy": sc.is_greedy, "fewshot": fewshot}))?;
         }
         let argmax =
             |f: &dyn Fn(usize) -> f64| (0..choices.len()).fold(0, |b, c| if f(c) > f(b) { c } else { b });
         preds.push(argmax(&|c| scored[c].loglikelihood) as i64);
         preds_norm
             .push(argmax(&|c| scored[c].loglikelihood / choices[c].chars().count().max(1) as f64) as i64);
-        golds.push(d.task.gold(doc).map_err(err)? as i64);
-        progress.advance(1);
     }
     let hits =
         |p: &[i64]| -> Vec<f64> { golds.iter().zip(p).map(|(g, p)| f64::from(u8::from(g == p))).collect() };

@@ -28,5 +28,5 @@ pub use harness::{
 pub use protocols::{ProtocolDelta, deltas_table, protocol_deltas};
 pub use pyrandom::PyRandom;
 pub use results::{EvalConfig, EvalResults, TaskResult};
-pub use score::{Scored, encode_pair, score_choices, score_choices_with};
+pub use score::{Question, Scored, encode_pair, score_choices, score_questions, score_questions_with};
 pub use tasks::{Dataset, Request, Task};

@@ -82,7 +82,8 @@ pub struct EvalDecl {
     /// pipeline).
     #[serde(default = "yes")]
     pub llmjp_add_special_tokens: bool,
-    /// llm-jp-eval tasks: documents generated together (the scores do not depend on it).
+    /// Documents generated together (llm-jp-eval) and questions scored together (choice tasks); the scores do
+    /// not depend on it.
     #[serde(default = "sixteen")]
     pub batch_size: usize,
     /// Few-shot examples per prompt.

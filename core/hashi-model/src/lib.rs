@@ -24,6 +24,7 @@ pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Sampling, generate};
 pub use llama::{KvCache, Llama};
 pub use loss::{IGNORE_INDEX, causal_lm_loss, next_token_loss, next_token_losses};
+pub use ops::matmul_backend;
 pub use params::{ParamStore, param_count, param_shapes};
 pub use save::{SaveDtype, SaveOptions, save_pretrained};
 pub use summary::{ModelSummary, TensorInfo};

@@ -53,7 +53,7 @@ impl Linear {
         *out_shape.last_mut().ok_or_else(|| ModelError::Input("linear input is a scalar".into()))? = rows;
         let y = match &self.weight_t {
             Some(wt) => x.reshape((n, cols))?.matmul(wt)?,
-            None => x.reshape((n, cols))?.matmul(&self.weight.t()?)?,
+            None => ops::linear(&x.reshape((n, cols))?, &self.weight)?,
         };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
@@ -89,10 +89,58 @@ fn apply_rope(rope: &RopeTables, x: &Tensor) -> Result<Tensor> {
     Ok(ops::rope(x, &rope.cos, &rope.sin)?)
 }
 
+/// Keys and values `[batch, kv_heads, positions, head_dim]` of one layer: a part shared with other caches
+/// (read, never copied into this one) and this cache's own positions after it.
+#[derive(Debug, Clone, Default)]
+struct LayerCache {
+    shared: Option<(Tensor, Tensor)>,
+    own: Option<(Tensor, Tensor)>,
+}
+
+impl LayerCache {
+    /// Appends `k`, `v` to the own part; returns all keys and values (shared part first).
+    fn append(&mut self, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let own = match self.own.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        };
+        self.own = Some(own.clone());
+        Ok(match &self.shared {
+            None => own,
+            Some((sk, sv)) => (Tensor::cat(&[sk, &own.0], 2)?, Tensor::cat(&[sv, &own.1], 2)?),
+        })
+    }
+
+    /// Every position as the shared part (one copy only when both parts hold positions).
+    fn fork(&self) -> Result<LayerCache> {
+        let shared = match (&self.shared, &self.own) {
+            (Some((sk, sv)), Some((ok, ov))) => {
+                Some((Tensor::cat(&[sk, ok], 2)?, Tensor::cat(&[sv, ov], 2)?))
+            }
+            (Some(kv), None) | (None, Some(kv)) => Some(kv.clone()),
+            (None, None) => None,
+        };
+        Ok(LayerCache { shared, own: None })
+    }
+
+    /// The first `len` positions (views, no copy).
+    fn truncated(&self, len: usize) -> Result<LayerCache> {
+        let cut = |(k, v): &(Tensor, Tensor), n: usize| -> Result<Option<(Tensor, Tensor)>> {
+            Ok((n > 0).then(|| Ok::<_, ModelError>((k.narrow(2, 0, n)?, v.narrow(2, 0, n)?))).transpose()?)
+        };
+        let in_shared = self.shared.as_ref().map_or(Ok(0), |(k, _)| k.dim(2))?;
+        Ok(match (&self.shared, &self.own) {
+            (Some(s), _) if len <= in_shared => LayerCache { shared: cut(s, len)?, own: None },
+            (_, Some(o)) => LayerCache { shared: self.shared.clone(), own: cut(o, len - in_shared)? },
+            (_, None) => LayerCache { shared: self.shared.clone(), own: None },
+        })
+    }
+}
+
 /// Key/value tensors of earlier positions, per layer, for incremental decoding.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<LayerCache>,
     len: usize,
 }
 
@@ -115,32 +163,17 @@ impl KvCache {
         if len > self.len {
             return Err(ModelError::Input(format!("cannot cut a cache of {} positions to {len}", self.len)));
         }
-        let cut = |t: &Tensor| -> Result<Tensor> { Ok(t.narrow(2, 0, len)?) };
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| match l {
-                Some((k, v)) if len > 0 => Ok(Some((cut(k)?, cut(v)?))),
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let layers = self.layers.iter().map(|l| l.truncated(len)).collect::<Result<Vec<_>>>()?;
         Ok(KvCache { layers, len })
     }
 
-    /// The cache of `n` sequences that all continue this (batch-1) cache.
-    pub fn repeat_batch(&self, n: usize) -> Result<KvCache> {
-        let rep = |t: &Tensor| -> Result<Tensor> {
-            let (b, h, s, d) = t.dims4()?;
-            if b != 1 {
-                return Err(ModelError::Input(format!("repeat_batch needs a batch-1 cache, got {b}")));
-            }
-            Ok(t.broadcast_as((n, h, s, d))?.contiguous()?)
-        };
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| l.as_ref().map(|(k, v)| Ok((rep(k)?, rep(v)?))).transpose())
-            .collect::<Result<Vec<_>>>()?;
+    /// A cache that continues this one and shares its positions instead of copying them: what is appended to
+    /// the fork stays its own, so many forks of one prompt hold the prompt's keys and values once.
+    ///
+    /// # Errors
+    /// When the parts cannot be joined (a fork of a fork that has grown: one copy of both parts).
+    pub fn fork(&self) -> Result<KvCache> {
+        let layers = self.layers.iter().map(LayerCache::fork).collect::<Result<Vec<_>>>()?;
         Ok(KvCache { layers, len: self.len })
     }
 }
@@ -185,36 +218,32 @@ impl Attention {
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &RopeTables,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, rope: &RopeTables, cache: Option<&mut LayerCache>) -> Result<Tensor> {
         let _enter = self.span.enter();
         let (q, k, v) = self.project(x)?;
         self.o.forward(&self.attend(q, k, v, rope, cache)?)
     }
 
-    /// One new position for each of several sequences, each with its own cache and position (`ropes[i]`): the
-    /// projections run on the whole batch `x` `[n, 1, hidden]`, attention per sequence.
+    /// New positions of several sequences laid end to end in `x` `[1, Σ lens, hidden]`, each sequence with its
+    /// own cache and positions (`ropes[i]`, `lens[i]` tokens): the projections run on all rows at once,
+    /// attention per sequence.
     fn forward_ragged(
         &self,
         x: &Tensor,
+        lens: &[usize],
         ropes: &[RopeTables],
-        caches: Vec<&mut Option<(Tensor, Tensor)>>,
+        caches: Vec<&mut LayerCache>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
         let (q, k, v) = self.project(x)?;
-        let ys = caches
-            .into_iter()
-            .zip(ropes)
-            .enumerate()
-            .map(|(i, (slot, rope))| {
-                self.attend(q.narrow(0, i, 1)?, k.narrow(0, i, 1)?, v.narrow(0, i, 1)?, rope, Some(slot))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.o.forward(&Tensor::cat(&ys, 0)?)
+        let mut at = 0;
+        let mut ys = Vec::with_capacity(lens.len());
+        for ((slot, rope), &n) in caches.into_iter().zip(ropes).zip(lens) {
+            let part = |t: &Tensor| t.narrow(2, at, n);
+            ys.push(self.attend(part(&q)?, part(&k)?, part(&v)?, rope, Some(slot))?);
+            at += n;
+        }
+        self.o.forward(&Tensor::cat(&ys, 1)?)
     }
 
     /// Query, key and value heads of `x` `[b, t, hidden]`: `[b, heads, t, d]`, `[b, kv, t, d]` twice, before RoPE.
@@ -237,7 +266,7 @@ impl Attention {
         k: Tensor,
         v: Tensor,
         rope: &RopeTables,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
         let q = apply_rope(rope, &q.contiguous()?)?;
@@ -245,14 +274,7 @@ impl Attention {
         let v = v.contiguous()?;
         let (k, v) = match cache {
             None => (k, v),
-            Some(slot) => {
-                let kv = match slot.take() {
-                    None => (k, v),
-                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                };
-                *slot = Some(kv.clone());
-                kv
-            }
+            Some(slot) => slot.append(k, v)?,
         };
         // Grouped-query attention without copying keys and values per query head: the query heads of one
         // key/value head are consecutive (head = kv · groups + g), so `[b, heads, t, d]` is `[b, kv, groups · t, d]`
@@ -343,12 +365,7 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &RopeTables,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, rope: &RopeTables, cache: Option<&mut LayerCache>) -> Result<Tensor> {
         let _enter = self.span.enter();
         self.around(x, |n| self.attn.forward(n, rope, cache))
     }
@@ -359,15 +376,16 @@ impl DecoderLayer {
         Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
     }
 
-    /// [`Attention::forward_ragged`] inside the layer: norms, residuals and the MLP on the whole batch.
+    /// [`Attention::forward_ragged`] inside the layer: norms, residuals and the MLP on all rows at once.
     fn forward_ragged(
         &self,
         x: &Tensor,
+        lens: &[usize],
         ropes: &[RopeTables],
-        caches: Vec<&mut Option<(Tensor, Tensor)>>,
+        caches: Vec<&mut LayerCache>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        self.around(x, |n| self.attn.forward_ragged(n, ropes, caches))
+        self.around(x, |n| self.attn.forward_ragged(n, lens, ropes, caches))
     }
 }
 
@@ -465,45 +483,68 @@ impl Llama {
         self.logits(&hidden)
     }
 
-    /// One decoding step of several independent sequences at once: `ids[i]` is fed after `caches[i]` (each its
-    /// own length and position); returns the next-token logits `[n, vocab]`. The linear layers see all `n` rows in
-    /// one product, which is what makes decoding many documents together faster than one by one; each row's
-    /// logits are those of [`Llama::forward_cached`] on its sequence alone (up to the summation order of a
-    /// matrix product over more rows).
+    /// One decoding step of several independent sequences at once: `ids[i]` is fed after `caches[i]`; returns the
+    /// next-token logits `[n, vocab]` ([`Llama::forward_ragged`] with one token per sequence).
     ///
     /// # Errors
-    /// [`ModelError::Input`] when `ids` and `caches` differ in length, are empty, or an id is out of range.
+    /// As [`Llama::forward_ragged`].
     pub fn forward_decode(&self, ids: &[u32], caches: &mut [KvCache]) -> Result<Tensor> {
-        if ids.is_empty() || ids.len() != caches.len() {
+        let seqs: Vec<&[u32]> = ids.iter().map(std::slice::from_ref).collect();
+        self.forward_ragged(&seqs, caches)
+    }
+
+    /// New tokens of several independent sequences at once: `seqs[i]` (any length ≥ 1) is fed after `caches[i]`
+    /// (each its own length and positions); returns the logits of each sequence's last new position,
+    /// `[n, vocab]`. The linear layers see the rows of all sequences in one product, which is what makes
+    /// prefilling and decoding many documents together faster than one by one; each row's logits are those of
+    /// [`Llama::forward_cached`] on its sequence alone (up to the summation order of a matrix product over more
+    /// rows).
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] when `seqs` and `caches` differ in length, are empty, a sequence is empty, or an id
+    /// is out of range.
+    pub fn forward_ragged(&self, seqs: &[&[u32]], caches: &mut [KvCache]) -> Result<Tensor> {
+        if seqs.is_empty() || seqs.len() != caches.len() || seqs.iter().any(|s| s.is_empty()) {
             return Err(ModelError::Input(format!(
-                "forward_decode: {} ids for {} caches (one each, at least one)",
-                ids.len(),
+                "forward_ragged: {} sequences for {} caches (one each, at least one token each)",
+                seqs.len(),
                 caches.len()
             )));
         }
+        let ids: Vec<u32> = seqs.concat();
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
             return Err(ModelError::Input(format!(
                 "token id {bad} is out of range for a vocabulary of {}",
                 self.config.vocab_size
             )));
         }
-        let n = ids.len();
-        let ropes = caches.iter().map(|c| self.rotary.tables(c.len, 1)).collect::<Result<Vec<_>>>()?;
-        let ids_t = Tensor::from_slice(ids, n, self.embed.device())?;
-        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((n, 1, self.config.hidden_size))?;
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let ropes = caches
+            .iter()
+            .zip(&lens)
+            .map(|(c, &n)| self.rotary.tables(c.len, n))
+            .collect::<Result<Vec<_>>>()?;
+        let ids_t = Tensor::from_slice(&ids, ids.len(), self.embed.device())?;
+        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((1, ids.len(), self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slots = caches.iter_mut().map(|c| &mut c.layers[i]).collect();
-            x = layer.forward_ragged(&x, &ropes, slots)?;
+            x = layer.forward_ragged(&x, &lens, &ropes, slots)?;
         }
-        for c in caches.iter_mut() {
-            c.len += 1;
+        let mut last = Vec::with_capacity(lens.len());
+        let mut at = 0;
+        for (c, &n) in caches.iter_mut().zip(&lens) {
+            c.len += n;
+            at += n;
+            last.push((at - 1) as u32);
         }
+        let last = Tensor::from_vec(last, lens.len(), x.device())?;
+        let x = x.squeeze(0)?.index_select(&last, 0)?.unsqueeze(1)?;
         Ok(self.logits(&self.norm.forward(&x)?)?.squeeze(1)?)
     }
 
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
-        KvCache { layers: vec![None; self.layers.len()], len: 0 }
+        KvCache { layers: vec![LayerCache::default(); self.layers.len()], len: 0 }
     }
 
     fn hidden_states(&self, ids: &Tensor, offset: usize, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
@@ -538,7 +579,7 @@ impl Llama {
         let (b, t, h) = hidden.dims3()?;
         let logits = match &self.lm_head_t {
             Some(wt) => hidden.reshape((b * t, h))?.matmul(wt)?,
-            None => hidden.reshape((b * t, h))?.matmul(&self.lm_head.t()?)?,
+            None => ops::linear(&hidden.reshape((b * t, h))?, &self.lm_head)?,
         };
         Ok(logits.reshape((b, t, self.config.vocab_size))?)
     }
@@ -566,13 +607,28 @@ mod tests {
             }
             Ok((c, p[p.len() - 1]))
         };
-        let (mut alone, mut batch, mut ids) = (vec![], vec![], vec![]);
+        let (mut alone, mut ids) = (vec![], vec![]);
         for p in prompts {
             let (c, last) = prefill(p)?;
-            alone.push(c.clone());
-            batch.push(c);
+            alone.push(c);
             ids.push(last);
         }
+        // The prompts but their last token prefilled together (ragged lengths 2, 5 and 0 + the first decoded
+        // token, so that every sequence feeds at least one token), against each alone.
+        let mut batch: Vec<KvCache> = prompts.iter().map(|_| model.new_cache()).collect();
+        let heads: Vec<&[u32]> = prompts.iter().map(|p| &p[..p.len().max(2) - 1]).collect();
+        let together = model.forward_ragged(&heads, &mut batch)?;
+        for (i, h) in heads.iter().enumerate() {
+            let mut c = model.new_cache();
+            let one = model.forward_cached(&Tensor::new(*h, &Device::Cpu)?.unsqueeze(0)?, &mut c)?;
+            let d = (together.narrow(0, i, 1)? - one)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-5, "ragged prefill, sequence {i}: logits differ by {d}");
+            assert_eq!(batch[i].len(), h.len());
+        }
+        // The one-token prompt was fed whole: decode it alone from there.
+        let mut alone: Vec<KvCache> = alone;
+        model.forward_cached(&Tensor::new(&[8u32], &Device::Cpu)?.unsqueeze(0)?, &mut alone[2])?;
+        ids[2] = 4;
         for step in 0..4u32 {
             let together = model.forward_decode(&ids, &mut batch)?;
             for (i, c) in alone.iter_mut().enumerate() {
@@ -584,6 +640,42 @@ mod tests {
             ids = ids.iter().map(|x| (x * 7 + step) % 30).collect();
         }
         assert!(model.forward_decode(&[1, 2], &mut batch[..1]).is_err());
+        Ok(())
+    }
+
+    /// Forks of a prompt's cache (cut, forked, forked again after growing) decode as the whole sequence run from
+    /// scratch, and a fork holds only its own positions: the prompt's keys and values are not copied into it.
+    #[test]
+    fn forked_caches_decode_as_the_whole_sequence_without_copying_the_prompt() -> Result<()> {
+        let model = Llama::random(Config { initializer_range: 0.2, ..Config::tiny_test() }, 11)?;
+        let prompt: [u32; 6] = [3, 1, 4, 1, 5, 9];
+        let mut base = model.new_cache();
+        model.forward_cached(&Tensor::new(&prompt[..], &Device::Cpu)?.unsqueeze(0)?, &mut base)?;
+        let full = |ids: &[u32]| -> Result<Tensor> {
+            let logits = model.forward(&Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?)?;
+            Ok(logits.narrow(1, ids.len() - 1, 1)?.squeeze(1)?)
+        };
+        let close =
+            |a: &Tensor, b: &Tensor| -> Result<f32> { Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()?) };
+        // Two continuations of the whole prompt, and one of its first four tokens.
+        for (keep, cont) in [(6usize, vec![2u32, 6, 5]), (6, vec![7]), (4, vec![8, 8])] {
+            let mut c = base.truncated(keep)?.fork()?;
+            assert!(c.layers.iter().all(|l| l.own.is_none()), "a fork starts with no positions of its own");
+            let mut ids: Vec<u32> = prompt[..keep].to_vec();
+            for &t in &cont {
+                ids.push(t);
+                let one = model.forward_decode(&[t], std::slice::from_mut(&mut c))?;
+                let d = close(&one, &full(&ids)?)?;
+                assert!(d < 1e-4, "prefix {keep}, after {ids:?}: logits differ by {d}");
+            }
+            let own = c.layers[0].own.as_ref().map(|(k, _)| k.dim(2)).transpose()?;
+            assert_eq!(own, Some(cont.len()), "the fork holds only its own positions");
+            // A fork of the grown fork: one more token on top of both parts.
+            let mut again = c.fork()?;
+            ids.push(1);
+            let one = model.forward_decode(&[1], std::slice::from_mut(&mut again))?;
+            assert!(close(&one, &full(&ids)?)? < 1e-4, "fork of a fork after {ids:?}");
+        }
         Ok(())
     }
 

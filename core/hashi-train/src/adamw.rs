@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor};
+use candle_core::{CpuStorage, Device, InplaceOp2, Layout, Storage, Tensor};
 use hashi_model::ParamStore;
 use rayon::prelude::*;
 
@@ -111,7 +111,8 @@ impl AdamW {
     }
 
     /// One update of `params` from `grads` at learning rate `lr`; `grad_scale` multiplies every gradient first
-    /// (1/accumulation steps).
+    /// (1/accumulation steps). In place: the gradients are read where backprop left them and each parameter is
+    /// rewritten in its own storage, so the step holds no copy of the model or of its gradients.
     pub fn step(
         &mut self,
         params: &ParamStore,
@@ -120,28 +121,28 @@ impl AdamW {
         grad_scale: f64,
     ) -> Result<StepStats> {
         let freezing = self.cfg.freeze_steps == 0 || self.step < self.cfg.freeze_steps;
-        let mut g_all: Vec<(String, Vec<f32>)> = Vec::with_capacity(self.state.len());
+        // (name, parameter, gradient): a parameter without a gradient steps with a zero one (decay, moments).
+        let mut todo: Vec<(&str, &candle_core::Var, Tensor)> = Vec::with_capacity(self.state.len());
         for (name, var) in params.iter() {
-            if !self.state.contains_key(name) {
-                continue;
-            }
-            if self.frozen(name, freezing) {
+            if !self.state.contains_key(name) || self.frozen(name, freezing) {
                 continue;
             }
             let g = match grads.get(var.as_tensor()) {
-                Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
-                None => vec![0.0; var.elem_count()],
+                Some(g) => g.contiguous()?,
+                None => var.as_tensor().zeros_like()?,
             };
-            g_all.push((name.to_string(), g));
+            todo.push((name, var, g));
         }
         // Per-tensor sums in parallel, added in a fixed order: rayon's own float `sum` depends on how the work
         // was split, and resume must be bitwise exact.
-        let sums: Vec<f64> = g_all
+        let sums = todo
             .par_iter()
-            .map(|(_, g)| {
-                g.iter().map(|&x| f64::from(x) * f64::from(x) * grad_scale * grad_scale).sum::<f64>()
+            .map(|(_, _, g)| {
+                with_f32(g, |g| {
+                    g.iter().map(|&x| f64::from(x) * f64::from(x) * grad_scale * grad_scale).sum::<f64>()
+                })
             })
-            .collect();
+            .collect::<Result<Vec<f64>>>()?;
         let norm: f64 = sums.iter().sum::<f64>().sqrt();
         if !norm.is_finite() {
             return Err(TrainError::NonFinite(format!("gradient norm is {norm}")));
@@ -152,38 +153,26 @@ impl AdamW {
         let (b1, b2, eps, wd) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps, self.cfg.weight_decay);
         let bc1 = 1.0 - b1.powf(t);
         let bc2_sqrt = (1.0 - b2.powf(t)).sqrt();
-        let step_size = (lr / bc1) as f32;
-        let scale = (grad_scale * coef) as f32;
-        for (name, g) in g_all {
-            let var = params.get(&name)?;
-            let frozen_rows = self.frozen_rows(&name, freezing);
+        for (name, var, g) in todo {
+            let frozen_rows = self.frozen_rows(name, freezing);
+            let cols = var.dims().last().copied().unwrap_or(1).max(1);
             let mom = self
                 .state
-                .get_mut(&name)
+                .get_mut(name)
                 .ok_or_else(|| TrainError::State(format!("no moments for {name}")))?;
-            let mut p = var.flatten_all()?.to_vec1::<f32>()?;
-            let cols = var.dims().last().copied().unwrap_or(1).max(1);
-            let before = (!frozen_rows.is_empty()).then(|| (p.clone(), mom.m.clone(), mom.v.clone()));
-            let decay = if mom.decay { (1.0 - lr * wd) as f32 } else { 1.0 };
-            let (b1f, b2f, bc2f, epsf) = (b1 as f32, b2 as f32, bc2_sqrt as f32, eps as f32);
-            p.par_iter_mut().zip(mom.m.par_iter_mut().zip(mom.v.par_iter_mut())).zip(g.par_iter()).for_each(
-                |((p, (m, v)), &g)| {
-                    let g = g * scale;
-                    *p *= decay;
-                    *m += (1.0 - b1f) * (g - *m);
-                    *v = *v * b2f + (1.0 - b2f) * g * g;
-                    *p -= step_size * *m / (v.sqrt() / bc2f + epsf);
-                },
-            );
-            if let Some((p0, m0, v0)) = before {
-                for [a, b] in frozen_rows {
-                    let (a, b) = (a.min(p.len() / cols) * cols, b.min(p.len() / cols) * cols);
-                    p[a..b].copy_from_slice(&p0[a..b]);
-                    mom.m[a..b].copy_from_slice(&m0[a..b]);
-                    mom.v[a..b].copy_from_slice(&v0[a..b]);
-                }
-            }
-            var.set(&Tensor::from_vec(p, var.shape(), &Device::Cpu)?)?;
+            let update = Update {
+                name: name.to_string(),
+                moments: std::sync::Mutex::new((&mut mom.m, &mut mom.v)),
+                spans: trained_spans(var.elem_count(), cols, &frozen_rows),
+                scale: (grad_scale * coef) as f32,
+                decay: if mom.decay { (1.0 - lr * wd) as f32 } else { 1.0 },
+                step_size: (lr / bc1) as f32,
+                b1: b1 as f32,
+                b2: b2 as f32,
+                bc2: bc2_sqrt as f32,
+                eps: eps as f32,
+            };
+            var.as_tensor().inplace_op2(&g, &update)?;
         }
         Ok(StepStats { grad_norm: norm, clipped: coef < 1.0 })
     }
@@ -231,6 +220,93 @@ impl AdamW {
                 self.moments_from,
                 self.step
             )));
+        }
+        Ok(())
+    }
+}
+
+/// `f` over the f32 elements of a contiguous CPU tensor, read in place.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let (Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets()) else {
+        return Err(TrainError::State("AdamW: gradients must be contiguous CPU tensors".into()));
+    };
+    Ok(f(&cpu.as_slice::<f32>()?[a..b]))
+}
+
+/// The element ranges `[start, end)` of a `[n / cols, cols]` parameter outside its frozen row ranges.
+fn trained_spans(n: usize, cols: usize, frozen_rows: &[[usize; 2]]) -> Vec<(usize, usize)> {
+    let mut frozen: Vec<(usize, usize)> = frozen_rows
+        .iter()
+        .map(|&[a, b]| ((a * cols).min(n), (b * cols).min(n)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    frozen.sort_unstable();
+    let (mut spans, mut at) = (vec![], 0);
+    for (a, b) in frozen {
+        if a > at {
+            spans.push((at, a));
+        }
+        at = at.max(b);
+    }
+    if at < n {
+        spans.push((at, n));
+    }
+    spans
+}
+
+/// The AdamW update of one parameter, in its storage (PyTorch's arithmetic, see the module docs); only the
+/// elements in `spans` change, parameter and moments alike.
+struct Update<'a> {
+    name: String,
+    moments: std::sync::Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+    spans: Vec<(usize, usize)>,
+    scale: f32,
+    decay: f32,
+    step_size: f32,
+    b1: f32,
+    b2: f32,
+    bc2: f32,
+    eps: f32,
+}
+
+impl InplaceOp2 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "hashi-adamw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let err = |m: &str| candle_core::Error::Msg(format!("AdamW, {}: {m}", self.name));
+        let (CpuStorage::F32(p), Some((p0, p1)), Some((g0, g1))) =
+            (s1, l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            return Err(err("parameter and gradient must be contiguous f32"));
+        };
+        let (p, g) = (&mut p[p0..p1], &s2.as_slice::<f32>()?[g0..g1]);
+        let mut moments = self.moments.lock().map_err(|_| err("moments poisoned"))?;
+        let (m, v) = &mut *moments;
+        if p.len() != g.len() || p.len() != m.len() || p.len() != v.len() {
+            return Err(err("parameter, gradient and moments differ in size"));
+        }
+        let Self { scale, decay, step_size, b1, b2, bc2, eps, .. } = *self;
+        for &(a, b) in &self.spans {
+            p[a..b]
+                .par_iter_mut()
+                .zip(m[a..b].par_iter_mut().zip(v[a..b].par_iter_mut()))
+                .zip(g[a..b].par_iter())
+                .for_each(|((p, (m, v)), &g)| {
+                    let g = g * scale;
+                    *p *= decay;
+                    *m += (1.0 - b1) * (g - *m);
+                    *v = *v * b2 + (1.0 - b2) * g * g;
+                    *p -= step_size * *m / (v.sqrt() / bc2 + eps);
+                });
         }
         Ok(())
     }

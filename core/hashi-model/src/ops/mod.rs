@@ -7,6 +7,8 @@
 //! CPU only: other devices get candle's "no cuda/metal implementation" error.
 
 mod cross_entropy;
+mod gemm;
+mod linear;
 mod math;
 mod rms_norm;
 mod rope;
@@ -14,6 +16,8 @@ mod softmax;
 mod swiglu;
 
 pub use cross_entropy::cross_entropy_rows;
+pub use gemm::matmul_backend;
+pub use linear::linear;
 pub use rms_norm::rms_norm;
 pub use rope::rope;
 pub use softmax::causal_softmax;

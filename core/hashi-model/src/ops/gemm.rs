@@ -1,0 +1,164 @@
+//! The f32 matrix product behind the linear layers: the pure-Rust `gemm` crate (candle's own CPU kernel), or
+//! the system's OpenBLAS (`cblas_sgemm`) when built with the `openblas` feature. Both use candle's thread count.
+
+/// A row-major f32 matrix stored `[rows, cols]`, used as is or transposed.
+pub(crate) struct Operand<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub transposed: bool,
+}
+
+/// `c[m, n] = op(a)[m, k] · op(b)[k, n]` (row-major, `c` overwritten).
+///
+/// # Errors
+/// A size beyond the library's index type (OpenBLAS: 32-bit).
+pub(crate) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+) -> candle_core::Result<()> {
+    debug_assert_eq!(c.len(), m * n);
+    debug_assert_eq!(a.data.len(), a.rows * a.cols);
+    debug_assert_eq!(b.data.len(), b.rows * b.cols);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return Ok(());
+    }
+    backend::sgemm(m, n, k, &a, &b, c)
+}
+
+/// The matrix-product library the linear layers use, with its version and, for OpenBLAS, the kernel it chose
+/// for this CPU (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64").
+pub fn matmul_backend() -> String {
+    backend::name()
+}
+
+#[cfg(not(feature = "openblas"))]
+#[allow(unsafe_code)] // One call into the `gemm` crate's raw-pointer API; the block says why it is sound.
+mod backend {
+    use super::Operand;
+
+    pub(super) fn name() -> String {
+        "gemm 0.19 (pure Rust, runtime-dispatched AVX-512/AVX2/FMA kernels)".into()
+    }
+
+    /// (column stride, row stride) of `op(x)` within `x`'s row-major storage.
+    fn strides(x: &Operand<'_>) -> (isize, isize) {
+        if x.transposed { (x.cols as isize, 1) } else { (1, x.cols as isize) }
+    }
+
+    pub(super) fn sgemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Operand<'_>,
+        b: &Operand<'_>,
+        c: &mut [f32],
+    ) -> candle_core::Result<()> {
+        let threads = candle_core::utils::get_num_threads();
+        let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let ((a_cs, a_rs), (b_cs, b_rs)) = (strides(a), strides(b));
+        // SAFETY: the pointers cover `m·k`, `k·n` and `m·n` elements at the given strides (checked by the
+        // callers' shapes: `a` is `[m, k]` or `[k, m]`, `b` `[k, n]` or `[n, k]`, `c` `[m, n]`, all row-major).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.data.as_ptr(),
+                a_cs,
+                a_rs,
+                b.data.as_ptr(),
+                b_cs,
+                b_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "openblas")]
+#[allow(unsafe_code)] // Calls through OpenBLAS's C API; each block says why it is sound.
+mod backend {
+    use super::Operand;
+    use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
+
+    unsafe extern "C" {
+        fn openblas_set_num_threads(n: std::ffi::c_int);
+        fn openblas_get_config() -> *const std::ffi::c_char;
+    }
+
+    pub(super) fn name() -> String {
+        // SAFETY: OpenBLAS returns a static NUL-terminated string.
+        let config = unsafe { std::ffi::CStr::from_ptr(openblas_get_config()) };
+        config.to_string_lossy().trim().to_string()
+    }
+
+    /// OpenBLAS's threads: candle's count, set once.
+    fn threads() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let n = candle_core::utils::get_num_threads().clamp(1, i32::MAX as usize) as std::ffi::c_int;
+            // SAFETY: a plain setter of the library's thread count.
+            unsafe { openblas_set_num_threads(n) }
+        });
+    }
+
+    pub(super) fn sgemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Operand<'_>,
+        b: &Operand<'_>,
+        c: &mut [f32],
+    ) -> candle_core::Result<()> {
+        threads();
+        let t = |x: &Operand<'_>| {
+            if x.transposed { CBLAS_TRANSPOSE::CblasTrans } else { CBLAS_TRANSPOSE::CblasNoTrans }
+        };
+        let int = |v: usize| {
+            i32::try_from(v).map_err(|_| {
+                candle_core::Error::Msg(format!("matrix size {v} beyond OpenBLAS's 32-bit indices"))
+            })
+        };
+        let (lda, ldb) = (int(a.cols.max(1))?, int(b.cols.max(1))?);
+        let (m, n, k) = (int(m)?, int(n)?, int(k)?);
+        // SAFETY: row-major operands of the stated shapes; leading dimensions are the stored column counts.
+        unsafe {
+            cblas_sgemm(
+                CBLAS_LAYOUT::CblasRowMajor,
+                t(a),
+                t(b),
+                m,
+                n,
+                k,
+                1.0,
+                a.data.as_ptr(),
+                lda,
+                b.data.as_ptr(),
+                ldb,
+                0.0,
+                c.as_mut_ptr(),
+                n,
+            );
+        }
+        Ok(())
+    }
+}
