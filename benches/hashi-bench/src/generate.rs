@@ -85,7 +85,7 @@ pub fn run(a: GenerateBenchArgs, progress: &dyn Reporter) -> Result<()> {
         "bench": "llm-jp-eval greedy generation, same prompts",
         "model": a.model, "tasks": a.tasks, "limit": a.limit, "documents": reqs.len(), "threads": threads,
         "hashi": {"impl": format!("hashi eval (built-in model, f32 CPU, the task's shared prompt head computed once, \
-                                   {} documents decoded together; one process per task)", a.batch_size),
+                                   {} documents prefilled and decoded together; one process per task)", a.batch_size),
                   "total_s": hashi_s, "documents_per_s": n / hashi_s},
     });
     let mut tasks = serde_json::Map::new();

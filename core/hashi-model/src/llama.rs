@@ -126,7 +126,10 @@ impl LayerCache {
     /// The first `len` positions (views, no copy).
     fn truncated(&self, len: usize) -> Result<LayerCache> {
         let cut = |(k, v): &(Tensor, Tensor), n: usize| -> Result<Option<(Tensor, Tensor)>> {
-            Ok((n > 0).then(|| Ok::<_, ModelError>((k.narrow(2, 0, n)?, v.narrow(2, 0, n)?))).transpose()?)
+            if n == 0 {
+                return Ok(None);
+            }
+            Ok(Some((k.narrow(2, 0, n)?, v.narrow(2, 0, n)?)))
         };
         let in_shared = self.shared.as_ref().map_or(Ok(0), |(k, _)| k.dim(2))?;
         Ok(match (&self.shared, &self.own) {
