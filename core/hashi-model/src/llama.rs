@@ -4,9 +4,9 @@
 //! have biases ([`Config::qkv_bias`], [`Config::o_bias`]) and each layer's attention window
 //! ([`Config::layer_window`]); RoPE scaling is in the cos/sin tables (`rotary` module).
 //!
-//! Every op here has a backward pass: RMSNorm, RoPE, softmax and the SwiGLU gate are our own fused kernels with
-//! `bwd` ([`crate::ops`]), since candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and `sdpa` silently cut
-//! gradients. The training forward returns all positions; [`Llama::forward_cached`] is the generation path with
+//! Every op here has a backward pass: RMSNorm, RoPE, attention, the SwiGLU gate and the linear layers are our
+//! own kernels with `bwd` ([`crate::ops`]), since candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and
+//! `sdpa` silently cut gradients. The training forward returns all positions; [`Llama::forward_cached`] is the generation path with
 //! a KV cache, which keeps every position and masks the window (the same attention as transformers' sliding
 //! caches, which drop what the window no longer sees).
 //! Not supported: left-padded batches, attention or residual dropout, per-layer RoPE.
@@ -279,22 +279,11 @@ impl Attention {
             None => (k, v),
             Some(slot) => slot.append(k, v)?,
         };
-        // Grouped-query attention without copying keys and values per query head: the query heads of one
-        // key/value head are consecutive (head = kv · groups + g), so `[b, heads, t, d]` is `[b, kv, groups · t, d]`
-        // as it lies in memory, and the scores `[b, kv, groups · t, s]` are `[b, heads, t, s]`.
-        let (kv, s) = (self.num_kv_heads, k.dim(2)?);
-        let groups = self.num_heads / kv;
+        // Grouped-query attention in one op (no key/value copies per query head; the backward recomputes the
+        // probabilities instead of keeping `[b, heads, t, s]` tensors alive).
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let past = s - t;
-        let scores = q.reshape((b, kv, groups * t, self.head_dim))?.matmul(&k.t()?)?;
-        let probs =
-            ops::causal_softmax(&scores.reshape((b, self.num_heads, t, s))?, scale, past, self.window)?;
-        let y = probs.reshape((b, kv, groups * t, s))?.matmul(&v)?.reshape((
-            b,
-            self.num_heads,
-            t,
-            self.head_dim,
-        ))?;
+        let past = k.dim(2)? - t;
+        let y = ops::attention(&q, &k, &v, scale, past, self.window)?;
         Ok(y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?)
     }
 }

@@ -6,21 +6,21 @@
 //! in its module's tests, and the whole model's gradients against PyTorch's autograd in `tests/`.
 //! CPU only: other devices get candle's "no cuda/metal implementation" error.
 
+mod attention;
 mod cross_entropy;
 mod gemm;
 mod linear;
 mod math;
 mod rms_norm;
 mod rope;
-mod softmax;
 mod swiglu;
 
+pub use attention::attention;
 pub use cross_entropy::cross_entropy_rows;
 pub use gemm::matmul_backend;
 pub use linear::linear;
 pub use rms_norm::rms_norm;
 pub use rope::rope;
-pub use softmax::causal_softmax;
 pub use swiglu::swiglu;
 
 use candle_core::{CpuStorage, Layout, Result};

@@ -1,0 +1,311 @@
+//! Causal grouped-query attention as one op with its own backward: `y = P v`, `P = softmax(s·q kᵀ + mask)`, for
+//! queries at positions `offset..offset + t` against keys `0..offset + t`; query row `i` sees keys
+//! `j ≤ offset + i`, and with a sliding window `w` also only `j > offset + i − w` (transformers' `masking_utils`:
+//! `causal_mask_function` and `sliding_window_overlay`, as Mistral and Qwen2 use them).
+//!
+//! Only the inputs and the output are kept for the backward pass; it recomputes `P` from `q` and `k` (the
+//! approach of FlashAttention, Dao et al. 2022, §3.1, here without tiling): the `[heads, t, t]` scores and
+//! probabilities of a layer never outlive its forward, which is what a training step's peak memory was made of.
+//! Backward (with `D_r = ⟨dy_r, y_r⟩`): `dv = Pᵀ dy`, `dP = dy vᵀ`, `dS = s · P ⊙ (dP − D)`, `dq = dS k`,
+//! `dk = dSᵀ q`. Grouped-query heads: query head `h` reads key/value head `h / groups`, so the `groups` query
+//! heads of one key/value head are consecutive rows of one product.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::gemm::{Operand, sgemm};
+use super::{contiguous_f32, dot, exp_in_place, max};
+
+struct Attention {
+    scale: f32,
+    offset: usize,
+    window: Option<usize>,
+}
+
+/// Sizes of one call: `q` `[b, kv·groups, t, d]`, `k` and `v` `[b, kv, s, d]`.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: usize,
+    kv: usize,
+    groups: usize,
+    t: usize,
+    s: usize,
+    d: usize,
+}
+
+impl Dims {
+    fn of(q: &[usize], k: &[usize], v: &[usize], offset: usize) -> Result<Dims> {
+        let err = |m: String| candle_core::Error::Msg(format!("attention: {m}"));
+        let (&[b, heads, t, d], &[kb, kv, s, kd]) = (q, k) else {
+            return Err(err(format!("q {q:?} and k {k:?} must be [batch, heads, positions, head_dim]")));
+        };
+        if k != v || kb != b || kd != d || kv == 0 || heads % kv != 0 {
+            return Err(err(format!("q {q:?}, k {k:?}, v {v:?} do not fit grouped-query attention")));
+        }
+        if offset + t != s {
+            return Err(err(format!("{t} queries + {offset} cached ≠ {s} keys")));
+        }
+        Ok(Dims { b, kv, groups: heads / kv, t, s, d })
+    }
+
+    /// Query rows of one key/value head: `groups · t`.
+    fn rows(self) -> usize {
+        self.groups * self.t
+    }
+
+    /// (offset of the query rows, offset of the key/value rows) of block `n` = `(batch, kv head)`, in elements.
+    fn block(self, n: usize) -> (usize, usize) {
+        (n * self.rows() * self.d, n * self.s * self.d)
+    }
+}
+
+impl Attention {
+    /// The probabilities `[groups · t, s]` of one key/value head's query rows `q` over its keys `k`.
+    fn probs(&self, q: &[f32], k: &[f32], g: Dims) -> Result<Vec<f32>> {
+        let mut p = vec![0f32; g.rows() * g.s];
+        let keys = Operand { data: k, rows: g.s, cols: g.d, transposed: true };
+        sgemm(
+            g.rows(),
+            g.s,
+            g.d,
+            Operand { data: q, rows: g.rows(), cols: g.d, transposed: false },
+            keys,
+            &mut p,
+        )?;
+        let (scale, offset, window) = (self.scale, self.offset, self.window);
+        p.par_chunks_mut(g.s).enumerate().for_each(|(r, row)| {
+            let end = offset + r % g.t + 1;
+            let start = window.map_or(0, |w| end.saturating_sub(w));
+            row[..start].fill(0.0);
+            row[end..].fill(0.0);
+            let x = &mut row[start..end];
+            let m = max(x) * scale;
+            x.iter_mut().for_each(|v| *v = *v * scale - m);
+            let inv = 1.0 / exp_in_place(x);
+            x.iter_mut().for_each(|v| *v *= inv);
+        });
+        Ok(p)
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "hashi-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Dims::of(l1.dims(), l2.dims(), l3.dims(), self.offset)?;
+        let (q, k, v) = (
+            contiguous_f32(s1, l1, self.name())?,
+            contiguous_f32(s2, l2, self.name())?,
+            contiguous_f32(s3, l3, self.name())?,
+        );
+        let mut y = vec![0f32; q.len()];
+        for n in 0..g.b * g.kv {
+            let ((qo, ko), rows, kvl) = (g.block(n), g.rows() * g.d, g.s * g.d);
+            let p = self.probs(&q[qo..qo + rows], &k[ko..ko + kvl], g)?;
+            let probs = Operand { data: &p, rows: g.rows(), cols: g.s, transposed: false };
+            let values = Operand { data: &v[ko..ko + kvl], rows: g.s, cols: g.d, transposed: false };
+            sgemm(g.rows(), g.d, g.s, probs, values, &mut y[qo..qo + rows])?;
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let g = Dims::of(q.dims(), k.dims(), v.dims(), self.offset)?;
+        let (dq, dk, dv) = with_f32([q, k, v, y, &dy], |[q, k, v, y, dy]| self.backward(g, q, k, v, y, dy))??;
+        Ok((
+            Some(Tensor::from_vec(dq, q.shape(), q.device())?),
+            Some(Tensor::from_vec(dk, k.shape(), k.device())?),
+            Some(Tensor::from_vec(dv, v.shape(), v.device())?),
+        ))
+    }
+}
+
+type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+impl Attention {
+    fn backward(&self, g: Dims, q: &[f32], k: &[f32], v: &[f32], y: &[f32], dy: &[f32]) -> Result<Grads> {
+        let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
+        let (rows, cols) = (g.rows(), g.s);
+        fn m(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Operand<'_> {
+            Operand { data, rows, cols, transposed }
+        }
+        for n in 0..g.b * g.kv {
+            let (qo, ko) = g.block(n);
+            let (qr, kr) = (qo..qo + rows * g.d, ko..ko + g.s * g.d);
+            let p = self.probs(&q[qr.clone()], &k[kr.clone()], g)?;
+            // dv = Pᵀ dy, dP = dy vᵀ.
+            sgemm(
+                g.s,
+                g.d,
+                rows,
+                m(&p, rows, cols, true),
+                m(&dy[qr.clone()], rows, g.d, false),
+                &mut dv[kr.clone()],
+            )?;
+            let mut ds = vec![0f32; rows * cols];
+            sgemm(
+                rows,
+                cols,
+                g.d,
+                m(&dy[qr.clone()], rows, g.d, false),
+                m(&v[kr.clone()], g.s, g.d, true),
+                &mut ds,
+            )?;
+            // dS = s · P ⊙ (dP − ⟨dy_r, y_r⟩), in place.
+            let (yb, dyb) = (&y[qr.clone()], &dy[qr.clone()]);
+            ds.par_chunks_mut(cols).zip(p.par_chunks(cols)).enumerate().for_each(|(r, (ds, p))| {
+                let d = dot(&dyb[r * g.d..(r + 1) * g.d], &yb[r * g.d..(r + 1) * g.d]);
+                ds.iter_mut().zip(p).for_each(|(o, &pi)| *o = self.scale * pi * (*o - d));
+            });
+            // dq = dS k, dk = dSᵀ q.
+            sgemm(
+                rows,
+                g.d,
+                cols,
+                m(&ds, rows, cols, false),
+                m(&k[kr.clone()], g.s, g.d, false),
+                &mut dq[qr.clone()],
+            )?;
+            sgemm(g.s, g.d, rows, m(&ds, rows, cols, true), m(&q[qr], rows, g.d, false), &mut dk[kr])?;
+        }
+        Ok((dq, dk, dv))
+    }
+}
+
+/// `f` over the f32 elements of contiguous CPU tensors, read in place.
+fn with_f32<const N: usize, R>(ts: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
+    let guards: Vec<_> = ts.iter().map(|t| t.storage_and_layout()).collect();
+    let mut slices: Vec<&[f32]> = Vec::with_capacity(N);
+    for (storage, layout) in &guards {
+        let (Storage::Cpu(cpu), Some((a, b))) = (&**storage, layout.contiguous_offsets()) else {
+            return Err(candle_core::Error::Msg("attention: tensors must be contiguous on the CPU".into()));
+        };
+        slices.push(&cpu.as_slice::<f32>()?[a..b]);
+    }
+    let arr: [&[f32]; N] =
+        slices.try_into().map_err(|_| candle_core::Error::Msg("attention: tensor count".into()))?;
+    Ok(f(arr))
+}
+
+/// Causal attention of `q` `[b, heads, t, d]` over `k`, `v` `[b, kv_heads, offset + t, d]` (f32, CPU;
+/// `heads` a multiple of `kv_heads`), scores scaled by `scale`; with `window = Some(w)` (w ≥ 1) a query sees only
+/// itself and the `w − 1` keys before it. Returns `[b, heads, t, d]`; differentiable in `q`, `k` and `v`.
+///
+/// # Errors
+/// Shapes that do not fit, a window of 0, or tensors that are not f32 on the CPU.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    offset: usize,
+    window: Option<usize>,
+) -> Result<Tensor> {
+    if window == Some(0) {
+        return Err(candle_core::Error::Msg("attention: a sliding window of 0 sees no key".into()));
+    }
+    q.contiguous()?.apply_op3(
+        &k.contiguous()?,
+        &v.contiguous()?,
+        Attention { scale: scale as f32, offset, window },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{D, Device};
+
+    use super::*;
+    use crate::ops::testing::{diff, randn};
+
+    /// The composed reference: candle's matmul, an additive mask, softmax from primitives, matmul; the key/value
+    /// heads repeated for the query heads.
+    fn reference(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f64,
+        offset: usize,
+        window: Option<usize>,
+    ) -> Result<Tensor> {
+        let (b, heads, t, d) = q.dims4()?;
+        let (kv, s) = (k.dim(1)?, k.dim(2)?);
+        let rep = |x: &Tensor| -> Result<Tensor> {
+            x.unsqueeze(2)?.broadcast_as((b, kv, heads / kv, s, d))?.reshape((b, heads, s, d))
+        };
+        let (k, v) = (rep(k)?, rep(v)?);
+        let w = window.unwrap_or(usize::MAX);
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| {
+                let p = offset + i;
+                (0..s).map(move |j| if j > p || p - j >= w { f32::NEG_INFINITY } else { 0.0 })
+            })
+            .collect();
+        let x =
+            (q.matmul(&k.t()?)? * scale)?.broadcast_add(&Tensor::from_vec(mask, (t, s), &Device::Cpu)?)?;
+        let e = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?.exp()?;
+        e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?.matmul(&v)
+    }
+
+    #[test]
+    fn matches_composed_attention_and_its_gradients() -> Result<()> {
+        // (t, offset, window, heads, kv heads)
+        for (t, offset, window, heads, kv) in [
+            (7, 0, None, 4, 4),
+            (7, 0, None, 6, 2),
+            (3, 4, None, 6, 3),
+            (1, 6, None, 4, 1),
+            (7, 0, Some(3), 6, 2),
+            (3, 4, Some(2), 4, 2),
+            (1, 6, Some(1), 2, 1),
+        ] {
+            let s = offset + t;
+            let q = randn(&[2, heads, t, 8], 1.0, 1);
+            let k = randn(&[2, kv, s, 8], 1.0, 2);
+            let v = randn(&[2, kv, s, 8], 1.0, 3);
+            let probe = randn(&[2, heads, t, 8], 1.0, 4).as_tensor().detach();
+            let ours = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), 0.35, offset, window)?;
+            let theirs = reference(q.as_tensor(), k.as_tensor(), v.as_tensor(), 0.35, offset, window)?;
+            let case = format!("t={t} offset={offset} window={window:?} heads={heads}/{kv}");
+            assert!(diff(&ours, &theirs) < 1e-5, "{case}: {}", diff(&ours, &theirs));
+            let g1 = (ours * &probe)?.sum_all()?.backward()?;
+            let g2 = (theirs * &probe)?.sum_all()?.backward()?;
+            for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
+                let (a, b) = (g1.get(x.as_tensor()).expect("grad"), g2.get(x.as_tensor()).expect("grad"));
+                assert!(diff(a, b) < 1e-5, "{case}: d{name} differs by {}", diff(a, b));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_shapes_that_do_not_fit() {
+        let (q, k) = (randn(&[1, 3, 2, 4], 1.0, 1), randn(&[1, 2, 2, 4], 1.0, 2));
+        let e =
+            attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 1.0, 0, None).expect_err("3 heads over 2");
+        assert!(e.to_string().contains("grouped-query"), "{e}");
+        let k = randn(&[1, 3, 5, 4], 1.0, 3);
+        let e =
+            attention(q.as_tensor(), k.as_tensor(), k.as_tensor(), 1.0, 0, None).expect_err("5 keys for 2");
+        assert!(e.to_string().contains("cached"), "{e}");
+        assert!(attention(q.as_tensor(), q.as_tensor(), q.as_tensor(), 1.0, 0, Some(0)).is_err());
+    }
+}
