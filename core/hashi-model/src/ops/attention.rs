@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{Operand, sgemm};
+use super::gemm::{Operand, sgemm, sgemm_serial};
 use super::{contiguous_f32, dot, exp_in_place, max};
 
 struct Attention {
@@ -53,6 +53,12 @@ impl Dims {
         self.groups * self.t
     }
 
+    /// Whether the `(batch, kv head)` blocks run as parallel tasks (each product on one thread) rather than one
+    /// after the other with parallel products: when there are enough blocks to share out.
+    fn parallel_blocks(self) -> bool {
+        self.b * self.kv >= 2 * candle_core::utils::get_num_threads()
+    }
+
     /// (offset of the query rows, offset of the key/value rows) of block `n` = `(batch, kv head)`, in elements.
     fn block(self, n: usize) -> (usize, usize) {
         (n * self.rows() * self.d, n * self.s * self.d)
@@ -61,10 +67,10 @@ impl Dims {
 
 impl Attention {
     /// The probabilities `[groups · t, s]` of one key/value head's query rows `q` over its keys `k`.
-    fn probs(&self, q: &[f32], k: &[f32], g: Dims) -> Result<Vec<f32>> {
+    fn probs(&self, q: &[f32], k: &[f32], g: Dims, mm: Gemm) -> Result<Vec<f32>> {
         let mut p = vec![0f32; g.rows() * g.s];
         let keys = Operand { data: k, rows: g.s, cols: g.d, transposed: true };
-        sgemm(
+        mm(
             g.rows(),
             g.s,
             g.d,
@@ -109,12 +115,17 @@ impl CustomOp3 for Attention {
             contiguous_f32(s3, l3, self.name())?,
         );
         let mut y = vec![0f32; q.len()];
-        for n in 0..g.b * g.kv {
-            let ((qo, ko), rows, kvl) = (g.block(n), g.rows() * g.d, g.s * g.d);
-            let p = self.probs(&q[qo..qo + rows], &k[ko..ko + kvl], g)?;
+        let block = |(n, y): (usize, &mut [f32]), mm: Gemm| -> Result<()> {
+            let ((qo, ko), kvl) = (g.block(n), g.s * g.d);
+            let p = self.probs(&q[qo..qo + y.len()], &k[ko..ko + kvl], g, mm)?;
             let probs = Operand { data: &p, rows: g.rows(), cols: g.s, transposed: false };
             let values = Operand { data: &v[ko..ko + kvl], rows: g.s, cols: g.d, transposed: false };
-            sgemm(g.rows(), g.d, g.s, probs, values, &mut y[qo..qo + rows])?;
+            mm(g.rows(), g.d, g.s, probs, values, y)
+        };
+        let blocks = y.chunks_mut(g.rows() * g.d).enumerate();
+        match g.parallel_blocks() {
+            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
+            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -140,6 +151,12 @@ impl CustomOp3 for Attention {
 
 type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
 
+/// Block `n`'s slices of dq, dk and dv.
+type GradBlock<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
+
+/// A matrix product: [`sgemm`] (parallel) or [`sgemm_serial`].
+type Gemm = fn(usize, usize, usize, Operand<'_>, Operand<'_>, &mut [f32]) -> Result<()>;
+
 impl Attention {
     fn backward(&self, g: Dims, q: &[f32], k: &[f32], v: &[f32], y: &[f32], dy: &[f32]) -> Result<Grads> {
         let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
@@ -147,44 +164,31 @@ impl Attention {
         fn m(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Operand<'_> {
             Operand { data, rows, cols, transposed }
         }
-        for n in 0..g.b * g.kv {
+        // One (batch, kv head) block: its query rows' dq, its keys' dk and dv (disjoint between blocks).
+        let block = |(n, (dq, (dk, dv))): GradBlock<'_>, mm: Gemm| -> Result<()> {
             let (qo, ko) = g.block(n);
             let (qr, kr) = (qo..qo + rows * g.d, ko..ko + g.s * g.d);
-            let p = self.probs(&q[qr.clone()], &k[kr.clone()], g)?;
+            let p = self.probs(&q[qr.clone()], &k[kr.clone()], g, mm)?;
+            let dyb = &dy[qr.clone()];
             // dv = Pᵀ dy, dP = dy vᵀ.
-            sgemm(
-                g.s,
-                g.d,
-                rows,
-                m(&p, rows, cols, true),
-                m(&dy[qr.clone()], rows, g.d, false),
-                &mut dv[kr.clone()],
-            )?;
+            mm(g.s, g.d, rows, m(&p, rows, cols, true), m(dyb, rows, g.d, false), dv)?;
             let mut ds = vec![0f32; rows * cols];
-            sgemm(
-                rows,
-                cols,
-                g.d,
-                m(&dy[qr.clone()], rows, g.d, false),
-                m(&v[kr.clone()], g.s, g.d, true),
-                &mut ds,
-            )?;
+            mm(rows, cols, g.d, m(dyb, rows, g.d, false), m(&v[kr.clone()], g.s, g.d, true), &mut ds)?;
             // dS = s · P ⊙ (dP − ⟨dy_r, y_r⟩), in place.
-            let (yb, dyb) = (&y[qr.clone()], &dy[qr.clone()]);
+            let yb = &y[qr.clone()];
             ds.par_chunks_mut(cols).zip(p.par_chunks(cols)).enumerate().for_each(|(r, (ds, p))| {
                 let d = dot(&dyb[r * g.d..(r + 1) * g.d], &yb[r * g.d..(r + 1) * g.d]);
                 ds.iter_mut().zip(p).for_each(|(o, &pi)| *o = self.scale * pi * (*o - d));
             });
             // dq = dS k, dk = dSᵀ q.
-            sgemm(
-                rows,
-                g.d,
-                cols,
-                m(&ds, rows, cols, false),
-                m(&k[kr.clone()], g.s, g.d, false),
-                &mut dq[qr.clone()],
-            )?;
-            sgemm(g.s, g.d, rows, m(&ds, rows, cols, true), m(&q[qr], rows, g.d, false), &mut dk[kr])?;
+            mm(rows, g.d, cols, m(&ds, rows, cols, false), m(&k[kr], g.s, g.d, false), dq)?;
+            mm(g.s, g.d, rows, m(&ds, rows, cols, true), m(&q[qr], rows, g.d, false), dk)
+        };
+        let kvl = g.s * g.d;
+        let blocks = dq.chunks_mut(rows * g.d).zip(dk.chunks_mut(kvl).zip(dv.chunks_mut(kvl))).enumerate();
+        match g.parallel_blocks() {
+            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
+            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
         }
         Ok((dq, dk, dv))
     }

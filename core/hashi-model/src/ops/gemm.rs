@@ -9,7 +9,7 @@ pub(crate) struct Operand<'a> {
     pub transposed: bool,
 }
 
-/// `c[m, n] = op(a)[m, k] · op(b)[k, n]` (row-major, `c` overwritten).
+/// `c[m, n] = op(a)[m, k] · op(b)[k, n]` (row-major, `c` overwritten), on candle's threads.
 ///
 /// # Errors
 /// A size beyond the library's index type (OpenBLAS: 32-bit).
@@ -21,6 +21,34 @@ pub(crate) fn sgemm(
     b: Operand<'_>,
     c: &mut [f32],
 ) -> candle_core::Result<()> {
+    product(m, n, k, &a, &b, c, true)
+}
+
+/// [`sgemm`] on the calling thread only (for products that run inside parallel tasks); the OpenBLAS backend uses
+/// its own threads either way.
+///
+/// # Errors
+/// As [`sgemm`].
+pub(crate) fn sgemm_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+) -> candle_core::Result<()> {
+    product(m, n, k, &a, &b, c, false)
+}
+
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &Operand<'_>,
+    b: &Operand<'_>,
+    c: &mut [f32],
+    parallel: bool,
+) -> candle_core::Result<()> {
     debug_assert_eq!(c.len(), m * n);
     debug_assert_eq!(a.data.len(), a.rows * a.cols);
     debug_assert_eq!(b.data.len(), b.rows * b.cols);
@@ -31,7 +59,7 @@ pub(crate) fn sgemm(
         c.fill(0.0);
         return Ok(());
     }
-    backend::sgemm(m, n, k, &a, &b, c)
+    backend::sgemm(m, n, k, a, b, c, parallel)
 }
 
 /// The matrix-product library the linear layers use, with its version and, for OpenBLAS, the kernel it chose
@@ -61,9 +89,11 @@ mod backend {
         a: &Operand<'_>,
         b: &Operand<'_>,
         c: &mut [f32],
+        parallel: bool,
     ) -> candle_core::Result<()> {
         let threads = candle_core::utils::get_num_threads();
-        let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let par =
+            if parallel && threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
         let ((a_cs, a_rs), (b_cs, b_rs)) = (strides(a), strides(b));
         // SAFETY: the pointers cover `m·k`, `k·n` and `m·n` elements at the given strides (checked by the
         // callers' shapes: `a` is `[m, k]` or `[k, m]`, `b` `[k, n]` or `[n, k]`, `c` `[m, n]`, all row-major).
@@ -128,6 +158,7 @@ mod backend {
         a: &Operand<'_>,
         b: &Operand<'_>,
         c: &mut [f32],
+        _parallel: bool,
     ) -> candle_core::Result<()> {
         threads();
         let t = |x: &Operand<'_>| {
