@@ -161,7 +161,7 @@ impl AdamW {
                 .get_mut(name)
                 .ok_or_else(|| TrainError::State(format!("no moments for {name}")))?;
             let update = Update {
-                name: name.to_string(),
+                name,
                 moments: std::sync::Mutex::new((&mut mom.m, &mut mom.v)),
                 spans: trained_spans(var.elem_count(), cols, &frozen_rows),
                 scale: (grad_scale * coef) as f32,
@@ -258,7 +258,7 @@ fn trained_spans(n: usize, cols: usize, frozen_rows: &[[usize; 2]]) -> Vec<(usiz
 /// The AdamW update of one parameter, in its storage (PyTorch's arithmetic, see the module docs); only the
 /// elements in `spans` change, parameter and moments alike.
 struct Update<'a> {
-    name: String,
+    name: &'a str,
     moments: std::sync::Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
     spans: Vec<(usize, usize)>,
     scale: f32,
