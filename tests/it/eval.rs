@@ -1,6 +1,7 @@
 //! Evaluation against its upstreams: `PyRandom` reproduces CPython's `random.Random` draw for draw, and the task
 //! prompts, document order, few-shot picks and requests equal the 165 golden prompts that the upstream Japanese
-//! harness produced (`../shared/data/golden/jp-harness/`).
+//! harness produced (`../shared/data/golden/jp-harness/`) and the 150 of every prompt version of its eight Japanese
+//! tasks (`tests/fixtures/eval/jp-stable/`, made by `tests/python/jp_stable_prompts.py` from upstream's code).
 
 use hashi_eval::PyRandom;
 
@@ -51,6 +52,10 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
         let eval = shared_jsonl(&format!("eval/{dir}/{split}.jsonl"));
         let train = shared_jsonl(&format!("eval/{dir}/train.jsonl"));
         let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
+        if rows.is_empty() {
+            // Prompt versions this golden file does not hold: the next test's.
+            continue;
+        }
         assert_eq!(rows.len(), 15, "{name}");
         assert_eq!(rows[0]["stratified"], task.stratified(), "{name}");
         let mut rnd = PyRandom::new(42);
@@ -87,6 +92,106 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
         }
     }
     assert_eq!(checked, 165, "every golden prompt");
+}
+
+/// Evaluation data as the tasks read it: the shared sets, MARC-ja and JaQKET v2 from the repo's fixtures.
+fn task_data(task: hashi_eval::Task) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let (dir, split) = task.data();
+    if matches!(task.dataset, hashi_eval::Dataset::MarcJa | hashi_eval::Dataset::JaqketV2) {
+        let read = |f: &str| -> Vec<serde_json::Value> {
+            let p = repo_root().join("tests/fixtures/eval").join(dir).join(f);
+            std::fs::read_to_string(p)
+                .expect("fixture")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json"))
+                .collect()
+        };
+        (read("train.jsonl"), read(&format!("{split}.jsonl")))
+    } else {
+        (shared_jsonl(&format!("eval/{dir}/train.jsonl")), shared_jsonl(&format!("eval/{dir}/{split}.jsonl")))
+    }
+}
+
+#[test]
+fn every_jp_stable_prompt_version_is_byte_identical_to_upstream() {
+    use hashi_eval::{Request, Task};
+    let path = repo_root().join("tests/fixtures/eval/jp-stable/prompts.jsonl");
+    let golden: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .expect("golden prompts")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let mut checked = 0;
+    for (name, task) in Task::ALL {
+        if task.eleuther() {
+            continue;
+        }
+        let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
+        assert_eq!(rows.len(), 3, "{name}: every jp-stable variant has its upstream prompts");
+        let (train, eval) = task_data(task);
+        let mut rnd = PyRandom::new(42);
+        let mut order: Vec<usize> = (0..eval.len()).collect();
+        rnd.shuffle(&mut order);
+        for (row, &i) in rows.iter().zip(&order) {
+            assert_eq!(row["source_index"], i, "{name}: document order");
+            let (ctx, shots) = task.fewshot_context(&eval[i], &train, 3, &mut rnd).expect("context");
+            assert_eq!(serde_json::json!(shots), row["fewshot_train_indices"], "{name}: few-shot picks");
+            assert_eq!(ctx, row["context"].as_str().expect("context"), "{name}: doc {i}");
+            match task.request() {
+                Request::Choices => {
+                    assert_eq!(row["request_type"], "loglikelihood", "{name}");
+                    let choices = task.choices(&eval[i]).expect("choices");
+                    assert_eq!(serde_json::json!(choices), row["choices"], "{name}: continuations");
+                }
+                Request::Generate { until } => {
+                    assert_eq!(row["request_type"], "greedy_until", "{name}");
+                    assert_eq!(serde_json::json!(until), row["until"], "{name}: stop strings");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 150, "50 variants x 3 documents");
+    let names: std::collections::BTreeSet<&str> = golden.iter().filter_map(|r| r["task"].as_str()).collect();
+    assert_eq!(names.len(), 50, "every upstream variant in the golden file is a hashi task");
+    assert!(names.iter().all(|n| Task::from_name(n).is_some()));
+}
+
+#[test]
+fn mgsm_and_jaqket_draw_fewer_shots_until_the_prompt_fits() {
+    // Upstream's loop: the k-shot prompt, then (k-1)-shot drawn again from the same stream, ... down to 0.
+    let task = hashi_eval::Task::from_name("jaqket_v2-0.2-0.1").expect("task");
+    let (train, eval) = task_data(task);
+    let lengths = |limit: usize| {
+        let mut rnd = PyRandom::new(42);
+        let mut seen = vec![];
+        let fit = task
+            .fitted_fewshot_context(&eval[0], &train, 3, &mut rnd, |c| {
+                seen.push(c.chars().count());
+                Ok(c.chars().count() <= limit)
+            })
+            .expect("fit");
+        (fit, seen, rnd.getrandbits(32))
+    };
+    let (all, seen, _) = lengths(usize::MAX);
+    assert_eq!((all.dropped, all.examples.len(), all.fits, seen.len()), (0, 3, true, 1));
+    let zero_shot = task.text(&eval[0]).expect("text").chars().count()
+        + "[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n".chars().count();
+    // Room for one example: two draws dropped, and the stream moved on by three draws.
+    let (one, seen, next) = lengths(seen[0] - 1);
+    assert!(one.fits && one.examples.len() <= 2 && one.dropped >= 1, "{one:?} {seen:?}");
+    assert_eq!(seen.len(), one.dropped + 1);
+    let mut rnd = PyRandom::new(42);
+    let mut stream = vec![];
+    for k in (3 - one.dropped..=3).rev() {
+        stream.push(task.fewshot_context(&eval[0], &train, k, &mut rnd).expect("ctx").1);
+    }
+    assert_eq!(stream.last(), Some(&one.examples));
+    assert_eq!(rnd.getrandbits(32), next, "every redraw consumes the stream as upstream's does");
+    // Not even the zero-shot prompt fits: it comes back marked, after all four draws.
+    let (none, seen, _) = lengths(zero_shot - 1);
+    assert_eq!((none.fits, none.dropped, none.examples.len(), seen.len()), (false, 3, 0, 4));
+    assert_eq!(*seen.last().expect("seen"), zero_shot);
 }
 
 #[test]
@@ -425,17 +530,7 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
             .collect()
     };
     let (train, val) = (read("jaqket_v2/train.jsonl"), read("jaqket_v2/validation.jsonl"));
-    // A few-shot example is its first answer-bearing passage + question + first answer; an example without one
-    // uses upstream's fallback passage and question, but keeps its own answer (upstream behaves so).
     let t = Task::from_name("jaqket_v2-0.2-0.1").expect("task");
-    assert_eq!(
-        t.example_text(&train[1]).expect("text"),
-        "[題名]:坊っちゃん\n[問題]:『坊っちゃん』は夏目漱石の小説である。\n[質問]:「坊っちゃん」を書いた作家は誰でしょう?\n[答え]:"
-    );
-    let fallback = t.example_text(&train[2]).expect("text");
-    assert!(
-        fallback.starts_with("[題名]:大長編ドラえもん\n") && fallback.contains("スネ夫の苗字は何でしょう?")
-    );
     assert_eq!(t.target(&train[2]).expect("target"), "キジ");
     // The evaluated document shows its top five passages; list-of-passages rows read like columnar ones.
     let text = t.text(&val[0]).expect("text");
@@ -449,6 +544,9 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
     let (ctx, idx) = t.fewshot_context(&val[0], &train, 2, &mut rnd).expect("ctx");
     assert!(ctx.starts_with("[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n"));
     assert_eq!(idx.len(), 2);
+    // A few-shot example shows its top five passages too (upstream's `doc_to_text` at effdbeaf; its unused
+    // `doc_to_answering_text` is not called), an example without an answer-bearing passage included.
+    assert_eq!(ctx.matches("[題名]:").count(), 15, "{ctx}");
     let marc = Task::from_name("marc_ja-1.1-0.3").expect("task");
     let mv = read("marc_ja/validation.jsonl");
     assert_eq!(
@@ -463,13 +561,20 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
     let model_dir = dir.join("model");
     tiny_model(&model_dir);
     let out = dir.join("results.json");
-    let tasks = "marc_ja-1.1-0.2,marc_ja-1.1-0.3,jaqket_v2-0.2-0.1,jaqket_v2-0.2-0.2,jaqket_v2-0.2-0.3";
+    // Every prompt version of both.
+    let names: Vec<&str> = hashi_eval::Task::ALL
+        .iter()
+        .filter(|(_, t)| matches!(t.dataset, hashi_eval::Dataset::MarcJa | hashi_eval::Dataset::JaqketV2))
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(names.len(), 11);
+    let tasks = names.join(",");
     hashi_ok(&[
         "eval",
         "--model",
         &model_dir.display().to_string(),
         "--tasks",
-        tasks,
+        &tasks,
         "--shots",
         "3",
         "--data",
@@ -481,23 +586,19 @@ fn marc_ja_and_jaqket_v2_run_on_fixtures_of_their_upstream_schemas() {
     ]);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
-    for t in ["marc_ja-1.1-0.2", "marc_ja-1.1-0.3"] {
+    for t in names.iter().filter(|n| n.starts_with("marc_ja")) {
         assert_eq!(r["results"][t]["docs"], 5);
         let b = r["results"][t]["balanced_acc"].as_f64().expect("balanced_acc");
         assert!((0.0..=1.0).contains(&b));
     }
-    for t in ["jaqket_v2-0.2-0.1", "jaqket_v2-0.2-0.2", "jaqket_v2-0.2-0.3"] {
+    for t in names.iter().filter(|n| n.starts_with("jaqket_v2")) {
         assert_eq!(r["results"][t]["docs"], 3);
+        assert_eq!(
+            r["results"][t]["shots_dropped_to_fit"], 0,
+            "{t}: the tiny model's positions hold 3 shots"
+        );
         assert!((0.0..=100.0).contains(&r["results"][t]["f1"].as_f64().expect("f1")));
     }
-
-    // Upstream's fitting rule: pieces after the description are dropped until the prompt fits.
-    let tok = hashi_tokenizer::Tokenizer::from_file(&model_dir).expect("tokenizer");
-    let long = format!("説明\n\n{}\n\n{}\n\n質問", "例".repeat(200), "例".repeat(200));
-    let (fit, dropped) = hashi_eval::fit_by_separator(&tok, &long, 60, "\n\n").expect("fits");
-    assert_eq!((fit.as_str(), dropped), ("説明\n\n質問", 2));
-    let e = hashi_eval::fit_by_separator(&tok, &long, 2, "\n\n").expect_err("cannot fit");
-    assert!(e.contains("does not fit"), "{e}");
 }
 
 #[test]

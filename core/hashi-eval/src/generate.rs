@@ -217,54 +217,6 @@ pub fn greedy_batch(
         .collect()
 }
 
-/// MGSM's `preprocess_ctx`: while the context (without special tokens) is longer than `max_len` tokens, drop
-/// the first few-shot example (split on `問題：`); an error if even the zero-shot prompt does not fit.
-pub fn fit_mgsm_context(tok: &Tokenizer, ctx: &str, max_len: usize) -> Result<(String, usize), String> {
-    let mut ctx = ctx.to_string();
-    let mut dropped = 0;
-    loop {
-        if tok.encode(&ctx, false).map_err(|e| e.to_string())?.len() <= max_len {
-            return Ok((ctx, dropped));
-        }
-        let mut parts: Vec<&str> = ctx.split("問題：").collect();
-        if parts.len() < 2 {
-            return Err(format!("the 0-shot prompt does not fit in {max_len} tokens"));
-        }
-        parts.remove(1);
-        ctx = parts.join("問題：");
-        dropped += 1;
-    }
-}
-
-/// JaQKET v2's `preprocess_ctx`: while the context (with the tokenizer's special tokens) is longer than
-/// `max_len` tokens, split off the description at the first `sep`, split the rest on `sep`, drop the first
-/// piece and join again — upstream's rule, which drops a whole example only when examples contain no `sep`.
-pub fn fit_by_separator(
-    tok: &Tokenizer,
-    ctx: &str,
-    max_len: usize,
-    sep: &str,
-) -> Result<(String, usize), String> {
-    let mut ctx = ctx.to_string();
-    let mut dropped = 0;
-    loop {
-        if tok.encode(&ctx, true).map_err(|e| e.to_string())?.len() <= max_len {
-            return Ok((ctx, dropped));
-        }
-        let (description, rest) =
-            ctx.split_once(sep).ok_or_else(|| format!("the prompt does not fit in {max_len} tokens"))?;
-        let mut pieces: Vec<&str> = rest.split(sep).collect();
-        if pieces.len() < 2 {
-            return Err(format!("the 0-shot prompt does not fit in {max_len} tokens"));
-        }
-        pieces.remove(0);
-        let mut all = vec![description];
-        all.extend(pieces);
-        ctx = all.join(sep);
-        dropped += 1;
-    }
-}
-
 /// MGSM's `_extract_answer`: the last number-like match (`-?[0-9.,]+`), dots stripped at both ends, commas
 /// removed; `None` unless it parses as an integer value.
 pub fn mgsm_answer(completion: &str) -> Option<f64> {

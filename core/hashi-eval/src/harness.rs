@@ -287,11 +287,20 @@ fn check_task_data(
     if shots > 0 {
         for (i, doc) in train.docs.iter().enumerate() {
             let err = |e: String| input(format!("{name}: {} (few-shot pool): {e}", train.at(i)));
-            task.example_text(doc).map_err(err)?;
+            task.text(doc).map_err(err)?;
             task.target(doc).map_err(err)?;
         }
     }
     Ok(())
+}
+
+/// Tokens (without special tokens) of the longest gold answer, at least 1.
+fn longest_answer(tok: &Tokenizer, golds: &[String]) -> Result<usize, EvalError> {
+    let mut longest = 1;
+    for g in golds {
+        longest = longest.max(tok.encode(g, false)?.len());
+    }
+    Ok(longest)
 }
 
 pub(crate) fn stderr_of_mean(xs: &[f64]) -> f64 {
@@ -567,45 +576,32 @@ impl Generator<'_> {
         for &i in d.order {
             let doc = &eval.docs[i];
             let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
-            let (ctx, _) = task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(err)?;
             let golds = task.answers(doc).map_err(err)?;
-            let (ctx, max_tokens) = if mgsm {
-                let room = max_len.saturating_sub(s.max_gen_toks);
-                let (ctx, n) = match crate::fit_mgsm_context(self.tok, &ctx, room) {
-                    Ok(fit) => fit,
-                    Err(_) if s.truncate_overlong => {
-                        // The zero-shot prompt: the description and the last question.
-                        let parts: Vec<&str> = ctx.split("問題：").collect();
-                        match parts.as_slice() {
-                            [head, .., last] if parts.len() > 1 => {
-                                (format!("{head}問題：{last}"), parts.len() - 2)
-                            }
-                            _ => (ctx.clone(), 0),
-                        }
-                    }
-                    Err(e) => return Err(err(e)),
-                };
-                dropped += n;
-                (ctx, s.max_gen_toks)
+            let ctx = if mgsm || matches!(task.dataset, crate::Dataset::JaqketV2) {
+                // Upstream's MGSM and JaQKET draw the examples again with one shot fewer while the prompt's
+                // tokens (without special tokens) leave no room for the answer: MGSM's generation budget, JaQKET's
+                // longest gold answer.
+                let reserve = if mgsm { s.max_gen_toks } else { longest_answer(self.tok, &golds)? };
+                let room = max_len.saturating_sub(reserve);
+                let tok = self.tok;
+                let fit = task
+                    .fitted_fewshot_context(doc, &d.pool.docs, s.shots, rnd, |c| {
+                        Ok(tok.encode(c, false).map_err(|e| e.to_string())?.len() <= room)
+                    })
+                    .map_err(err)?;
+                if !fit.fits && !s.truncate_overlong {
+                    return Err(err(format!(
+                        "even the 0-shot prompt does not fit in {room} tokens ({max_len} positions less {reserve} \
+                         for the answer); pass --truncate-overlong to cut it from the left"
+                    )));
+                }
+                dropped += fit.dropped;
+                fit.context
             } else {
-                // Upstream's DYNAMIC_MAX_LENGTH: at most as many tokens as the longest gold answer.
-                let mut longest = 1;
-                for g in &golds {
-                    longest = longest.max(self.tok.encode(g, false)?.len());
-                }
-                if matches!(task.dataset, crate::Dataset::JaqketV2) {
-                    let room = max_len.saturating_sub(longest);
-                    let (ctx, n) = match crate::fit_by_separator(self.tok, &ctx, room, "\n\n") {
-                        Ok(fit) => fit,
-                        Err(_) if s.truncate_overlong => (ctx.clone(), 0),
-                        Err(e) => return Err(err(e)),
-                    };
-                    dropped += n;
-                    (ctx, longest)
-                } else {
-                    (ctx, longest)
-                }
+                task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(err)?.0
             };
+            // Upstream's DYNAMIC_MAX_LENGTH: at most as many tokens as the longest gold answer (MGSM: its budget).
+            let max_tokens = if mgsm { s.max_gen_toks } else { longest_answer(self.tok, &golds)? };
             let g = crate::greedy_until(self.model, self.tok, &ctx, until, max_tokens).map_err(err)?;
             truncated += usize::from(g.truncated);
             let mut rec =
@@ -643,7 +639,7 @@ impl Generator<'_> {
                 f1: Some(mean(&f1)),
                 f1_stderr: Some(stderr_of_mean(&f1)),
                 truncated_contexts: Some(truncated),
-                pieces_dropped_to_fit: Some(dropped),
+                shots_dropped_to_fit: Some(dropped),
                 max_tokens: Some("longest gold answer (upstream DYNAMIC_MAX_LENGTH)".into()),
                 ..Default::default()
             }

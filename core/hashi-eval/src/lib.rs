@@ -18,9 +18,7 @@ mod score;
 mod tasks;
 
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
-pub use generate::{
-    Generation, PromptPrefix, fit_by_separator, fit_mgsm_context, greedy_batch, greedy_until, mgsm_answer,
-};
+pub use generate::{Generation, PromptPrefix, greedy_batch, greedy_until, mgsm_answer};
 pub use harness::{
     BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task,
     known_tasks, with_protocols,
@@ -29,4 +27,4 @@ pub use protocols::{ProtocolDelta, deltas_table, protocol_deltas};
 pub use pyrandom::PyRandom;
 pub use results::{EvalConfig, EvalResults, TaskResult};
 pub use score::{Question, Scored, encode_pair, score_choices, score_questions, score_questions_with};
-pub use tasks::{Dataset, Request, Task};
+pub use tasks::{Dataset, FittedContext, Prompt, Request, Task};

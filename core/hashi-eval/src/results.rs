@@ -53,12 +53,10 @@ pub struct TaskResult {
     /// Prompts cut from the left to fit the model's positions (`truncate_overlong`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_contexts: Option<usize>,
-    /// MGSM: few-shot examples dropped to fit (upstream's rule).
+    /// MGSM and JaQKET: few-shot examples dropped to fit, summed over documents (upstream's rule: drawn again
+    /// with one shot fewer while the prompt leaves no room for the answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shots_dropped_to_fit: Option<usize>,
-    /// JAQKET: context pieces dropped to fit (upstream's rule).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pieces_dropped_to_fit: Option<usize>,
     /// QA: how the generation length was bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<String>,
@@ -193,7 +191,7 @@ impl EvalResults {
             if let Some(n) = r.truncated_contexts.filter(|&n| n > 0) {
                 out += &format!("{:<28} {n} prompts cut from the left to fit the model's positions\n", "");
             }
-            if let Some(n) = r.shots_dropped_to_fit.or(r.pieces_dropped_to_fit).filter(|&n| n > 0) {
+            if let Some(n) = r.shots_dropped_to_fit.filter(|&n| n > 0) {
                 out += &format!("{:<28} {n} few-shot pieces dropped to fit (upstream's rule)\n", "");
             }
         }

@@ -1,9 +1,9 @@
-//! Task templates of Stability-AI's Japanese lm-evaluation-harness (branch `jp-stable`), byte for byte, and its
-//! few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or `_stratified_fewshot_examples`).
-//! Variants: JCommonsenseQA 1.1 (0.1, 0.3), JNLI 1.3 (0.2, 0.3), JSQuAD 1.1 (0.1, 0.3) and 1.2 (0.3), JaQuAD 0.1
-//! (0.1, 0.3), JCoLA 0.2 (0.3), MGSM 1.0 (0.3); EleutherAI's MNLI and QNLI (with its few-shot sampler:
-//! `Random(1234).sample(train, k)` per document in dataset order); MARC-ja 1.1 (0.2, 0.3) and JaQKET v2 0.2
-//! (0.1–0.3) as in the harness's `marc_ja.py` / `jaqket_v2.py`. Not yet: prompt versions 0.4–0.6.
+//! Task templates of Stability-AI's Japanese lm-evaluation-harness (branch `jp-stable`, commit effdbeaf), byte
+//! for byte, and its few-shot context construction (`Task.fewshot_context` with `rnd.sample`, or
+//! `_stratified_fewshot_examples`), for every prompt version upstream defines for JCommonsenseQA 1.1, JNLI 1.3,
+//! JCoLA 0.2, JSQuAD 1.1/1.2, JaQuAD 0.1, MGSM 1.0, MARC-ja 1.1 and JaQKET v2 0.2 ([`Prompt`]: 0.0–0.6 and
+//! 0.2.1); EleutherAI's MNLI and QNLI (with its few-shot sampler: `Random(1234).sample(train, k)` per document in
+//! dataset order). `Task::ALL` lists the variants by upstream name (`{task}-{VERSION}-{PROMPT_VERSION}`).
 
 use serde_json::Value;
 
@@ -11,48 +11,41 @@ use crate::pyrandom::PyRandom;
 
 /// The Japanese Alpaca preamble of prompt version 0.3.
 const ALPACA: &str = "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。\n\n";
+/// Prompt version 0.6's Llama 2 chat opening with upstream's default Japanese system prompt (upstream reads a
+/// `SYSTEM_PROMPT` environment variable instead when it is set; hashi always uses the default).
+const LLAMA2: &str = "<s>[INST] <<SYS>>\nあなたは役立つアシスタントです。\n<</SYS>>\n\n";
 const QA01_DESCRIPTION: &str = "[題名]と[問題]から[質問]に対する[答え]を抜き出しなさい\n\n";
+const EXTRACT: &str = "与えられた文脈から、質問に対する答えを抜き出してください。";
 const JNLI_LABELS: [(&str, &str); 3] =
     [("entailment", "含意"), ("contradiction", "矛盾"), ("neutral", "中立")];
 
-/// JaQKET v2's passages per question (upstream `TOP_K_LIMIT`).
+/// JaQKET v2's passages per question (upstream `TOP_K_LIMIT`, the HF loader's `num_contexts`).
 const JAQKET_TOP_K: usize = 5;
-/// Upstream's `_FALLBACK_DOC` (question, title, text) for few-shot examples without an answer-bearing passage.
-const JAQKET_FALLBACK: (&str, &str, &str) = (
-    "人気漫画『ドラえもん』の登場人物で、ジャイアンの苗字は剛田ですが、スネ夫の苗字は何でしょう?",
-    "大長編ドラえもん",
-    "通常の『ドラえもん』が掲載1回毎の完結を基本としているのに対し、『大長編』は映画1作の原作となる1つの長編が数回に分けて連載され、ドラえもん・野比のび太・源静香・剛田武(ジャイアン)・骨川スネ夫の5人が編毎に異なる様々な冒険に立ち向かう様が描かれる。単行本も『ドラえもん』から独立した『大長編ドラえもん』として発行されている。",
-);
 
-/// JaQKET passages `(title, text, has_answer)`: HF's columnar `ctxs` (`{"title": [...], "text": [...],
-/// "has_answer": [...]}`) or the original JSON's list of objects.
-fn jaqket_contexts(doc: &Value) -> Result<Vec<(String, String, bool)>, String> {
+/// JaQKET passages `(title, text)`: HF's columnar `ctxs` (`{"title": [...], "text": [...], ...}`) or the original
+/// JSON's list of passage objects.
+fn jaqket_contexts(doc: &Value) -> Result<Vec<(String, String)>, String> {
     let ctxs = doc.get("ctxs").ok_or("document has no ctxs")?;
-    let bad = || "ctxs: expected {title, text, has_answer} lists or a list of passages".to_string();
+    let bad = || "ctxs: expected {title, text} lists or a list of passages".to_string();
     match ctxs {
         Value::Array(items) => items
             .iter()
             .map(|c| {
                 let s = |k: &str| c.get(k).and_then(Value::as_str).map(String::from).ok_or_else(bad);
-                Ok((s("title")?, s("text")?, c.get("has_answer").and_then(Value::as_bool).unwrap_or(false)))
+                Ok((s("title")?, s("text")?))
             })
             .collect(),
         Value::Object(m) => {
             let list = |k: &str| m.get(k).and_then(Value::as_array).ok_or_else(bad);
-            let (titles, texts, has) = (list("title")?, list("text")?, list("has_answer")?);
-            if titles.len() != texts.len() || texts.len() != has.len() {
-                return Err("ctxs: title, text and has_answer differ in length".into());
+            let (titles, texts) = (list("title")?, list("text")?);
+            if titles.len() != texts.len() {
+                return Err("ctxs: title and text differ in length".into());
             }
             titles
                 .iter()
                 .zip(texts)
-                .zip(has)
-                .map(|((t, x), h)| {
-                    Ok((
-                        t.as_str().ok_or_else(bad)?.to_string(),
-                        x.as_str().ok_or_else(bad)?.to_string(),
-                        h.as_bool().ok_or_else(bad)?,
-                    ))
+                .map(|(t, x)| {
+                    Ok((t.as_str().ok_or_else(bad)?.to_string(), x.as_str().ok_or_else(bad)?.to_string()))
                 })
                 .collect()
         }
@@ -69,7 +62,7 @@ pub enum Dataset {
     Jnli,
     /// JGLUE JSQuAD; `with_title` for version 1.2.
     JSquad {
-        /// Version 1.2 puts the title in the 0.3 prompt.
+        /// Version 1.2 puts the title in the prompt.
         with_title: bool,
     },
     /// JaQuAD.
@@ -86,6 +79,28 @@ pub enum Dataset {
     Mnli,
     /// GLUE QNLI (EleutherAI harness format).
     Qnli,
+}
+
+/// A jp-stable prompt version (upstream `PROMPT_VERSION`), named for the format its classes follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// 0.0: the English harness's question format in Japanese (JCoLA, MGSM); also EleutherAI's MNLI and QNLI.
+    Plain,
+    /// 0.1: the `[問題]:` / `[答え]:` format of the rinna/LINE 6B evaluation (JCommonsenseQA, JSQuAD, JaQuAD,
+    /// JaQKET).
+    Jglue,
+    /// 0.2: Fintan's "ChatGPT vs BERT" format (JCommonsenseQA answers with the choice's number).
+    Fintan,
+    /// 0.2.1: JCommonsenseQA's fix of 0.2 (choices as a list, answered with the choice's text).
+    FintanV21,
+    /// 0.3: Japanese Alpaca (`### 指示:` / `### 入力:` / `### 応答:`).
+    Alpaca,
+    /// 0.4: rinna's instruction-tuned chat (`ユーザー:` / `システム:`, newlines written `<NL>`).
+    Rinna,
+    /// 0.5: rinna's bilingual instruction-tuned chat (as 0.4 with real newlines).
+    RinnaBilingual,
+    /// 0.6: Llama 2 chat (`[INST] ... [/INST]`, examples joined by ` </s><s>[INST] `).
+    Llama2,
 }
 
 /// How a task is scored.
@@ -105,32 +120,78 @@ pub enum Request {
 pub struct Task {
     /// The dataset.
     pub dataset: Dataset,
-    /// Prompt version (1 = 0.1, 2 = 0.2, 3 = 0.3).
-    pub prompt: u8,
+    /// The prompt version.
+    pub prompt: Prompt,
 }
 
+const fn task(dataset: Dataset, prompt: Prompt) -> Task {
+    Task { dataset, prompt }
+}
+
+const JSQUAD_11: Dataset = Dataset::JSquad { with_title: false };
+const JSQUAD_12: Dataset = Dataset::JSquad { with_title: true };
+
 impl Task {
-    /// Every supported variant, by upstream name.
-    pub const ALL: [(&'static str, Task); 18] = [
-        ("jcommonsenseqa-1.1-0.1", Task { dataset: Dataset::JCommonsenseQa, prompt: 1 }),
-        ("jcommonsenseqa-1.1-0.3", Task { dataset: Dataset::JCommonsenseQa, prompt: 3 }),
-        ("jnli-1.3-0.2", Task { dataset: Dataset::Jnli, prompt: 2 }),
-        ("jnli-1.3-0.3", Task { dataset: Dataset::Jnli, prompt: 3 }),
-        ("jsquad-1.1-0.1", Task { dataset: Dataset::JSquad { with_title: false }, prompt: 1 }),
-        ("jsquad-1.1-0.3", Task { dataset: Dataset::JSquad { with_title: false }, prompt: 3 }),
-        ("jsquad-1.2-0.3", Task { dataset: Dataset::JSquad { with_title: true }, prompt: 3 }),
-        ("jaquad-0.1-0.1", Task { dataset: Dataset::JaQuad, prompt: 1 }),
-        ("jaquad-0.1-0.3", Task { dataset: Dataset::JaQuad, prompt: 3 }),
-        ("jcola-0.2-0.3", Task { dataset: Dataset::JCola, prompt: 3 }),
-        ("mgsm-1.0-0.3", Task { dataset: Dataset::Mgsm, prompt: 3 }),
-        ("marc_ja-1.1-0.2", Task { dataset: Dataset::MarcJa, prompt: 2 }),
-        ("marc_ja-1.1-0.3", Task { dataset: Dataset::MarcJa, prompt: 3 }),
-        ("jaqket_v2-0.2-0.1", Task { dataset: Dataset::JaqketV2, prompt: 1 }),
-        ("jaqket_v2-0.2-0.2", Task { dataset: Dataset::JaqketV2, prompt: 2 }),
-        ("jaqket_v2-0.2-0.3", Task { dataset: Dataset::JaqketV2, prompt: 3 }),
-        ("mnli", Task { dataset: Dataset::Mnli, prompt: 0 }),
-        ("qnli", Task { dataset: Dataset::Qnli, prompt: 0 }),
-    ];
+    /// Every supported variant, by upstream name: all of jp-stable's versions of its eight Japanese tasks, then
+    /// EleutherAI's MNLI and QNLI.
+    pub const ALL: [(&'static str, Task); 52] = {
+        use Dataset::*;
+        use Prompt::*;
+        [
+            ("jcommonsenseqa-1.1-0.1", task(JCommonsenseQa, Jglue)),
+            ("jcommonsenseqa-1.1-0.2", task(JCommonsenseQa, Fintan)),
+            ("jcommonsenseqa-1.1-0.2.1", task(JCommonsenseQa, FintanV21)),
+            ("jcommonsenseqa-1.1-0.3", task(JCommonsenseQa, Alpaca)),
+            ("jcommonsenseqa-1.1-0.4", task(JCommonsenseQa, Rinna)),
+            ("jcommonsenseqa-1.1-0.5", task(JCommonsenseQa, RinnaBilingual)),
+            ("jcommonsenseqa-1.1-0.6", task(JCommonsenseQa, Llama2)),
+            ("jnli-1.3-0.2", task(Jnli, Fintan)),
+            ("jnli-1.3-0.3", task(Jnli, Alpaca)),
+            ("jnli-1.3-0.4", task(Jnli, Rinna)),
+            ("jnli-1.3-0.5", task(Jnli, RinnaBilingual)),
+            ("jnli-1.3-0.6", task(Jnli, Llama2)),
+            ("jcola-0.2-0.0", task(JCola, Plain)),
+            ("jcola-0.2-0.3", task(JCola, Alpaca)),
+            ("jcola-0.2-0.4", task(JCola, Rinna)),
+            ("jcola-0.2-0.5", task(JCola, RinnaBilingual)),
+            ("jcola-0.2-0.6", task(JCola, Llama2)),
+            ("jsquad-1.1-0.1", task(JSQUAD_11, Jglue)),
+            ("jsquad-1.1-0.2", task(JSQUAD_11, Fintan)),
+            ("jsquad-1.2-0.2", task(JSQUAD_12, Fintan)),
+            ("jsquad-1.1-0.3", task(JSQUAD_11, Alpaca)),
+            ("jsquad-1.2-0.3", task(JSQUAD_12, Alpaca)),
+            ("jsquad-1.1-0.4", task(JSQUAD_11, Rinna)),
+            ("jsquad-1.2-0.4", task(JSQUAD_12, Rinna)),
+            ("jsquad-1.1-0.5", task(JSQUAD_11, RinnaBilingual)),
+            ("jsquad-1.2-0.5", task(JSQUAD_12, RinnaBilingual)),
+            ("jsquad-1.1-0.6", task(JSQUAD_11, Llama2)),
+            ("jsquad-1.2-0.6", task(JSQUAD_12, Llama2)),
+            ("jaquad-0.1-0.1", task(JaQuad, Jglue)),
+            ("jaquad-0.1-0.2", task(JaQuad, Fintan)),
+            ("jaquad-0.1-0.3", task(JaQuad, Alpaca)),
+            ("jaquad-0.1-0.4", task(JaQuad, Rinna)),
+            ("jaquad-0.1-0.5", task(JaQuad, RinnaBilingual)),
+            ("jaquad-0.1-0.6", task(JaQuad, Llama2)),
+            ("mgsm-1.0-0.0", task(Mgsm, Plain)),
+            ("mgsm-1.0-0.3", task(Mgsm, Alpaca)),
+            ("mgsm-1.0-0.4", task(Mgsm, Rinna)),
+            ("mgsm-1.0-0.5", task(Mgsm, RinnaBilingual)),
+            ("mgsm-1.0-0.6", task(Mgsm, Llama2)),
+            ("marc_ja-1.1-0.2", task(MarcJa, Fintan)),
+            ("marc_ja-1.1-0.3", task(MarcJa, Alpaca)),
+            ("marc_ja-1.1-0.4", task(MarcJa, Rinna)),
+            ("marc_ja-1.1-0.5", task(MarcJa, RinnaBilingual)),
+            ("marc_ja-1.1-0.6", task(MarcJa, Llama2)),
+            ("jaqket_v2-0.2-0.1", task(JaqketV2, Jglue)),
+            ("jaqket_v2-0.2-0.2", task(JaqketV2, Fintan)),
+            ("jaqket_v2-0.2-0.3", task(JaqketV2, Alpaca)),
+            ("jaqket_v2-0.2-0.4", task(JaqketV2, Rinna)),
+            ("jaqket_v2-0.2-0.5", task(JaqketV2, RinnaBilingual)),
+            ("jaqket_v2-0.2-0.6", task(JaqketV2, Llama2)),
+            ("mnli", task(Mnli, Plain)),
+            ("qnli", task(Qnli, Plain)),
+        ]
+    };
 
     /// The variant with this upstream name.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -158,7 +219,13 @@ impl Task {
         }
     }
 
-    /// How it is scored.
+    /// Upstream's `SEP` inside the chat templates: `<NL>` for rinna's (0.4), a newline otherwise.
+    fn nl(self) -> &'static str {
+        if self.prompt == Prompt::Rinna { "<NL>" } else { "\n" }
+    }
+
+    /// How it is scored. Generation stops at upstream's `SEP` (`<NL>` under 0.4); MGSM at its `eos_token`
+    /// placeholder `</s>` or a newline in every version.
     pub fn request(self) -> Request {
         match self.dataset {
             Dataset::JCommonsenseQa
@@ -168,7 +235,7 @@ impl Task {
             | Dataset::Qnli
             | Dataset::MarcJa => Request::Choices,
             Dataset::JSquad { .. } | Dataset::JaQuad | Dataset::JaqketV2 => {
-                Request::Generate { until: vec!["\n"] }
+                Request::Generate { until: vec![self.nl()] }
             }
             Dataset::Mgsm => Request::Generate { until: vec!["</s>", "\n"] },
         }
@@ -185,23 +252,79 @@ impl Task {
         matches!(self.dataset, Dataset::Jnli | Dataset::JCola)
     }
 
-    fn description(self) -> &'static str {
+    /// Upstream's `FEWSHOT_SEP`: after each example (and `SEP + SEP` = two newlines where a class sets none).
+    pub fn fewshot_separator(self) -> &'static str {
+        match self.prompt {
+            Prompt::Rinna => "<NL>",
+            Prompt::RinnaBilingual => "\n",
+            Prompt::Llama2 => " </s><s>[INST] ",
+            _ => "\n\n",
+        }
+    }
+
+    /// The instruction of the instruction and chat formats (0.3–0.6); rinna's own lines are joined by its `SEP`.
+    fn instruction(self) -> &'static str {
         match (self.dataset, self.prompt) {
-            (Dataset::Mnli | Dataset::Qnli, _) => "",
-            (_, 3) => ALPACA,
-            (Dataset::JCommonsenseQa, _) => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n",
-            (Dataset::MarcJa, _) => {
-                "製品レビューをnegativeかpositiveのいずれかのセンチメントに分類してください。出力は小文字化してください。 \n\n"
+            (Dataset::JCommonsenseQa, Prompt::Llama2) => {
+                "与えられた5つの選択肢の中から、最適な答えを選んでください。"
             }
-            (Dataset::JaqketV2, 2) => {
-                "質問に対する回答を文章から一言で抽出してください。回答は名詞で答えてください。\n\n"
+            (Dataset::JCommonsenseQa, _) => "与えられた選択肢の中から、最適な答えを選んでください。",
+            (Dataset::Jnli, Prompt::Rinna) => {
+                "与えられた前提と仮説の関係を回答してください。出力は以下から選択してください：<NL>含意<NL>矛盾<NL>中立"
+            }
+            (Dataset::Jnli, Prompt::RinnaBilingual) => {
+                "与えられた前提と仮説の関係を回答してください。出力は以下から選択してください：\n含意\n矛盾\n中立"
             }
             (Dataset::Jnli, _) => {
-                "前提と仮説の関係を含意、矛盾、中立の中から回答してください。\n\n制約:\n\
-                 - 前提から仮説が、論理的知識や常識的知識を用いて導出可能である場合は含意と出力\n\
-                 - 前提と仮説が両立しえない場合は矛盾と出力\n- そのいずれでもない場合は中立と出力\n\n"
+                "与えられた前提と仮説の関係を回答してください。\n\n出力は以下から選択してください：\n含意\n矛盾\n中立"
             }
-            _ => QA01_DESCRIPTION,
+            (Dataset::JCola, Prompt::Rinna) => {
+                "与えられた文が文法的であるかを回答してください。出力は以下から選択してください：<NL>はい<NL>いいえ"
+            }
+            (Dataset::JCola, Prompt::RinnaBilingual) => {
+                "与えられた文が文法的であるかを回答してください。出力は以下から選択してください：\nはい\nいいえ"
+            }
+            (Dataset::JCola, _) => {
+                "与えられた文が文法的であるかを回答してください。\n\n出力は以下から選択してください：\nはい\nいいえ"
+            }
+            (Dataset::Mgsm, Prompt::Rinna | Prompt::RinnaBilingual) => {
+                "与えられた問題をステップごとに解説してください。"
+            }
+            (Dataset::Mgsm, _) => "与えられた問題に対して、ステップごとに答えを導き出してください。",
+            (Dataset::MarcJa, Prompt::Rinna | Prompt::RinnaBilingual) => {
+                "与えられた製品レビューを、ポジティブまたはネガティブの感情クラスのいずれかに分類してください。"
+            }
+            (Dataset::MarcJa, _) => {
+                "以下の製品レビューを、ポジティブまたはネガティブの感情クラスのいずれかに分類してください。"
+            }
+            _ => EXTRACT,
+        }
+    }
+
+    /// Upstream's `DESCRIPTION`, the text before the first example.
+    fn description(self) -> String {
+        let d = self.dataset;
+        match self.prompt {
+            Prompt::Plain => String::new(),
+            Prompt::Jglue if d == Dataset::JCommonsenseQa => "[問題]に対する[答え]を[選択肢]の中から選んでください。\n\n".into(),
+            Prompt::Jglue => QA01_DESCRIPTION.into(),
+            Prompt::Fintan => match d {
+                Dataset::JCommonsenseQa => "質問と回答の選択肢を入力として受け取り、選択肢から回答を選択してください。なお、回答は選択肢の番号(例:0)でするものとします。 \n\n",
+                Dataset::Jnli => "前提と仮説の関係を含意、矛盾、中立の中から回答してください。\n\n制約:\n\
+                     - 前提から仮説が、論理的知識や常識的知識を用いて導出可能である場合は含意と出力\n\
+                     - 前提と仮説が両立しえない場合は矛盾と出力\n- そのいずれでもない場合は中立と出力\n\n",
+                Dataset::MarcJa => "製品レビューをnegativeかpositiveのいずれかのセンチメントに分類してください。出力は小文字化してください。 \n\n",
+                Dataset::JSquad { with_title: true } => "質問に対する回答を題名と文章から一言で抽出してください。回答は名詞で答えてください。\n\n",
+                _ => "質問に対する回答を文章から一言で抽出してください。回答は名詞で答えてください。\n\n",
+            }
+            .into(),
+            Prompt::FintanV21 => "与えられた選択肢の中から、最適な答えを選んでください。 \n\n".into(),
+            Prompt::Alpaca => ALPACA.into(),
+            Prompt::Rinna | Prompt::RinnaBilingual => {
+                let nl = self.nl();
+                format!("ユーザー: {}{nl}システム: 分かりました。{nl}", self.instruction())
+            }
+            Prompt::Llama2 => LLAMA2.into(),
         }
     }
 
@@ -209,7 +332,7 @@ impl Task {
         doc.get(key).and_then(Value::as_str).ok_or_else(|| format!("document has no string field {key:?}"))
     }
 
-    /// The answer choices of `doc` (choice tasks).
+    /// The answer choices of `doc` (choice tasks), as the continuations scored.
     pub fn choices(self, doc: &Value) -> Result<Vec<String>, String> {
         match self.dataset {
             Dataset::JCommonsenseQa => {
@@ -219,7 +342,9 @@ impl Task {
             Dataset::JCola => Ok(vec![" はい".into(), " いいえ".into()]),
             Dataset::Mnli => Ok(vec![" True".into(), " Neither".into(), " False".into()]),
             Dataset::Qnli => Ok(vec![" yes".into(), " no".into()]),
-            Dataset::MarcJa if self.prompt == 2 => Ok(vec!["positive".into(), "negative".into()]),
+            Dataset::MarcJa if self.prompt == Prompt::Fintan => {
+                Ok(vec!["positive".into(), "negative".into()])
+            }
             Dataset::MarcJa => Ok(vec!["ポジティブ".into(), "ネガティブ".into()]),
             _ => Err(format!("{} is not a choice task", self.name())),
         }
@@ -305,9 +430,11 @@ impl Task {
         }
     }
 
-    /// `doc_to_target`.
+    /// `doc_to_target`: what follows a few-shot example's prompt.
     pub fn target(self, doc: &Value) -> Result<String, String> {
         match self.dataset {
+            // Version 0.2 shows the choice's number (while the requests still score the choices' texts).
+            Dataset::JCommonsenseQa if self.prompt == Prompt::Fintan => Ok(self.gold(doc)?.to_string()),
             Dataset::JCommonsenseQa
             | Dataset::Jnli
             | Dataset::JCola
@@ -317,10 +444,7 @@ impl Task {
             Dataset::JSquad { .. } | Dataset::JaQuad | Dataset::JaqketV2 => {
                 self.answers(doc)?.into_iter().next().ok_or_else(|| "document has no answer".into())
             }
-            Dataset::Mgsm => {
-                let a = Self::str_field(doc, "answer")?;
-                Ok(a.strip_prefix("ステップごとの答え：").unwrap_or(a).to_string())
-            }
+            Dataset::Mgsm => Ok(Self::str_field(doc, "answer")?.replace("ステップごとの答え：", "")),
         }
     }
 
@@ -329,115 +453,143 @@ impl Task {
         Ok(c.rsplit("[SEP]").next().unwrap_or(c).trim().to_string())
     }
 
-    /// `doc_to_text`.
+    /// The input of the instruction formats (0.3–0.6) and the body of rinna's chat turn, lines joined by `nl`.
+    fn input(self, doc: &Value, nl: &str) -> Result<String, String> {
+        let f = |k: &str| Self::str_field(doc, k);
+        Ok(match self.dataset {
+            Dataset::JCommonsenseQa => f("question")?.to_string(),
+            Dataset::Jnli => format!("前提：{}{nl}仮説：{}", f("sentence1")?, f("sentence2")?),
+            Dataset::JCola | Dataset::MarcJa => f("sentence")?.to_string(),
+            Dataset::JSquad { with_title: true } => {
+                format!("文脈：{}{nl}{}{nl}質問：{}", f("title")?, Self::context_text(doc)?, f("question")?)
+            }
+            Dataset::JSquad { .. } | Dataset::JaQuad => {
+                format!("文脈：{}{nl}質問：{}", Self::context_text(doc)?, f("question")?)
+            }
+            Dataset::JaqketV2 => {
+                let texts: Vec<String> =
+                    jaqket_contexts(doc)?.into_iter().take(JAQKET_TOP_K).map(|(_, x)| x).collect();
+                format!("文脈：{}{nl}質問：{}", texts.join(nl), f("question")?)
+            }
+            Dataset::Mgsm => f("question")?.replace("問題：", ""),
+            Dataset::Mnli | Dataset::Qnli => {
+                return Err(format!("{} has no instruction format", self.name()));
+            }
+        })
+    }
+
+    /// `doc_to_text`: the prompt of a document (for a few-shot example too), before its target.
     pub fn text(self, doc: &Value) -> Result<String, String> {
         let f = |k: &str| Self::str_field(doc, k);
-        Ok(match (self.dataset, self.prompt) {
-            (Dataset::JCommonsenseQa, 1) => {
-                format!("[問題]:{}\n[選択肢]:[{}]\n[答え]:", f("question")?, self.choices(doc)?.join(", "))
+        let choice_list = |sep: &str| -> Result<String, String> {
+            Ok(self.choices(doc)?.iter().map(|c| format!("- {c}")).collect::<Vec<_>>().join(sep))
+        };
+        let unknown = || Err(format!("{:?} has no prompt version {:?}", self.dataset, self.prompt));
+        Ok(match self.prompt {
+            Prompt::Alpaca | Prompt::Llama2 => {
+                let mut instruction = self.instruction().to_string();
+                if self.dataset == Dataset::JCommonsenseQa {
+                    instruction
+                        .push_str(&format!("出力は以下から選択してください：\n{}", choice_list("\n")?));
+                }
+                let input = match self.dataset {
+                    Dataset::JCommonsenseQa if self.prompt == Prompt::Llama2 => {
+                        format!("質問：{}", f("question")?)
+                    }
+                    _ => self.input(doc, "\n")?,
+                };
+                if self.prompt == Prompt::Alpaca {
+                    format!("### 指示:\n{instruction}\n\n### 入力:\n{input}\n\n### 応答:\n")
+                } else {
+                    format!("{instruction}\n\n{input} [/INST] ")
+                }
             }
-            (Dataset::JCommonsenseQa, _) => {
-                let list: String = self.choices(doc)?.iter().map(|c| format!("- {c}\n")).collect();
-                format!(
-                    "### 指示:\n与えられた選択肢の中から、最適な答えを選んでください。出力は以下から選択してください：\n{list}\n### 入力:\n{}\n\n### 応答:\n",
+            Prompt::Rinna | Prompt::RinnaBilingual => {
+                let nl = self.nl();
+                match self.dataset {
+                    Dataset::JCommonsenseQa => format!(
+                        "ユーザー: 質問：{}{nl}選択肢：{nl}{}{nl}システム: ",
+                        f("question")?,
+                        choice_list(nl)?
+                    ),
+                    // Upstream writes `<NL>` here in both 0.4 and 0.5.
+                    Dataset::Mgsm => {
+                        format!("ユーザー: 問題：{}<NL>システム: ステップごとの答え：", self.input(doc, nl)?)
+                    }
+                    _ => format!("ユーザー: {}{nl}システム: ", self.input(doc, nl)?),
+                }
+            }
+            Prompt::Plain => match self.dataset {
+                Dataset::JCola => format!("{}\n質問: この文は文法的ですか？\n答え:", f("sentence")?),
+                Dataset::Mgsm => format!("問題：{}\nステップごとの答え：", self.input(doc, "\n")?),
+                Dataset::Mnli => {
+                    let h = f("hypothesis")?.trim();
+                    let dot = if h.ends_with('.') { "" } else { "." };
+                    format!("{}\nQuestion: {h}{dot} True, False or Neither?\nAnswer:", f("premise")?)
+                }
+                Dataset::Qnli => format!(
+                    "{}\n{}\nQuestion: Does this response answer the question?\nAnswer:",
+                    f("question")?,
+                    f("sentence")?
+                ),
+                _ => return unknown(),
+            },
+            Prompt::Jglue => match self.dataset {
+                Dataset::JCommonsenseQa => {
+                    format!(
+                        "[問題]:{}\n[選択肢]:[{}]\n[答え]:",
+                        f("question")?,
+                        self.choices(doc)?.join(", ")
+                    )
+                }
+                Dataset::JSquad { with_title: false } | Dataset::JaQuad => format!(
+                    "[題名]:{}\n[問題]:{}\n[質問]:{}\n[答え]:",
+                    f("title")?,
+                    Self::context_text(doc)?,
                     f("question")?
-                )
-            }
-            (Dataset::Jnli, 2) => format!("前提:{}\n仮説:{}\n関係:", f("sentence1")?, f("sentence2")?),
-            (Dataset::Jnli, _) => format!(
-                "### 指示:\n与えられた前提と仮説の関係を回答してください。\n\n出力は以下から選択してください：\n含意\n矛盾\n中立\n\n### 入力:\n前提：{}\n仮説：{}\n\n### 応答:\n",
-                f("sentence1")?,
-                f("sentence2")?
-            ),
-            (Dataset::JSquad { .. } | Dataset::JaQuad, 1) => format!(
-                "[題名]:{}\n[問題]:{}\n[質問]:{}\n[答え]:",
-                f("title")?,
-                Self::context_text(doc)?,
-                f("question")?
-            ),
-            (Dataset::JSquad { with_title }, _) => {
-                let ctx = Self::context_text(doc)?;
-                let ctx = if with_title { format!("{}\n{ctx}", f("title")?) } else { ctx };
-                format!(
-                    "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{ctx}\n質問：{}\n\n### 応答:\n",
+                ),
+                Dataset::JaqketV2 => {
+                    let ctxs = jaqket_contexts(doc)?;
+                    let cands: Vec<String> = ctxs
+                        .iter()
+                        .take(JAQKET_TOP_K)
+                        .map(|(t, x)| format!("[題名]:{t}\n[問題]:{x}"))
+                        .collect();
+                    format!("{}\n[質問]:{}\n[答え]:", cands.join("\n"), f("question")?)
+                }
+                _ => return unknown(),
+            },
+            Prompt::Fintan => match self.dataset {
+                Dataset::JCommonsenseQa => {
+                    let numbered: Vec<String> =
+                        self.choices(doc)?.iter().enumerate().map(|(i, c)| format!("{i}.{c}")).collect();
+                    format!("質問:{}\n選択肢:{}\n回答:", f("question")?, numbered.join(","))
+                }
+                Dataset::Jnli => format!("前提:{}\n仮説:{}\n関係:", f("sentence1")?, f("sentence2")?),
+                Dataset::MarcJa => format!("製品レビュー:{}\nセンチメント:", f("sentence")?),
+                Dataset::JSquad { with_title: false } | Dataset::JaQuad => {
+                    format!("文章:{}\n質問:{}\n回答:", Self::context_text(doc)?, f("question")?)
+                }
+                Dataset::JSquad { with_title: true } => format!(
+                    "題名:{}\n文章:{}\n質問:{}\n回答:",
+                    f("title")?,
+                    Self::context_text(doc)?,
                     f("question")?
-                )
-            }
-            (Dataset::JaQuad, _) => format!(
-                "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{}\n質問：{}\n\n### 応答:\n",
-                Self::context_text(doc)?,
-                f("question")?
-            ),
-            (Dataset::JCola, _) => format!(
-                "### 指示:\n与えられた文が文法的であるかを回答してください。\n\n出力は以下から選択してください：\nはい\nいいえ\n\n### 入力:\n{}\n\n### 応答:\n",
-                f("sentence")?
-            ),
-            (Dataset::Mnli, _) => {
-                let h = f("hypothesis")?.trim();
-                let dot = if h.ends_with('.') { "" } else { "." };
-                format!("{}\nQuestion: {h}{dot} True, False or Neither?\nAnswer:", f("premise")?)
-            }
-            (Dataset::Qnli, _) => format!(
-                "{}\n{}\nQuestion: Does this response answer the question?\nAnswer:",
-                f("question")?,
-                f("sentence")?
-            ),
-            (Dataset::MarcJa, 2) => format!("製品レビュー:{}\nセンチメント:", f("sentence")?),
-            (Dataset::MarcJa, _) => format!(
-                "### 指示:\n以下の製品レビューを、ポジティブまたはネガティブの感情クラスのいずれかに分類してください。\n\n### 入力:\n{}\n\n### 応答:\n",
-                f("sentence")?
-            ),
-            (Dataset::JaqketV2, _) => {
-                let ctxs = jaqket_contexts(doc)?;
-                let top: Vec<&(String, String, bool)> = ctxs.iter().take(JAQKET_TOP_K).collect();
-                self.jaqket_prompt(f("question")?, &top)
-            }
-            (Dataset::Mgsm, _) => {
-                let q = f("question")?;
-                format!(
-                    "### 指示:\n与えられた問題に対して、ステップごとに答えを導き出してください。\n\n### 入力:\n{}\n\n### 応答:\n",
-                    q.strip_prefix("問題：").unwrap_or(q)
-                )
-            }
+                ),
+                Dataset::JaqketV2 => {
+                    let texts: Vec<String> =
+                        jaqket_contexts(doc)?.into_iter().take(JAQKET_TOP_K).map(|(_, x)| x).collect();
+                    format!("文章:{}\n質問:{}\n回答:", texts.join("\n"), f("question")?)
+                }
+                _ => return unknown(),
+            },
+            Prompt::FintanV21 => match self.dataset {
+                Dataset::JCommonsenseQa => {
+                    format!("質問：{}\n選択肢：\n{}\n回答：", f("question")?, choice_list("\n")?)
+                }
+                _ => return unknown(),
+            },
         })
-    }
-
-    /// A few-shot example's prompt: `doc_to_text`, except JaQKET's `doc_to_answering_text` (only the first
-    /// answer-bearing passage; upstream's fallback document when none has the answer).
-    pub fn example_text(self, doc: &Value) -> Result<String, String> {
-        if self.dataset != Dataset::JaqketV2 {
-            return self.text(doc);
-        }
-        let ctxs = jaqket_contexts(doc)?;
-        Ok(match ctxs.iter().find(|c| c.2) {
-            Some(c) => self.jaqket_prompt(Self::str_field(doc, "question")?, &[c]),
-            None => {
-                let fallback = (JAQKET_FALLBACK.1.to_string(), JAQKET_FALLBACK.2.to_string(), true);
-                self.jaqket_prompt(JAQKET_FALLBACK.0, &[&fallback])
-            }
-        })
-    }
-
-    /// JaQKET's prompt over passages `(title, text, has_answer)`.
-    fn jaqket_prompt(self, question: &str, ctxs: &[&(String, String, bool)]) -> String {
-        match self.prompt {
-            1 => {
-                let cands: Vec<String> =
-                    ctxs.iter().map(|(t, x, _)| format!("[題名]:{t}\n[問題]:{x}")).collect();
-                format!("{}\n[質問]:{question}\n[答え]:", cands.join("\n"))
-            }
-            2 => {
-                let texts: Vec<&str> = ctxs.iter().map(|(_, x, _)| x.as_str()).collect();
-                format!("文章:{}\n質問:{question}\n回答:", texts.join("\n"))
-            }
-            _ => {
-                let texts: Vec<&str> = ctxs.iter().map(|(_, x, _)| x.as_str()).collect();
-                format!(
-                    "### 指示:\n与えられた文脈から、質問に対する答えを抜き出してください。\n\n### 入力:\n文脈：{}\n質問：{question}\n\n### 応答:\n",
-                    texts.join("\n")
-                )
-            }
-        }
     }
 
     /// Indices into `train` of the few-shot examples for one document, drawing from `rnd` as upstream does.
@@ -489,8 +641,8 @@ impl Task {
         Ok(picked)
     }
 
-    /// The full few-shot context of `doc`: description, `k` examples (`text + target`) each followed by the
-    /// separator, then `doc`'s text. Returns the context and the example indices.
+    /// The full few-shot context of `doc`: description, `k` examples (`text + target`) each followed by
+    /// [`Task::fewshot_separator`], then `doc`'s text. Returns the context and the example indices.
     pub fn fewshot_context(
         self,
         doc: &Value,
@@ -499,13 +651,50 @@ impl Task {
         rnd: &mut PyRandom,
     ) -> Result<(String, Vec<usize>), String> {
         let idx = self.fewshot_indices(train, k, rnd)?;
-        let mut ctx = self.description().to_string();
+        let sep = self.fewshot_separator();
+        let mut ctx = self.description();
         for &i in &idx {
-            ctx.push_str(&self.example_text(&train[i])?);
+            ctx.push_str(&self.text(&train[i])?);
             ctx.push_str(&self.target(&train[i])?);
-            ctx.push_str("\n\n");
+            ctx.push_str(sep);
         }
         ctx.push_str(&self.text(doc)?);
         Ok((ctx, idx))
     }
+
+    /// MGSM's and JaQKET's `fewshot_context`: the `k`-shot context, drawn again with one shot fewer (from the
+    /// same `rnd`, as upstream does) while `fits` says it is too long, down to zero shots. `fits` gets a context
+    /// and tells whether its tokens leave room for the answer (upstream: tokens without special tokens ≤ the
+    /// model's length − the generation budget).
+    pub fn fitted_fewshot_context(
+        self,
+        doc: &Value,
+        train: &[Value],
+        k: usize,
+        rnd: &mut PyRandom,
+        mut fits: impl FnMut(&str) -> Result<bool, String>,
+    ) -> Result<FittedContext, String> {
+        let mut shots = k;
+        loop {
+            let (context, examples) = self.fewshot_context(doc, train, shots, rnd)?;
+            let fit = fits(&context)?;
+            if fit || shots == 0 {
+                return Ok(FittedContext { context, examples, dropped: k - shots, fits: fit });
+            }
+            shots -= 1;
+        }
+    }
+}
+
+/// A context built by [`Task::fitted_fewshot_context`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FittedContext {
+    /// The prompt.
+    pub context: String,
+    /// Indices into the few-shot pool of its examples.
+    pub examples: Vec<usize>,
+    /// Shots dropped to make it fit.
+    pub dropped: usize,
+    /// Whether it fits (false: even the zero-shot prompt is too long; `context` is that prompt).
+    pub fits: bool,
 }
