@@ -183,9 +183,10 @@
 ---| "llmjp-1.3.0:jcommonsenseqa"
 ---| "llmjp-1.3.0:jmmlu"
 
----A whole evaluation protocol: `jp-stable` (the method's Stability-AI harness, the paper's prompt versions) or
----`llmjp` (Swallow's: llm-jp-eval v1.3.0, 4-shot QA/MC by greedy generation, JMMLU 5-shot).
----@alias hashi.EvalProtocol "jp-stable" | "llmjp"
+---A whole evaluation protocol: `jp-stable` (the method's Stability-AI harness, the paper's prompt versions),
+---`llmjp` (llm-jp-eval v1.3.0 as Swallow runs it: 4-shot QA/MC by greedy generation, JMMLU 5-shot) or `swallow`
+---(Swallow's Japanese columns hashi scores: llmjp's five and MGSM as `mgsm-1.0-0.0` at 4 shots).
+---@alias hashi.EvalProtocol "jp-stable" | "llmjp" | "swallow"
 
 ---How a run evaluates the base model, the starting points and every data-switch checkpoint (`hashi eval`).
 ---@class hashi.RunEval
@@ -197,6 +198,9 @@
 ---@field llmjp_add_special_tokens? boolean
 ---@field batch_size? integer documents generated (llm-jp-eval) and questions scored (choice tasks) together (default 16; scores do not depend on it)
 ---@field shots? integer few-shot examples per prompt (default 3)
+---Few-shot examples of single tasks instead of `shots`, e.g. `{ ["mgsm-1.0-0.3"] = 4 }` (over a protocol's own;
+---not for llm-jp-eval tasks, whose shots are the task's).
+---@field task_shots? table<hashi.EvalTask, integer>
 ---@field limit? integer evaluate only the first N documents of each task (default: all)
 ---@field data string task data folder (`TASK/{train,validation,test}.jsonl`)
 ---@field bpb? string[] held-out text for bits per byte, as "LANG=PATH" (also the tokenizer analysis text)

@@ -194,6 +194,86 @@ fn mgsm_and_jaqket_draw_fewer_shots_until_the_prompt_fits() {
     assert_eq!(*seen.last().expect("seen"), zero_shot);
 }
 
+/// `--protocols swallow` adds Swallow's MGSM (prompt version 0.0) at its 4 shots beside llm-jp-eval's tasks;
+/// `--task-shots` sets single tasks' shots; both are recorded per task in `n-shot`.
+#[test]
+fn task_shots_and_swallows_protocol_set_shots_per_task() {
+    let dir = scratch_dir("eval-task-shots");
+    let model_dir = dir.join("model");
+    tiny_model(&model_dir);
+    let data = repo_root().parent().expect("parent").join("shared/data/eval").display().to_string();
+    let (out, log) = (dir.join("r.json"), dir.join("requests.jsonl"));
+    let m = model_dir.display().to_string();
+    hashi_ok(&[
+        "--quiet",
+        "eval",
+        "--model",
+        &m,
+        "--protocols",
+        "swallow",
+        "--tasks",
+        "jcola-0.2-0.3,jnli-1.3-0.2",
+        "--task-shots",
+        "jcola-0.2-0.3=1,jnli-1.3-0.2=0",
+        "--limit",
+        "1",
+        "--max-gen-toks",
+        "4",
+        "--truncate-overlong",
+        "--data",
+        &data,
+        "--out",
+        &out.display().to_string(),
+        "--log-requests",
+        &log.display().to_string(),
+    ]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("r")).expect("json");
+    let shots: Vec<(&str, u64)> = [
+        ("jcola-0.2-0.3", 1),
+        ("jnli-1.3-0.2", 0),
+        ("mgsm-1.0-0.0", 4),
+        ("llmjp-1.3.0:niilc", 4),
+        ("llmjp-1.3.0:jmmlu", 5),
+    ]
+    .into();
+    for (t, n) in shots {
+        assert_eq!(r["n-shot"][t], n, "{t}");
+        assert_eq!(r["results"][t]["docs"], 1, "{t}");
+    }
+    let reqs: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let context = |task: &str| -> String {
+        let r = reqs.iter().find(|r| r["task"] == task).unwrap_or_else(|| panic!("{task} logged"));
+        r["context"].as_str().expect("context").to_string()
+    };
+    // Version 0.0's examples are `問題：...ステップごとの答え：...`; the tiny model's positions may drop some.
+    let dropped = r["results"]["mgsm-1.0-0.0"]["shots_dropped_to_fit"].as_u64().expect("dropped");
+    assert_eq!(context("mgsm-1.0-0.0").matches("問題：").count() as u64 + dropped, 5);
+    assert_eq!(context("jcola-0.2-0.3").matches("### 指示:").count(), 2, "one example, then the document");
+    assert!(
+        context("jnli-1.3-0.2").starts_with("前提と仮説の関係を")
+            && !context("jnli-1.3-0.2").contains("関係:含意")
+    );
+    for (arg, want) in [
+        ("llmjp-1.3.0:niilc=2", "an llm-jp-eval task's shots are fixed by the task"),
+        ("jnli-9.9=2", "task shots jnli-9.9=2: unknown task"),
+    ] {
+        let e = hashi_err(&["eval", "--model", &m, "--tasks", "mnli", "--task-shots", arg, "--data", &data]);
+        assert!(e.contains(want), "{arg}: {e}");
+    }
+    // Malformed values are usage errors (clap's exit code 2), named with the flag.
+    for (arg, want) in [("mgsm-1.0-0.0", "expected TASK=N"), ("mgsm-1.0-0.0=x", "is not a number of shots")] {
+        let out = hashi(&["eval", "--model", &m, "--tasks", "mnli", "--task-shots", arg]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {e}");
+        assert!(e.contains("--task-shots") && e.contains(want), "{arg}: {e}");
+    }
+}
+
 #[test]
 fn classification_metrics_equal_the_upstream_ones() {
     use hashi_eval::metrics::{balanced_accuracy, macro_f1, mcc};

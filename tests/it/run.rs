@@ -245,8 +245,8 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
         (
             "protocol.lua",
             "\"jcommonsenseqa-1.1-0.1\"",
-            "\"jcommonsenseqa-1.1-0.1\" }, protocols = { \"swallow\"",
-            "eval.protocols: unknown protocol \"swallow\" (known: jp-stable, llmjp)",
+            "\"jcommonsenseqa-1.1-0.1\" }, protocols = { \"swallow-2024\"",
+            "eval.protocols: unknown protocol \"swallow-2024\" (known: jp-stable, llmjp, swallow)",
         ),
         (
             "llmjp-task.lua",

@@ -17,7 +17,9 @@ pub struct EvalArgs {
     /// Comma-separated tasks in upstream form (e.g. jcommonsenseqa-1.1-0.3,jnli-1.3-0.3,mnli,llmjp-1.3.0:niilc).
     #[arg(long, value_delimiter = ',', required_unless_present_any = ["bpb", "protocols"])]
     tasks: Vec<String>,
-    /// Whole protocols: jp-stable (the method's), llmjp (Swallow's llm-jp-eval v1.3.0); both: a delta table.
+    /// Whole protocols: jp-stable (the method's), llmjp (llm-jp-eval v1.3.0 as Swallow runs it), swallow
+    /// (Swallow's Japanese columns hashi scores: llmjp's and MGSM at 4 shots); jp-stable with another: a delta
+    /// table.
     #[arg(long, value_delimiter = ',')]
     protocols: Vec<String>,
     /// llm-jp-eval: prompts get the tokenizer's special tokens (BOS), as transformers' pipeline (recorded).
@@ -41,6 +43,10 @@ pub struct EvalArgs {
     /// Few-shot examples per prompt.
     #[arg(long, default_value_t = 3)]
     shots: usize,
+    /// Few-shot examples of single tasks instead of --shots, as TASK=N (comma-separated; e.g.
+    /// mgsm-1.0-0.3=4), over a protocol's own.
+    #[arg(long, value_delimiter = ',', value_parser = parse_task_shots)]
+    task_shots: Vec<(String, usize)>,
     /// Evaluate only the first N documents (after upstream's seeded shuffle).
     #[arg(long)]
     limit: Option<usize>,
@@ -75,6 +81,12 @@ pub struct EvalArgs {
     plugins: crate::plugins::PluginArgs,
 }
 
+fn parse_task_shots(s: &str) -> Result<(String, usize), String> {
+    let (task, n) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TASK=N"))?;
+    let n = n.parse().map_err(|_| format!("{s:?}: {n:?} is not a number of shots"))?;
+    Ok((task.to_string(), n))
+}
+
 pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
     if let Some(tokens) = a.bpb_tokens {
         a.bpb_bytes = tokens.saturating_mul(4);
@@ -90,6 +102,7 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
         bpb: a.bpb.clone(),
         bpb_bytes: a.bpb_bytes,
         shots: a.shots,
+        task_shots: hashi_eval::protocol_shots(&a.protocols, &a.task_shots.iter().cloned().collect())?,
         limit: a.limit,
         data: a.data.clone(),
         log_requests: a.log_requests.clone(),

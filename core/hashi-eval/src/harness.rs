@@ -2,6 +2,7 @@
 //! builds the upstream prompts, scores choices (built-in model or a backend) or generates (built-in model),
 //! computes the upstream metrics and bits per byte, and returns [`EvalResults`].
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +65,10 @@ pub struct EvalSettings {
     pub bpb_bytes: usize,
     /// Few-shot examples per prompt.
     pub shots: usize,
+    /// Few-shot examples of single tasks, instead of `shots` (as the Japanese harness's per-task
+    /// `--num_fewshot` list); [`protocol_shots`] gives a protocol's. Not for llm-jp-eval tasks, whose shots are
+    /// part of the task.
+    pub task_shots: BTreeMap<String, usize>,
     /// Only the first N documents of each task (after upstream's shuffle).
     pub limit: Option<usize>,
     /// Task data folder (`TASK/{train,validation,test}.jsonl`).
@@ -94,36 +99,59 @@ pub fn is_known_task(name: &str) -> bool {
     Task::from_name(name).is_some() || LlmJpTask::from_name(name).is_some()
 }
 
-/// The evaluation protocols by name, each with its Japanese tasks: `jp-stable` (the method's: Stability-AI's
-/// jp-stable harness, the prompt versions the paper's evaluation uses) and `llmjp` (Swallow's: llm-jp-eval v1.3.0).
-pub const PROTOCOLS: [(&str, &[&str]); 2] = [
+/// The evaluation protocols by name, each with its tasks and the shots of those whose shots are not the run's:
+/// `jp-stable` (the method's: Stability-AI's jp-stable harness, the prompt versions the paper's evaluation
+/// uses), `llmjp` (llm-jp-eval v1.3.0 as Swallow runs it) and `swallow` (Swallow's Japanese columns that hashi can
+/// score: llm-jp-eval's five and MGSM, which Swallow runs as lm-evaluation-harness-jp's `mgsm` = prompt version
+/// 0.0 at 4 shots; its XL-Sum, WMT20 and JHumanEval columns are not implemented).
+pub const PROTOCOLS: [(&str, ProtocolTasks); 3] = [
     (
         "jp-stable",
         &[
-            "jcommonsenseqa-1.1-0.1",
-            "jnli-1.3-0.2",
-            "jcola-0.2-0.3",
-            "jsquad-1.1-0.1",
-            "jaquad-0.1-0.1",
-            "mgsm-1.0-0.3",
+            ("jcommonsenseqa-1.1-0.1", None),
+            ("jnli-1.3-0.2", None),
+            ("jcola-0.2-0.3", None),
+            ("jsquad-1.1-0.1", None),
+            ("jaquad-0.1-0.1", None),
+            ("mgsm-1.0-0.3", None),
         ],
     ),
+    ("llmjp", LLMJP_TASKS),
     (
-        "llmjp",
+        "swallow",
         &[
-            "llmjp-1.3.0:jemhopqa",
-            "llmjp-1.3.0:niilc",
-            "llmjp-1.3.0:jsquad",
-            "llmjp-1.3.0:jcommonsenseqa",
-            "llmjp-1.3.0:jmmlu",
+            ("llmjp-1.3.0:jemhopqa", None),
+            ("llmjp-1.3.0:niilc", None),
+            ("llmjp-1.3.0:jsquad", None),
+            ("llmjp-1.3.0:jcommonsenseqa", None),
+            ("llmjp-1.3.0:jmmlu", None),
+            ("mgsm-1.0-0.0", Some(4)),
         ],
     ),
 ];
 
+/// A protocol's tasks, each with its shots where the protocol fixes them (`None`: the run's).
+pub type ProtocolTasks = &'static [(&'static str, Option<usize>)];
+
+const LLMJP_TASKS: ProtocolTasks = &[
+    ("llmjp-1.3.0:jemhopqa", None),
+    ("llmjp-1.3.0:niilc", None),
+    ("llmjp-1.3.0:jsquad", None),
+    ("llmjp-1.3.0:jcommonsenseqa", None),
+    ("llmjp-1.3.0:jmmlu", None),
+];
+
+fn protocol(name: &str) -> Result<ProtocolTasks, EvalError> {
+    PROTOCOLS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+        let known: Vec<&str> = PROTOCOLS.iter().map(|(n, _)| *n).collect();
+        input(format!("unknown protocol {name:?} (known: {})", known.join(", ")))
+    })
+}
+
 /// `tasks`, then the tasks of the named protocols, in order and without repeats.
 ///
 /// # Errors
-/// [`EvalError::Input`] naming an unknown protocol and the known ones.
+/// An unknown protocol name.
 pub fn with_protocols(tasks: &[String], protocols: &[String]) -> Result<Vec<String>, EvalError> {
     let mut out: Vec<String> = vec![];
     for t in tasks {
@@ -132,17 +160,52 @@ pub fn with_protocols(tasks: &[String], protocols: &[String]) -> Result<Vec<Stri
         }
     }
     for p in protocols {
-        let (_, tasks) = PROTOCOLS.iter().find(|(n, _)| n == p).ok_or_else(|| {
-            let known: Vec<&str> = PROTOCOLS.iter().map(|(n, _)| *n).collect();
-            input(format!("unknown protocol {p:?} (known: {})", known.join(", ")))
-        })?;
-        for t in *tasks {
+        for (t, _) in protocol(p)? {
             if !out.iter().any(|o| o == t) {
                 out.push((*t).into());
             }
         }
     }
     Ok(out)
+}
+
+/// The per-task shots of the named protocols (Swallow's MGSM: 4), then `explicit` over them.
+///
+/// # Errors
+/// An unknown protocol, an unknown task or an llm-jp-eval task in `explicit` (their shots are the task's).
+pub fn protocol_shots(
+    protocols: &[String],
+    explicit: &BTreeMap<String, usize>,
+) -> Result<BTreeMap<String, usize>, EvalError> {
+    let mut out = BTreeMap::new();
+    for p in protocols {
+        for (t, n) in protocol(p)? {
+            if let Some(n) = n {
+                out.insert((*t).to_string(), *n);
+            }
+        }
+    }
+    for (t, n) in explicit {
+        if Task::from_name(t).is_none() {
+            let why = if LlmJpTask::from_name(t).is_some() {
+                "an llm-jp-eval task's shots are fixed by the task".to_string()
+            } else {
+                format!("unknown task (known: {})", Task::ALL.map(|(n, _)| n).join(", "))
+            };
+            return Err(input(format!("task shots {t}={n}: {why}")));
+        }
+        out.insert(t.clone(), *n);
+    }
+    Ok(out)
+}
+
+/// Whether `task` evaluated with `shots` examples is one of Swallow's columns (the `swallow` protocol).
+pub fn is_swallow_column(task: &str, shots: usize) -> bool {
+    PROTOCOLS
+        .iter()
+        .filter(|(n, _)| *n == "swallow")
+        .flat_map(|(_, t)| t.iter())
+        .any(|(t, n)| *t == task && n.is_none_or(|n| n == shots))
 }
 
 /// Scores the continuations of many questions: the built-in model, each context run once and the continuations
@@ -410,15 +473,16 @@ pub fn evaluate(
         }
         let task = Task::from_name(name)
             .ok_or_else(|| input(format!("unknown task {name:?} (known: {})", known_tasks().join(", "))))?;
+        let shots = s.task_shots.get(name).copied().unwrap_or(s.shots);
         let (dir, split) = task.data();
         let eval = Split::read(&s.data.join(dir).join(format!("{split}.jsonl")))?;
         let train_path = s.data.join(dir).join("train.jsonl");
-        let train = if s.shots == 0 && !train_path.exists() {
+        let train = if shots == 0 && !train_path.exists() {
             Split::empty(&train_path)
         } else {
             Split::read(&train_path)?
         };
-        check_task_data(name, task, &eval, &train, s.shots)?;
+        check_task_data(name, task, &eval, &train, shots)?;
         // The Japanese harness shuffles the documents with `Random(42)` and samples shots from that stream;
         // EleutherAI's keeps the dataset order and samples with the task's `Random(1234)` few-shot generator.
         let eleuther = task.eleuther();
@@ -429,7 +493,7 @@ pub fn evaluate(
         }
         order.truncate(s.limit.unwrap_or(order.len()));
         progress.start(name, Some(order.len() as u64), "docs");
-        let docs = Docs { name, task, eval: &eval, pool: &train, order: &order };
+        let docs = Docs { name, task, eval: &eval, pool: &train, order: &order, shots };
         let r = match task.request() {
             Request::Generate { until } => {
                 if backend.is_some() {
@@ -446,13 +510,13 @@ pub fn evaluate(
                     None => Box::new(ModelScorer { model: cpu()?, batch: s.batch_size }),
                     Some(b) => Box::new(BackendScorer { backend: b, max_positions, batch: s.batch_size }),
                 };
-                score_task(s, &docs, &mut *scorer, &tok, &mut rnd, &mut log, progress)?
+                score_task(&docs, &mut *scorer, &tok, &mut rnd, &mut log, progress)?
             }
         };
         progress.finish();
         out.results.insert(name.clone(), r);
         out.versions.insert(name.clone(), name.split_once('-').map_or("1.0", |(_, v)| v).into());
-        out.n_shot.insert(name.clone(), s.shots);
+        out.n_shot.insert(name.clone(), shots);
     }
     log.finish()?;
     out.protocol_deltas = crate::protocol_deltas(&out);
@@ -472,11 +536,12 @@ struct Docs<'a> {
     eval: &'a Split,
     pool: &'a Split,
     order: &'a [usize],
+    /// Few-shot examples per prompt.
+    shots: usize,
 }
 
 /// A log-likelihood choice task: accuracy (raw and length-normalised), balanced accuracy, MCC and macro-F1.
 fn score_task(
-    s: &EvalSettings,
     d: &Docs,
     scorer: &mut dyn Scorer,
     tok: &Tokenizer,
@@ -493,7 +558,7 @@ fn score_task(
     for &i in d.order {
         let doc = &eval.docs[i];
         let err = |e: String| input(format!("{name}: {}: {e}", eval.at(i)));
-        let (context, fewshot) = d.task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(|e| {
+        let (context, fewshot) = d.task.fewshot_context(doc, &d.pool.docs, d.shots, rnd).map_err(|e| {
             input(format!("{name}: {} (few-shot examples from {}): {e}", eval.at(i), d.pool.path.display()))
         })?;
         questions.push(Question { context, choices: d.task.choices(doc).map_err(err)? });
@@ -585,7 +650,7 @@ impl Generator<'_> {
                 let room = max_len.saturating_sub(reserve);
                 let tok = self.tok;
                 let fit = task
-                    .fitted_fewshot_context(doc, &d.pool.docs, s.shots, rnd, |c| {
+                    .fitted_fewshot_context(doc, &d.pool.docs, d.shots, rnd, |c| {
                         Ok(tok.encode(c, false).map_err(|e| e.to_string())?.len() <= room)
                     })
                     .map_err(err)?;
@@ -598,7 +663,7 @@ impl Generator<'_> {
                 dropped += fit.dropped;
                 fit.context
             } else {
-                task.fewshot_context(doc, &d.pool.docs, s.shots, rnd).map_err(err)?.0
+                task.fewshot_context(doc, &d.pool.docs, d.shots, rnd).map_err(err)?.0
             };
             // Upstream's DYNAMIC_MAX_LENGTH: at most as many tokens as the longest gold answer (MGSM: its budget).
             let max_tokens = if mgsm { s.max_gen_toks } else { longest_answer(self.tok, &golds)? };

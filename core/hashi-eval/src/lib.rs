@@ -20,8 +20,8 @@ mod tasks;
 pub use bpb::{BPB_WINDOW, Bpb, bits_per_byte, documents_within, held_out};
 pub use generate::{Generation, PromptPrefix, greedy_batch, greedy_until, mgsm_answer};
 pub use harness::{
-    BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, Scorer, evaluate, is_known_task,
-    known_tasks, with_protocols,
+    BackendScorer, EvalError, EvalSettings, ModelScorer, PROTOCOLS, ProtocolTasks, Scorer, evaluate,
+    is_known_task, is_swallow_column, known_tasks, protocol_shots, with_protocols,
 };
 pub use protocols::{ProtocolDelta, deltas_table, protocol_deltas};
 pub use pyrandom::PyRandom;

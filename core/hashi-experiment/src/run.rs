@@ -375,6 +375,7 @@ impl<'a> Evaluator<'a> {
             bpb: self.heldout.to_vec(),
             bpb_bytes: d.bpb_bytes,
             shots: d.shots,
+            task_shots: d.task_shots()?,
             limit: d.limit,
             data: self.data.clone(),
             log_requests: None,
@@ -529,6 +530,7 @@ fn validate<'d>(
         }
     }
     d.eval.all_tasks().map_err(|e| anyhow::anyhow!("{file}: eval.protocols: {e}"))?;
+    d.eval.task_shots().map_err(|e| anyhow::anyhow!("{file}: eval.task_shots: {e}"))?;
     if let Some(Value::String(p)) = d.train.get("schedule").and_then(|s| s.get("script")) {
         let script = rel(&w.base, p);
         if !script.is_file() {

@@ -75,7 +75,7 @@ pub struct EvalDecl {
     /// Tasks in upstream form (`jnli-1.3-0.3`, `llmjp-1.3.0:niilc`, ...).
     #[serde(default)]
     pub tasks: Vec<String>,
-    /// Whole evaluation protocols (`"jp-stable"`, `"llmjp"`), their tasks added after `tasks`.
+    /// Whole evaluation protocols (`"jp-stable"`, `"llmjp"`, `"swallow"`), their tasks added after `tasks`.
     #[serde(default)]
     pub protocols: Vec<String>,
     /// llm-jp-eval tasks: encode prompts with the tokenizer's special tokens (default true, as transformers'
@@ -89,6 +89,9 @@ pub struct EvalDecl {
     /// Few-shot examples per prompt.
     #[serde(default = "three")]
     pub shots: usize,
+    /// Few-shot examples of single tasks instead of `shots` (over a protocol's own, e.g. Swallow's MGSM at 4).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub task_shots: std::collections::BTreeMap<String, usize>,
     /// Documents per task (after the upstream shuffle), if limited.
     #[serde(default)]
     pub limit: Option<usize>,
@@ -116,6 +119,14 @@ impl EvalDecl {
     /// An unknown protocol, naming the known ones.
     pub fn all_tasks(&self) -> Result<Vec<String>, hashi_eval::EvalError> {
         hashi_eval::with_protocols(&self.tasks, &self.protocols)
+    }
+
+    /// The shots of single tasks: the protocols', then `task_shots` over them.
+    ///
+    /// # Errors
+    /// An unknown protocol or task, or an llm-jp-eval task in `task_shots`.
+    pub fn task_shots(&self) -> Result<std::collections::BTreeMap<String, usize>, hashi_eval::EvalError> {
+        hashi_eval::protocol_shots(&self.protocols, &self.task_shots)
     }
 }
 

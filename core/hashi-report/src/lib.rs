@@ -89,13 +89,21 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     // Table 2.
     blocks.push(Block::Heading(2, "Table 2: final checkpoints".into()));
     let tasks = scores::task_columns(finals.values().flatten().copied().chain(&base));
-    let swallow = tasks.iter().any(|t| t.starts_with(hashi_eval::llmjp::PROTOCOL));
+    let swallow_tasks: std::collections::BTreeSet<String> =
+        finals.values().flatten().copied().chain(&base).flat_map(|s| s.swallow.iter().cloned()).collect();
+    let swallow = !swallow_tasks.is_empty();
     let mut head: Vec<String> = ["model", "JA avg", "EN avg"].map(String::from).into();
     if swallow {
         head.push("Swallow avg".into());
     }
     head.extend(["JA bits/byte", "EN bits/byte"].map(String::from));
-    head.extend(tasks.iter().map(|t| scores::short_name(t)));
+    // Short names, or the full name where two variants of a dataset would read alike (e.g. MGSM under both
+    // protocols).
+    let short: Vec<String> = tasks.iter().map(|t| scores::short_name(t)).collect();
+    head.extend(tasks.iter().zip(&short).map(|(t, s)| match short.iter().filter(|x| *x == s).count() {
+        1 => s.clone(),
+        _ => format!("{t} ({})", s.rsplit_once(" (").map_or("", |(_, m)| m.trim_end_matches(')'))),
+    }));
     let mut rows = vec![];
     let row = |name: String, s: &[&Scores]| -> Vec<String> {
         let mut r = vec![
@@ -104,7 +112,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             Stat::of(s.iter().map(|x| x.en_avg())).show(1),
         ];
         if swallow {
-            r.push(Stat::of(s.iter().map(|x| x.llmjp_avg())).show(1));
+            r.push(Stat::of(s.iter().map(|x| x.swallow_avg())).show(1));
         }
         r.extend([
             Stat::of(s.iter().map(|x| x.bpb.get("ja").copied())).show(3),
@@ -119,7 +127,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         rows.push(row(format!("{name}: {}", labels[name]), &finals[name]));
     }
     blocks.push(Block::Table { head, rows });
-    blocks.push(Block::Para(scores::legend(&tasks)));
+    blocks.push(Block::Para(scores::legend(&tasks, &swallow_tasks)));
     if let Some(note) =
         scores::bpb_bytes_note(base.iter().chain(&start).chain(finals.values().flatten().copied()))
     {

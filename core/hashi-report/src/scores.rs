@@ -50,6 +50,9 @@ pub struct Scores {
     pub bpb_bytes: BTreeMap<String, u64>,
     /// Datasets scored under both protocols (jp-stable and llm-jp-eval).
     pub protocol_deltas: Vec<hashi_eval::ProtocolDelta>,
+    /// Tasks evaluated as Swallow's columns (its protocol's tasks with its shots, `hashi_eval::is_swallow_column`):
+    /// averaged in "Swallow avg", not in "JA avg".
+    pub swallow: std::collections::BTreeSet<String>,
 }
 
 impl Scores {
@@ -60,6 +63,9 @@ impl Scores {
                 && let Some(x) = r.metric(m)
             {
                 s.tasks.insert(name.clone(), x * scale);
+                if hashi_eval::is_swallow_column(name, v.n_shot.get(name).copied().unwrap_or(0)) {
+                    s.swallow.insert(name.clone());
+                }
                 // balanced_acc has no stderr of its own upstream; acc's is the closest.
                 let se = r.metric(&format!("{m}_stderr")).or(r.acc_stderr);
                 s.stderr.insert(name.clone(), se.unwrap_or(0.0) * scale);
@@ -73,9 +79,16 @@ impl Scores {
         s
     }
 
-    fn avg(&self, lang: &str) -> Option<(f64, f64)> {
-        let xs: Vec<(&String, &f64)> =
-            self.tasks.iter().filter(|(t, _)| metric(t).is_some_and(|m| m.2 == lang)).collect();
+    /// The mean (and its standard error) of the tasks of a group: "ja", "en", or "swallow" (Swallow's columns).
+    fn avg(&self, group: &str) -> Option<(f64, f64)> {
+        let xs: Vec<(&String, &f64)> = self
+            .tasks
+            .iter()
+            .filter(|(t, _)| match group {
+                "swallow" => self.swallow.contains(*t),
+                _ => !self.swallow.contains(*t) && metric(t).is_some_and(|m| m.2 == group),
+            })
+            .collect();
         if xs.is_empty() {
             return None;
         }
@@ -94,9 +107,10 @@ impl Scores {
         self.avg("en").map(|a| a.0)
     }
 
-    /// The mean of the llm-jp-eval tasks evaluated (Swallow's protocol), each with its official metric.
-    pub fn llmjp_avg(&self) -> Option<f64> {
-        self.avg("llmjp").map(|a| a.0)
+    /// The mean of Swallow's columns evaluated (llm-jp-eval's tasks with their official metrics, MGSM at 4
+    /// shots).
+    pub fn swallow_avg(&self) -> Option<f64> {
+        self.avg("swallow").map(|a| a.0)
     }
 }
 
@@ -137,24 +151,32 @@ pub fn task_columns<'a>(scores: impl Iterator<Item = &'a Scores>) -> Vec<String>
     tasks
 }
 
-pub fn legend(tasks: &[String]) -> String {
-    let llmjp: Vec<String> =
-        tasks.iter().filter(|t| metric(t).is_some_and(|m| m.2 == "llmjp")).map(|t| short_name(t)).collect();
-    let swallow = match llmjp.is_empty() {
+/// The paragraph under Table 2: what each average holds. `swallow`: the tasks evaluated as Swallow's columns.
+pub fn legend(tasks: &[String], swallow: &std::collections::BTreeSet<String>) -> String {
+    let columns: Vec<String> = tasks
+        .iter()
+        .filter(|t| swallow.contains(*t))
+        .map(|t| match t.starts_with(hashi_eval::llmjp::PROTOCOL) {
+            true => short_name(t),
+            false => format!("{t} (acc)"),
+        })
+        .collect();
+    let swallow_note = match columns.is_empty() {
         true => String::new(),
         false => format!(
-            " Swallow avg averages the tasks of Swallow's protocol (llm-jp-eval v1.3.0: 4-shot, JMMLU 5-shot, greedy \
-             generation, the answer before the first blank line; char_f1 or exact_match ×100): {}.",
-            llmjp.join(", ")
+            " Swallow avg averages the Swallow columns evaluated (llm-jp-eval v1.3.0: 4-shot, JMMLU 5-shot, greedy \
+             generation, the answer before the first blank line, char_f1 or exact_match ×100; MGSM: the Japanese \
+             harness's prompt version 0.0 at 4 shots): {}.",
+            columns.join(", ")
         ),
     };
     format!(
         "Scores on a 0–100 scale with the method's metric per task (Table 1); JA avg averages the Japanese tasks \
          evaluated here ({}), EN avg MNLI and QNLI; bits per byte on held-out text (lower is better). With several \
-         seeds: mean ± standard deviation.{swallow}",
+         seeds: mean ± standard deviation.{swallow_note}",
         tasks
             .iter()
-            .filter(|t| metric(t).is_some_and(|m| m.2 == "ja"))
+            .filter(|t| !swallow.contains(*t) && metric(t).is_some_and(|m| m.2 == "ja"))
             .cloned()
             .collect::<Vec<_>>()
             .join(", ")
@@ -511,6 +533,39 @@ mod tests {
         assert!((s.en_avg().unwrap_or(0.0) - 50.0).abs() < 1e-9);
         assert_eq!(s.bpb.get("ja"), Some(&1.5));
         assert_eq!(Stat::of([Some(1.0), None, Some(3.0)].into_iter()).show(1), "2.0 ± 1.4");
+    }
+
+    #[test]
+    fn swallow_columns_average_apart_from_the_methods_japanese_tasks() {
+        let results: EvalResults = serde_json::from_value(json!({
+            "results": {
+                "jcommonsenseqa-1.1-0.1": {"acc": 0.4, "docs": 10},
+                "mgsm-1.0-0.3": {"acc": 0.1, "docs": 10},
+                "mgsm-1.0-0.0": {"acc": 0.2, "docs": 10},
+                "llmjp-1.3.0:niilc": {"char_f1": 0.3, "docs": 10},
+            },
+            "bits_per_byte": [], "versions": {},
+            "n-shot": {"jcommonsenseqa-1.1-0.1": 3, "mgsm-1.0-0.3": 3, "mgsm-1.0-0.0": 4, "llmjp-1.3.0:niilc": 4},
+            "config": {"model": "m", "num_fewshot": 3, "limit": null, "data": "d", "truncate_overlong": false,
+                       "harness": "h"},
+        }))
+        .expect("results");
+        let s = Scores::from_eval(&results);
+        let want: std::collections::BTreeSet<String> =
+            ["llmjp-1.3.0:niilc", "mgsm-1.0-0.0"].map(String::from).into();
+        assert_eq!(s.swallow, want, "MGSM 0.0 at Swallow's 4 shots is a Swallow column");
+        assert!((s.swallow_avg().unwrap_or(0.0) - 25.0).abs() < 1e-9);
+        assert!((s.ja_avg().unwrap_or(0.0) - 25.0).abs() < 1e-9, "JA avg: the jp-stable tasks only");
+        let tasks = task_columns([&s].into_iter());
+        let legend = legend(&tasks, &s.swallow);
+        assert!(legend.contains("(jcommonsenseqa-1.1-0.1, mgsm-1.0-0.3)"), "{legend}");
+        assert!(legend.contains("mgsm-1.0-0.0 (acc), llm-jp-eval niilc (char_f1)."), "{legend}");
+        // The same prompt at other shots is not Swallow's column.
+        let mut other = results.clone();
+        other.n_shot.insert("mgsm-1.0-0.0".into(), 3);
+        let o = Scores::from_eval(&other);
+        assert!(!o.swallow.contains("mgsm-1.0-0.0"));
+        assert!((o.swallow_avg().unwrap_or(0.0) - 30.0).abs() < 1e-9);
     }
 
     #[test]
