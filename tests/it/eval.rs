@@ -37,6 +37,41 @@ fn pyrandom_matches_cpython_random() {
     }
 }
 
+/// Asserts that `rows` (golden prompts of task `name`, in upstream's document order) are what hashi builds from
+/// `train` and `eval`: the seed-42 order, the few-shot picks, the context byte for byte, the request with its
+/// continuations or stop strings. Returns the documents' indices in `eval`.
+fn assert_golden_prompts(
+    name: &str,
+    task: hashi_eval::Task,
+    rows: &[&serde_json::Value],
+    train: &[serde_json::Value],
+    eval: &[serde_json::Value],
+) -> Vec<usize> {
+    use hashi_eval::Request;
+    let mut rnd = PyRandom::new(42);
+    let mut order: Vec<usize> = (0..eval.len()).collect();
+    rnd.shuffle(&mut order);
+    for (row, &i) in rows.iter().zip(&order) {
+        assert_eq!(row["source_index"], i, "{name}: document order");
+        let (ctx, shots) = task.fewshot_context(&eval[i], train, 3, &mut rnd).expect("context");
+        assert_eq!(serde_json::json!(shots), row["fewshot_train_indices"], "{name}: few-shot picks");
+        assert_eq!(ctx, row["context"].as_str().expect("context"), "{name}: doc {i}");
+        match task.request() {
+            Request::Choices => {
+                assert_eq!(row["request_type"], "loglikelihood", "{name}");
+                let choices = task.choices(&eval[i]).expect("choices");
+                assert_eq!(serde_json::json!(choices), row["choices"], "{name}: continuations");
+            }
+            Request::Generate { until } => {
+                assert_eq!(row["request_type"], "greedy_until", "{name}");
+                assert_eq!(serde_json::json!(until), row["until"], "{name}: stop strings");
+            }
+        }
+    }
+    order.truncate(rows.len());
+    order
+}
+
 #[test]
 fn prompts_are_byte_identical_to_the_upstream_harness() {
     use hashi_eval::{Request, Task};
@@ -48,9 +83,6 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
             // EleutherAI's tasks, and the two whose data is not available here: not in the golden file.
             continue;
         }
-        let (dir, split) = task.data();
-        let eval = shared_jsonl(&format!("eval/{dir}/{split}.jsonl"));
-        let train = shared_jsonl(&format!("eval/{dir}/train.jsonl"));
         let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
         if rows.is_empty() {
             // Prompt versions this golden file does not hold: the next test's.
@@ -58,23 +90,13 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
         }
         assert_eq!(rows.len(), 15, "{name}");
         assert_eq!(rows[0]["stratified"], task.stratified(), "{name}");
-        let mut rnd = PyRandom::new(42);
-        let mut order: Vec<usize> = (0..eval.len()).collect();
-        rnd.shuffle(&mut order);
-        for (row, &i) in rows.iter().zip(&order) {
-            assert_eq!(row["source_index"], i, "{name}: document order");
-            let (ctx, shots) = task.fewshot_context(&eval[i], &train, 3, &mut rnd).expect("context");
-            assert_eq!(serde_json::json!(shots), row["fewshot_train_indices"], "{name}: few-shot picks");
-            assert_eq!(ctx, row["context"].as_str().expect("context"), "{name}: doc {i}");
+        let (train, eval) = task_data(task);
+        for (row, i) in rows.iter().zip(assert_golden_prompts(name, task, &rows, &train, &eval)) {
             match task.request() {
                 Request::Choices => {
-                    assert_eq!(row["request_type"], "loglikelihood");
-                    assert_eq!(serde_json::json!(task.choices(&eval[i]).expect("choices")), row["choices"]);
                     assert_eq!(serde_json::json!(task.gold(&eval[i]).expect("gold")), row["gold"]);
                 }
-                Request::Generate { until } => {
-                    assert_eq!(row["request_type"], "greedy_until");
-                    assert_eq!(serde_json::json!(until), row["until"], "{name}: stop strings");
+                Request::Generate { .. } => {
                     if row.get("answers").is_some() {
                         assert_eq!(
                             serde_json::json!(task.answers(&eval[i]).expect("answers")),
@@ -129,27 +151,8 @@ fn every_jp_stable_prompt_version_is_byte_identical_to_upstream() {
         let rows: Vec<&serde_json::Value> = golden.iter().filter(|r| r["task"] == name).collect();
         assert_eq!(rows.len(), 3, "{name}: every jp-stable variant has its upstream prompts");
         let (train, eval) = task_data(task);
-        let mut rnd = PyRandom::new(42);
-        let mut order: Vec<usize> = (0..eval.len()).collect();
-        rnd.shuffle(&mut order);
-        for (row, &i) in rows.iter().zip(&order) {
-            assert_eq!(row["source_index"], i, "{name}: document order");
-            let (ctx, shots) = task.fewshot_context(&eval[i], &train, 3, &mut rnd).expect("context");
-            assert_eq!(serde_json::json!(shots), row["fewshot_train_indices"], "{name}: few-shot picks");
-            assert_eq!(ctx, row["context"].as_str().expect("context"), "{name}: doc {i}");
-            match task.request() {
-                Request::Choices => {
-                    assert_eq!(row["request_type"], "loglikelihood", "{name}");
-                    let choices = task.choices(&eval[i]).expect("choices");
-                    assert_eq!(serde_json::json!(choices), row["choices"], "{name}: continuations");
-                }
-                Request::Generate { until } => {
-                    assert_eq!(row["request_type"], "greedy_until", "{name}");
-                    assert_eq!(serde_json::json!(until), row["until"], "{name}: stop strings");
-                }
-            }
-            checked += 1;
-        }
+        assert_golden_prompts(name, task, &rows, &train, &eval);
+        checked += rows.len();
     }
     assert_eq!(checked, 150, "50 variants x 3 documents");
     let names: std::collections::BTreeSet<&str> = golden.iter().filter_map(|r| r["task"].as_str()).collect();
