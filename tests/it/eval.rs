@@ -136,7 +136,7 @@ fn task_data(task: hashi_eval::Task) -> (Vec<serde_json::Value>, Vec<serde_json:
 
 #[test]
 fn every_jp_stable_prompt_version_is_byte_identical_to_upstream() {
-    use hashi_eval::{Request, Task};
+    use hashi_eval::Task;
     let path = repo_root().join("tests/fixtures/eval/jp-stable/prompts.jsonl");
     let golden: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .expect("golden prompts")
