@@ -198,8 +198,8 @@
 ---@field llmjp_add_special_tokens? boolean
 ---@field batch_size? integer documents generated (llm-jp-eval) and questions scored (choice tasks) together (default 16; scores do not depend on it)
 ---@field shots? integer few-shot examples per prompt (default 3)
----Few-shot examples of single tasks instead of `shots`, e.g. `{ ["mgsm-1.0-0.3"] = 4 }` (over a protocol's own;
----not for llm-jp-eval tasks, whose shots are the task's).
+---Few-shot examples of single tasks evaluated, instead of `shots`, e.g. `{ ["mgsm-1.0-0.3"] = 4 }` with that task in
+---`tasks` (over a protocol's own; not for llm-jp-eval tasks, whose shots are the task's).
 ---@field task_shots? table<hashi.EvalTask, integer>
 ---@field limit? integer evaluate only the first N documents of each task (default: all)
 ---@field data string task data folder (`TASK/{train,validation,test}.jsonl`)

@@ -264,6 +264,12 @@ fn task_shots_and_swallows_protocol_set_shots_per_task() {
     for (arg, want) in [
         ("llmjp-1.3.0:niilc=2", "an llm-jp-eval task's shots are fixed by the task"),
         ("jnli-9.9=2", "task shots jnli-9.9=2: unknown task"),
+        ("jnli-1.3-0.4=2", "jnli-1.3-0.4 is not among the tasks evaluated (mnli)"),
+        ("mnli=1,mnli=2", "--task-shots names mnli twice"),
+        (
+            "mnli=500",
+            "mnli/train.jsonl: the few-shot pool has 200 documents, fewer than the 500 shots asked for",
+        ),
     ] {
         let e = hashi_err(&["eval", "--model", &m, "--tasks", "mnli", "--task-shots", arg, "--data", &data]);
         assert!(e.contains(want), "{arg}: {e}");

@@ -40,11 +40,11 @@ pub struct EvalArgs {
     /// 4·N bytes, with a warning.
     #[arg(long, hide = true, conflicts_with = "bpb_bytes")]
     bpb_tokens: Option<usize>,
-    /// Few-shot examples per prompt.
+    /// Few-shot examples per prompt (llm-jp-eval tasks and Swallow's MGSM have their own).
     #[arg(long, default_value_t = 3)]
     shots: usize,
-    /// Few-shot examples of single tasks instead of --shots, as TASK=N (comma-separated; e.g.
-    /// mgsm-1.0-0.3=4), over a protocol's own.
+    /// Few-shot examples of single tasks evaluated, instead of --shots, as TASK=N (comma-separated; e.g.
+    /// --tasks jnli-1.3-0.4,mgsm-1.0-0.3 --task-shots mgsm-1.0-0.3=4), over a protocol's own.
     #[arg(long, value_delimiter = ',', value_parser = parse_task_shots)]
     task_shots: Vec<(String, usize)>,
     /// Evaluate only the first N documents (after upstream's seeded shuffle).
@@ -68,7 +68,8 @@ pub struct EvalArgs {
     max_gen_toks: usize,
     /// Cut a prompt that does not fit even with zero shots from the left (counted in `truncated_contexts`)
     /// instead of failing as the upstream harness does (models with short contexts, e.g. an English tokenizer
-    /// on Japanese text).
+    /// on Japanese text). jp-stable's JSQuAD, JaQuAD and JaQKET prompts are always cut from the left and counted,
+    /// as upstream's `greedy_until` does.
     #[arg(long)]
     truncate_overlong: bool,
     /// Score log-likelihood tasks with a backend plugin (e.g. torch, on a GPU) instead of the built-in model.
@@ -83,8 +84,8 @@ pub struct EvalArgs {
 
 fn parse_task_shots(s: &str) -> Result<(String, usize), String> {
     let (task, n) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TASK=N"))?;
-    let n = n.parse().map_err(|_| format!("{s:?}: {n:?} is not a number of shots"))?;
-    Ok((task.to_string(), n))
+    let n = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a number of shots"))?;
+    Ok((task.trim().to_string(), n))
 }
 
 pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
@@ -96,13 +97,20 @@ pub fn run(mut a: EvalArgs, progress: &dyn Reporter) -> Result<()> {
             a.bpb_bytes
         );
     }
+    let tasks = hashi_eval::with_protocols(&a.tasks, &a.protocols)?;
+    let mut explicit_shots = std::collections::BTreeMap::new();
+    for (t, n) in &a.task_shots {
+        if explicit_shots.insert(t.clone(), *n).is_some() {
+            anyhow::bail!("--task-shots names {t} twice");
+        }
+    }
     let settings = EvalSettings {
         model: a.model.clone(),
-        tasks: hashi_eval::with_protocols(&a.tasks, &a.protocols)?,
+        tasks: tasks.clone(),
         bpb: a.bpb.clone(),
         bpb_bytes: a.bpb_bytes,
         shots: a.shots,
-        task_shots: hashi_eval::protocol_shots(&a.protocols, &a.task_shots.iter().cloned().collect())?,
+        task_shots: hashi_eval::protocol_shots(&tasks, &a.protocols, &explicit_shots)?,
         limit: a.limit,
         data: a.data.clone(),
         log_requests: a.log_requests.clone(),

@@ -169,11 +169,14 @@ pub fn with_protocols(tasks: &[String], protocols: &[String]) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// The per-task shots of the named protocols (Swallow's MGSM: 4), then `explicit` over them.
+/// The per-task shots of the named protocols (Swallow's MGSM: 4), then `explicit` over them; `tasks` are the
+/// tasks evaluated ([`with_protocols`]).
 ///
 /// # Errors
-/// An unknown protocol, an unknown task or an llm-jp-eval task in `explicit` (their shots are the task's).
+/// An unknown protocol; in `explicit` an unknown task, an llm-jp-eval task (their shots are the task's) or one
+/// that is not among `tasks`.
 pub fn protocol_shots(
+    tasks: &[String],
     protocols: &[String],
     explicit: &BTreeMap<String, usize>,
 ) -> Result<BTreeMap<String, usize>, EvalError> {
@@ -193,6 +196,12 @@ pub fn protocol_shots(
                 format!("unknown task (known: {})", Task::ALL.map(|(n, _)| n).join(", "))
             };
             return Err(input(format!("task shots {t}={n}: {why}")));
+        }
+        if !tasks.contains(t) {
+            return Err(input(format!(
+                "task shots {t}={n}: {t} is not among the tasks evaluated ({})",
+                tasks.join(", ")
+            )));
         }
         out.insert(t.clone(), *n);
     }
@@ -329,7 +338,7 @@ fn check_task_data(
     }
     if shots > 0 && train.docs.len() < shots {
         return Err(input(format!(
-            "{name}: {}: the few-shot pool has {} documents, fewer than --shots {shots}",
+            "{name}: {}: the few-shot pool has {} documents, fewer than the {shots} shots asked for",
             train.path.display(),
             train.docs.len()
         )));

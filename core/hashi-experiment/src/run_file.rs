@@ -126,7 +126,7 @@ impl EvalDecl {
     /// # Errors
     /// An unknown protocol or task, or an llm-jp-eval task in `task_shots`.
     pub fn task_shots(&self) -> Result<std::collections::BTreeMap<String, usize>, hashi_eval::EvalError> {
-        hashi_eval::protocol_shots(&self.protocols, &self.task_shots)
+        hashi_eval::protocol_shots(&self.all_tasks()?, &self.protocols, &self.task_shots)
     }
 }
 
