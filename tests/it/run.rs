@@ -249,6 +249,12 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "eval.protocols: unknown protocol \"swallow-2024\" (known: jp-stable, llmjp, swallow)",
         ),
         (
+            "task-shots.lua",
+            "    shots = 1,",
+            "    shots = 1, task_shots = { [\"jnli-1.3-0.4\"] = 2 },",
+            "eval.task_shots: task shots jnli-1.3-0.4=2: jnli-1.3-0.4 is not among the tasks evaluated",
+        ),
+        (
             "llmjp-task.lua",
             "\"jcommonsenseqa-1.1-0.1\"",
             "\"llmjp-1.3.0:jcqa\"",
