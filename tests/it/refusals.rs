@@ -542,7 +542,7 @@ fn empty_splits_and_small_few_shot_pools_are_refused() {
     says(&eval_err(&data.join("empty_split"), "2"), &["jcommonsenseqa/validation.jsonl", "no documents"]);
     says(
         &eval_err(&data.join("few_train"), "3"),
-        &["jcommonsenseqa/train.jsonl", "2 documents", "--shots 3"],
+        &["jcommonsenseqa/train.jsonl", "2 documents", "fewer than the 3 shots asked for"],
     );
     let dir = scratch_dir("refusals-eval-empty");
     let d = dir.join("jcommonsenseqa");
