@@ -191,13 +191,17 @@ pub fn max_abs(a: &Tensor) -> f32 {
         .expect("scalar")
 }
 
-/// The JSON documents of a JSONL file under `../shared/data` (blank lines skipped).
-pub fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
-    let p = repo_root().parent().expect("parent").join("shared/data").join(rel);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+/// The JSON documents of a JSONL file (blank lines skipped).
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect()
+}
+
+/// The JSON documents of a JSONL file under `../shared/data` (blank lines skipped).
+pub fn shared_jsonl(rel: &str) -> Vec<serde_json::Value> {
+    read_jsonl(&repo_root().parent().expect("parent").join("shared/data").join(rel))
 }

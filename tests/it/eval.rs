@@ -120,14 +120,7 @@ fn prompts_are_byte_identical_to_the_upstream_harness() {
 fn task_data(task: hashi_eval::Task) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let (dir, split) = task.data();
     if matches!(task.dataset, hashi_eval::Dataset::MarcJa | hashi_eval::Dataset::JaqketV2) {
-        let read = |f: &str| -> Vec<serde_json::Value> {
-            let p = repo_root().join("tests/fixtures/eval").join(dir).join(f);
-            std::fs::read_to_string(p)
-                .expect("fixture")
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("json"))
-                .collect()
-        };
+        let read = |f: &str| read_jsonl(&repo_root().join("tests/fixtures/eval").join(dir).join(f));
         (read("train.jsonl"), read(&format!("{split}.jsonl")))
     } else {
         (shared_jsonl(&format!("eval/{dir}/train.jsonl")), shared_jsonl(&format!("eval/{dir}/{split}.jsonl")))
@@ -137,12 +130,7 @@ fn task_data(task: hashi_eval::Task) -> (Vec<serde_json::Value>, Vec<serde_json:
 #[test]
 fn every_jp_stable_prompt_version_is_byte_identical_to_upstream() {
     use hashi_eval::Task;
-    let path = repo_root().join("tests/fixtures/eval/jp-stable/prompts.jsonl");
-    let golden: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .expect("golden prompts")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let golden = read_jsonl(&repo_root().join("tests/fixtures/eval/jp-stable/prompts.jsonl"));
     let mut checked = 0;
     for (name, task) in Task::ALL {
         if task.eleuther() {
@@ -244,11 +232,7 @@ fn task_shots_and_swallows_protocol_set_shots_per_task() {
         assert_eq!(r["n-shot"][t], n, "{t}");
         assert_eq!(r["results"][t]["docs"], 1, "{t}");
     }
-    let reqs: Vec<serde_json::Value> = std::fs::read_to_string(&log)
-        .expect("log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let reqs = read_jsonl(&log);
     let context = |task: &str| -> String {
         let r = reqs.iter().find(|r| r["task"] == task).unwrap_or_else(|| panic!("{task} logged"));
         r["context"].as_str().expect("context").to_string()
