@@ -473,6 +473,14 @@ fn smollm2_to_a_bilingual_tokenizer_matches_by_bytes_and_carries_its_special_tok
         t["new_id"].clone()
     };
     let (start, end) = (carried("<|im_start|>"), carried("<|im_end|>"));
+    // The new tokenizer's document markers take the row of SmolLM2's document separator, `<|endoftext|>`, not of
+    // the chat turn markers its instruct files name as bos and eos.
+    let separator =
+        specials.iter().find(|t| t["content"] == "<|endoftext|>").expect("carried")["old_id"].clone();
+    for marker in ["<s>", "</s>"] {
+        let t = specials.iter().find(|t| t["content"] == marker).unwrap_or_else(|| panic!("{marker}: {r}"));
+        assert_eq!((&t["action"], &t["rows_from"]), (&"document_separator".into(), &separator), "{t}");
+    }
     let check =
         special_tokens_check(&out, "<|im_start|>user\nこんにちは<|im_end|>", &["<|im_start|>", "<|im_end|>"]);
     assert_eq!(check["ids"]["<|im_start|>"], start, "{check}");

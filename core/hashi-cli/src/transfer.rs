@@ -90,7 +90,7 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
     }
     outln!("{:<10} {}", "total", row(&first.by_class))?;
     outln!(
-        "\n{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
+        "\n{:<24} {:>7} {:<22} {:<18} {:>7} {:>9}",
         "special token",
         "old id",
         "roles",
@@ -108,7 +108,7 @@ pub fn run(a: TransferArgs, progress: &dyn Reporter) -> Result<()> {
             })
             .collect();
         outln!(
-            "{:<24} {:>7} {:<22} {:<10} {:>7} {:>9}",
+            "{:<24} {:>7} {:<22} {:<18} {:>7} {:>9}",
             t.content,
             id(t.old_id),
             roles.join(","),
