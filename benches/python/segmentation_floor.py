@@ -6,6 +6,8 @@ hashi's windows (lm-eval's rolling log-likelihood, `context_len = 1`, 512-token 
   2. the new tokenizer's segmentation with every piece spelled in source tokens: a piece whose bytes are one
      source token is that token (its exact row), any other piece is the source tokenizer's ids for its bytes.
      No initialisation can give a piece a better row than the source's own, so this is the segmentation's cost;
+     (the new tokenizer's leading `▁`, SentencePiece's dummy prefix, is spelled as a space: one extra space to
+     predict per document, scored against the document's own bytes);
   3. the source's own byte-level BPE cut to its first N merges (N = --merges): the model's own vocabulary at
      that size, a floor for any vocabulary of about that many pieces.
 
