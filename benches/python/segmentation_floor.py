@@ -19,24 +19,22 @@ import argparse
 import copy
 import json
 import math
+import sys
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+from gpt2_bytes import byte_decoder  # noqa: E402  (the byte-level alphabet the parity tests use)
 
 WINDOW = 512  # hashi-eval's BPB_WINDOW
 
 
 def byte_to_unicode():
     """GPT-2's byte-level alphabet: byte -> the character byte-level pieces spell it with."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars, extra = keep[:], 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(keep, map(chr, chars)))
+    return {b: c for c, b in byte_decoder().items()}
 
 
 def piece_bytes(piece):
