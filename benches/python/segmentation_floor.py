@@ -1,7 +1,8 @@
 """How much of a vocabulary replacement's step-0 loss is the new segmentation alone (BENCHMARKS.md, issue 16).
 
 Scores the source model (transformers, f32, CPU) on the same held-out bytes three ways, each token once with
-hashi's windows (lm-eval's rolling log-likelihood, `context_len = 1`, 512-token windows, after the model's EOS):
+hashi's windows (lm-eval's own `get_rolling_token_windows`, `context_len = 1`, 512-token windows, after the
+model's EOS):
   1. the source tokenizer (what `hashi transfer --dry-run` reports as `source`);
   2. the new tokenizer's segmentation with every piece spelled in source tokens: a piece whose bytes are one
      source token is that token (its exact row), any other piece is the source tokenizer's ids for its bytes.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from transformers import AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
@@ -45,21 +47,16 @@ def piece_bytes(piece):
 
 
 def bits(model, prefix, docs_ids):
-    """Total bits of every token of every document, hashi's rolling windows after `prefix`."""
+    """Total bits of every token of every document: lm-eval's rolling windows after `prefix`, each window's
+    input built as `HFLM._loglikelihood_tokens` builds it."""
     total = 0.0
     for tokens in docs_ids:
-        full = [prefix, *tokens]
-        a = 0
-        while a < len(tokens):
-            b = min(a + WINDOW, len(tokens))
-            s = max(b - WINDOW, 0)
-            x = torch.tensor([full[s:b]])
+        windows = get_rolling_token_windows(token_list=tokens, prefix_token=prefix, max_seq_len=WINDOW, context_len=1)
+        for context, continuation in map(make_disjoint_window, windows):
+            x = torch.tensor([(context + continuation)[-(WINDOW + 1) :][:-1]])
             with torch.no_grad():
-                logp = torch.log_softmax(model(x).logits[0].float(), -1)
-            targets = torch.tensor(tokens[s:b])
-            lp = logp.gather(1, targets[:, None])[:, 0]
-            total -= lp[a - s :].sum().item()
-            a = b
+                logp = torch.log_softmax(model(x).logits[0, -len(continuation) :].float(), -1)
+            total -= logp.gather(1, torch.tensor(continuation)[:, None]).sum().item()
     return total / math.log(2)
 
 
