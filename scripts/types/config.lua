@@ -112,8 +112,9 @@
 ---@field vocab_size integer exact vocabulary size (special and byte tokens included)
 ---Language mix: "equal" (same bytes per language; the default), "all", or weights like "ja=0.6,en=0.4".
 ---@field sampling? string
----Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's missing
----pieces appended (`hashi tokenizer expand`), so the transfer keeps every row of the base model (default false).
+---Vocabulary expansion instead of replacement for the variants that do not name their `vocabulary`: the base
+---model's tokenizer with the trained tokenizer's missing pieces appended (`hashi tokenizer expand`), so the transfer
+---keeps every row of the base model (default false).
 ---@field expand? boolean
 
 ---The vocabulary transfer of a run (`hashi transfer`).
@@ -214,15 +215,24 @@
 ---@field name string id of the variant (stage names, `hashi run --only`)
 ---@field label? string what the report calls it (default: `name`)
 ---@field curriculum string the curriculum file (a `hashi.Plan`)
----Train from random weights of the transferred model's config (the variant's seed) instead of the transfer
+---Train from random weights of the starting model's config (the variant's seed) instead of the starting model
 ---(default false).
 ---@field from_scratch? boolean
+---The vocabulary it trains with, one axis of the run's comparison matrix (default "expand" when
+---`tokenizer.expand` is true, else "replace"):
+---"replace": the trained tokenizer's vocabulary instead of the base model's (transfer stage `transfer`);
+---"expand": the base model's vocabulary with the trained tokenizer's missing pieces appended, every base row kept
+---(stage `transfer-expanded`);
+---"original": the base model and its own tokenizer, untouched (no transfer).
+---Every vocabulary a variant names gets its own tokenizer, transfer, shards and step-0 evaluation.
+---@field vocabulary? "replace"|"expand"|"original"
 ---Merged with the run's `train` field by field, nested tables key by key:
 ---`train = { optimizer = { weight_decay = 0 } }` changes only the weight decay.
 ---@field train? hashi.RunTrain
 
----A run file (`hashi run FILE`): a whole experiment matrix: one tokenizer, one transfer and one set of shards
----shared by every variant's training (variants × seeds), each checkpoint evaluated, then the report. Only here
+---A run file (`hashi run FILE`): a whole experiment matrix: one trained tokenizer, and per vocabulary the variants
+---name (replacement, expansion, the original) one transfer and one set of shards, shared by every variant's training
+---(variants × seeds), each checkpoint evaluated, then the report. Only here
 ---does `hashi.quick` exist.
 ---@class hashi.RunFile
 ---@field name string

@@ -191,30 +191,106 @@ fn mini_quick_runs_end_to_end_reuses_stages_and_resumes_after_a_kill() {
     remove_scratch(&dir);
 }
 
-/// A run file with `tokenizer.expand = true` (tests/fixtures/run/mini_expand.lua) runs every stage with vocabulary
-/// expansion: the trained tokenizer only supplies pieces, the transfer keeps every row of the base model, English
-/// is read in the base's tokens and Japanese in far fewer.
+/// One run file compares the three vocabularies (tests/fixtures/run/mini_matrix.lua): the same curriculum from
+/// vocabulary expansion (`tokenizer.expand`, the variants' default), from replacement and from the untouched base
+/// model. Each vocabulary gets its own tokenizer, transfer, shards and step 0; expansion keeps every base row and
+/// reads English in the base's tokens and Japanese in far fewer; the original trains the base model with its own
+/// tokenizer from the base model's evaluation; every trained model has its vocabulary's size; the report puts them
+/// side by side with the text each read.
 #[test]
-fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
-    let out = scratch_dir("run-expand").join("run");
+fn one_run_compares_expansion_replacement_and_the_original_vocabulary() {
+    let out = scratch_dir("run-matrix").join("run");
     let o = Command::new(hashi_bin())
-        .args(["run", "tests/fixtures/run/mini_expand.lua", "--out"])
+        .args(["run", "tests/fixtures/run/mini_matrix.lua", "--out"])
         .arg(&out)
         .env("HASHI_MECAB_DIC", unidic_dir())
         .current_dir(repo_root())
         .output()
         .expect("hashi starts");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.join("tokenizer-trained/tokenizer.json").is_file() && out.join("report/report.md").is_file());
-    let r = json(&out.join("transfer/transfer_report.json"));
-    assert_eq!(r["matched"], r["old_vocab_size"], "every base row kept: {r}");
-    assert!(r["new_vocab_size"].as_u64() > r["old_vocab_size"].as_u64(), "{r}");
+    let base_vocab = json(&repo_root().join("examples/mini/base/model/config.json"))["vocab_size"].clone();
+    let expanded = json(&out.join("transfer-expanded/transfer_report.json"));
+    assert_eq!(expanded["matched"], expanded["old_vocab_size"], "expansion keeps every base row: {expanded}");
+    assert_eq!(expanded["old_vocab_size"], base_vocab);
+    assert!(expanded["new_vocab_size"].as_u64() > base_vocab.as_u64(), "{expanded}");
+    let replaced = json(&out.join("transfer/transfer_report.json"));
+    assert_eq!(replaced["new_vocab_size"], 4000, "the trained tokenizer's size: {replaced}");
+    assert!(!out.join("transfer-original").exists(), "the original vocabulary has no transfer");
+
+    // Each vocabulary's shards and trained model have its tokenizer's size.
+    let index = json(&out.join("run.json"));
+    let sizes = [
+        ("expand", &expanded["new_vocab_size"]),
+        ("replace", &replaced["new_vocab_size"]),
+        ("original", &base_vocab),
+    ];
+    for (vocabulary, size) in sizes {
+        let suffix = match vocabulary {
+            "expand" => "-expanded",
+            "original" => "-original",
+            _ => "",
+        };
+        assert_eq!(
+            &json(&out.join(format!("shards{suffix}/manifest.json")))["vocab_size"],
+            size,
+            "{vocabulary}"
+        );
+        let v = index["variants"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["vocabulary"] == vocabulary))
+            .unwrap_or_else(|| panic!("a variant of {vocabulary}: {index}"));
+        let points = v["checkpoints"].as_array().expect("checkpoints");
+        let step0 = match vocabulary {
+            "expand" => "evals/transfer-expanded.json",
+            "original" => "evals/base.json",
+            _ => "evals/transfer.json",
+        };
+        assert_eq!(points[0]["eval"], step0, "{vocabulary}");
+        let last = points.last().expect("a checkpoint");
+        let config = json(&out.join(last["checkpoint"].as_str().expect("checkpoint")).join("config.json"));
+        assert_eq!(&config["vocab_size"], size, "{vocabulary}: the trained model");
+        // The same tokens under each vocabulary, a different amount of Japanese text.
+        assert_eq!(last["tokens"], 3072, "{vocabulary}");
+        assert!(last["text_bytes_by_lang"]["ja"].as_u64() > Some(0), "{vocabulary}: {last}");
+    }
+    let ja_text = |vocabulary: &str| {
+        index["variants"].as_array().into_iter().flatten().find(|v| v["vocabulary"] == vocabulary).and_then(
+            |v| {
+                v["checkpoints"]
+                    .as_array()
+                    .and_then(|p| p.last())
+                    .and_then(|c| c["text_bytes_by_lang"]["ja"].as_u64())
+            },
+        )
+    };
+    assert!(ja_text("original") < ja_text("replace"), "byte-fallback Japanese: less text per token");
+    let transfers: Vec<&serde_json::Value> =
+        index["transfers"].as_array().expect("transfers").iter().map(|t| &t["vocabulary"]).collect();
+    assert_eq!(transfers, ["replace", "expand"]);
+
     let tokens = |eval: &str, lang: usize| {
         json(&out.join("evals").join(eval))["bits_per_byte"][lang]["tokens"].as_u64().expect("tokens")
     };
     // bits_per_byte[0] is Japanese, [1] English (the run file's order).
-    assert!(tokens("transfer.json", 0) * 2 < tokens("base.json", 0), "Japanese in far fewer tokens");
-    assert!(tokens("base.json", 1).abs_diff(tokens("transfer.json", 1)) <= 2, "English in the base's tokens");
+    assert!(tokens("transfer-expanded.json", 0) * 2 < tokens("base.json", 0), "Japanese in far fewer tokens");
+    assert!(
+        tokens("base.json", 1).abs_diff(tokens("transfer-expanded.json", 1)) <= 2,
+        "English in the base's tokens"
+    );
+
+    let report = std::fs::read_to_string(out.join("report/report.md")).expect("report");
+    for row in [
+        "| English base model (step 0 of the original vocabulary) |",
+        "| transferred, step 0 (vocabulary replaced) |",
+        "| transferred, step 0 (vocabulary expanded) |",
+        "| exp0: 3:1 then 1:3 (vocabulary expanded) |",
+        "| replace: 3:1 then 1:3 (vocabulary replaced) |",
+        "| original: 3:1 then 1:3 (original vocabulary) |",
+        "## Tokenizer (vocabulary expanded)",
+        "## Vocabulary transfer (vocabulary expanded)",
+    ] {
+        assert!(report.contains(row), "{row:?} not in the report:\n{report}");
+    }
     remove_scratch(out.parent().expect("scratch dir"));
 }
 
@@ -225,7 +301,7 @@ fn a_run_with_vocabulary_expansion_keeps_every_base_row() {
 fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
     let dir = scratch_dir("run-validate");
     let fixture =
-        std::fs::read_to_string(repo_root().join("tests/fixtures/run/mini_expand.lua")).expect("fixture");
+        std::fs::read_to_string(repo_root().join("tests/fixtures/run/mini_matrix.lua")).expect("fixture");
     let root = format!("\"{}/", repo_root().display());
     let fixture = fixture.replace("\"../../../", &root);
     let cases = [
@@ -261,6 +337,12 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "eval.tasks[1]: unknown task \"llmjp-1.3.0:jcqa\"",
         ),
         ("curriculum.lua", "curricula/exp0.lua", "curricula/nope.lua", "variants[1].curriculum"),
+        (
+            "vocabulary.lua",
+            "vocabulary = \"replace\"",
+            "vocabulary = \"replaced\"",
+            "variants[2].vocabulary: deserialize error: unknown variant `replaced`, expected one of `replace`",
+        ),
         (
             "cluster.lua",
             "checkpoint = { every = 0, keep = 1 },",

@@ -146,10 +146,11 @@ pub struct RunIndex {
     pub seeds: Vec<u64>,
     /// The English source model and its evaluation.
     pub base: RunModel,
-    /// The tokenizer folder and its analysis.
+    /// The trained bilingual tokenizer's folder and its analysis.
     pub tokenizer: RunTokenizer,
-    /// The transferred model, its report and its evaluation.
-    pub transfer: RunTransfer,
+    /// The transferred model of every vocabulary a variant starts from (replacement, expansion), in that order,
+    /// with its report and its evaluation. Variants of the original vocabulary start from `base`.
+    pub transfers: Vec<RunTransfer>,
     /// Every variant and seed trained.
     pub variants: Vec<RunVariant>,
     /// The CPU and threads.
@@ -178,9 +179,61 @@ pub struct RunTokenizer {
     pub analysis: String,
 }
 
-/// The transfer of a run.
+/// How a variant's model gets its vocabulary: the three starting points of a run's comparison matrix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vocabulary {
+    /// Vocabulary replacement: the trained tokenizer instead of the base model's, matched rows kept and the rest
+    /// initialised by the transfer's strategy.
+    #[default]
+    Replace,
+    /// Vocabulary expansion: the base model's tokenizer with the trained tokenizer's missing pieces appended
+    /// (`hashi tokenizer expand`), every base row kept.
+    Expand,
+    /// The base model and its own tokenizer, untouched.
+    Original,
+}
+
+impl Vocabulary {
+    /// Every vocabulary, in the order runs and reports list them.
+    pub const ALL: [Self; 3] = [Self::Replace, Self::Expand, Self::Original];
+
+    /// Its name in run files (`"replace"`, `"expand"`, `"original"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Replace => "replace",
+            Self::Expand => "expand",
+            Self::Original => "original",
+        }
+    }
+
+    /// What reports call it.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Replace => "vocabulary replaced",
+            Self::Expand => "vocabulary expanded",
+            Self::Original => "original vocabulary",
+        }
+    }
+}
+
+impl std::fmt::Display for Vocabulary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The transfer of a run to one vocabulary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunTransfer {
+    /// Replacement or expansion.
+    pub vocabulary: Vocabulary,
+    /// The tokenizer the transferred model reads with (relative).
+    pub tokenizer: String,
+    /// That tokenizer's analysis against the base model's on the held-out text (relative).
+    pub analysis: String,
     /// The transferred model (relative).
     pub dir: String,
     /// `transfer_report.json` (relative).
@@ -202,6 +255,9 @@ pub struct RunVariant {
     pub seed: u64,
     /// Trained from random weights.
     pub from_scratch: bool,
+    /// The vocabulary it was trained with (and, unless from scratch, started from).
+    #[serde(default)]
+    pub vocabulary: Vocabulary,
     /// Its curriculum.
     pub curriculum: PathBuf,
     /// Its training folder (relative).
@@ -222,6 +278,11 @@ pub struct RunCheckpoint {
     /// Tokens per language (none at step 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_by_lang: Option<BTreeMap<String, u64>>,
+    /// UTF-8 bytes of text those tokens hold per language (none at step 0): each language's tokens times the bytes
+    /// per token of its corpora in the variant's shards (`text_bytes / tokens` of their manifest entries), so that
+    /// variants of different vocabularies compare by text read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_bytes_by_lang: Option<BTreeMap<String, u64>>,
     /// The phase the checkpoint ends (none at step 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<usize>,

@@ -5,6 +5,7 @@
 //! `resume` continues an unfinished training from its latest checkpoint. The whole run file, every variant's
 //! training settings included, is checked before the first stage runs.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +15,9 @@ use hashi_script::{Script, ScriptOptions};
 use hashi_tokenizer::input::InputSpec;
 use serde_json::{Value, json};
 
-use hashi_core::artifacts::{RunCheckpoint, RunIndex, RunModel, RunTokenizer, RunTransfer, RunVariant};
+use hashi_core::artifacts::{
+    RunCheckpoint, RunIndex, RunModel, RunTokenizer, RunTransfer, RunVariant, Vocabulary,
+};
 
 use crate::cache::{Key, StageAction};
 use crate::experiment::ExperimentDecl;
@@ -124,15 +127,19 @@ struct EvalTarget {
     key: String,
 }
 
-/// What the shared stages made, for every variant: the run file, the tokenizer, the transfer and the shards.
+/// What a vocabulary's stages made, for its variants: the keys of its starting model and of its shards.
+struct Start {
+    model_key: String,
+    shards_key: String,
+}
+
+/// What the shared stages made, for every variant: the run file's folder, the held-out text, and the starting point
+/// of every vocabulary the variants to run name.
 struct Shared {
     /// The run file's folder (its paths are relative to it).
     base: PathBuf,
     heldout: Vec<InputSpec>,
-    tok_dir: PathBuf,
-    transferred: PathBuf,
-    transfer_key: String,
-    shards_key: String,
+    starts: BTreeMap<Vocabulary, Start>,
 }
 
 /// Runs the run file `run_file` with `opts`; `progress` shows each stage's progress.
@@ -166,24 +173,42 @@ pub fn run(run_file: &Path, opts: &RunOptions, progress: &dyn Reporter) -> Resul
     let mut r = Runner { out: out.clone(), progress, resume: opts.resume, quiet: opts.quiet, done: 0 };
     r.say(&format!("run {} ({}) in {}", d.name, experiment.display(), out.display()));
 
-    let sh = shared_stages(&mut r, &d, &wiring)?;
+    // The vocabularies of the variants to run, each with its own tokenizer, transfer, shards and step 0.
+    let vocabularies: BTreeSet<Vocabulary> = trainings.iter().map(|(v, _, _)| d.vocabulary(v)).collect();
+    let sh = shared_stages(&mut r, &d, &wiring, &vocabularies)?;
     let ev = Evaluator::new(&d.eval, &sh)?;
     let base_key = Key::new("model").content(&wiring.base_model)?.finish();
     let base_eval = ev.eval(
         &mut r,
         &EvalTarget { label: "base".into(), model: wiring.base_model.clone(), key: base_key },
     )?;
-    let transfer_eval = ev.eval(
-        &mut r,
-        &EvalTarget {
-            label: "transfer".into(),
-            model: wiring.transferred.clone(),
-            key: sh.transfer_key.clone(),
-        },
-    )?;
+    // Step 0 of each vocabulary: its transfer's evaluation (the original's is the base model's).
+    let mut step0 = BTreeMap::new();
+    let mut transfers = vec![];
+    for (&v, start) in &sh.starts {
+        if v == Vocabulary::Original {
+            step0.insert(v, base_eval.clone());
+            continue;
+        }
+        let label = format!("transfer{}", suffix(v));
+        let model = wiring.start_model(v);
+        let eval =
+            ev.eval(&mut r, &EvalTarget { label: label.clone(), model, key: start.model_key.clone() })?;
+        transfers.push(RunTransfer {
+            vocabulary: v,
+            tokenizer: rel_to(&out, &wiring.tokenizer(v)),
+            analysis: analysis_file(v),
+            dir: label.clone(),
+            report: format!("{label}/transfer_report.json"),
+            eval: rel_to(&out, &eval),
+        });
+        step0.insert(v, eval);
+    }
     let mut variants = vec![];
     for (v, seed, exp) in &trainings {
-        variants.push(train_variant(&mut r, &experiment, &sh, &ev, v, *seed, exp, &transfer_eval)?);
+        let vocabulary = d.vocabulary(v);
+        let start = Step0 { vocabulary, keys: &sh.starts[&vocabulary], eval: &step0[&vocabulary] };
+        variants.push(train_variant(&mut r, &experiment, &wiring, &ev, v, *seed, exp, &start)?);
     }
     let index = RunIndex {
         name: d.name.clone(),
@@ -191,12 +216,8 @@ pub fn run(run_file: &Path, opts: &RunOptions, progress: &dyn Reporter) -> Resul
         quick,
         seeds: seeds.clone(),
         base: RunModel { model: wiring.base_model.clone(), eval: rel_to(&out, &base_eval) },
-        tokenizer: RunTokenizer { dir: "tokenizer".into(), analysis: "tokenizer-analysis.json".into() },
-        transfer: RunTransfer {
-            dir: "transfer".into(),
-            report: "transfer/transfer_report.json".into(),
-            eval: rel_to(&out, &transfer_eval),
-        },
+        tokenizer: RunTokenizer { dir: "tokenizer".into(), analysis: analysis_file(Vocabulary::Replace) },
+        transfers,
         variants,
         machine: machine(),
         stage_seconds: stage_seconds(&out)?,
@@ -219,9 +240,6 @@ struct Wiring {
     base: PathBuf,
     /// The English source model.
     base_model: PathBuf,
-    tok_dir: PathBuf,
-    transferred: PathBuf,
-    shards: PathBuf,
     out: PathBuf,
 }
 
@@ -232,16 +250,50 @@ impl Wiring {
             experiment: experiment.to_path_buf(),
             base_model: rel(&base, &d.base),
             base,
-            tok_dir: out.join("tokenizer"),
-            transferred: out.join("transfer"),
-            shards: out.join("shards"),
             out: out.to_path_buf(),
         }
+    }
+
+    /// The trained bilingual tokenizer, `RUN/tokenizer`.
+    fn trained_tokenizer(&self) -> PathBuf {
+        self.out.join("tokenizer")
+    }
+
+    /// The tokenizer of `v`'s variants: the trained one, `RUN/tokenizer-expanded`, or the base model's own.
+    fn tokenizer(&self, v: Vocabulary) -> PathBuf {
+        match v {
+            Vocabulary::Replace => self.trained_tokenizer(),
+            Vocabulary::Expand => self.out.join("tokenizer-expanded"),
+            Vocabulary::Original => self.base_model.clone(),
+        }
+    }
+
+    /// The model `v`'s variants start from: `RUN/transfer`, `RUN/transfer-expanded`, or the base model.
+    fn start_model(&self, v: Vocabulary) -> PathBuf {
+        match v {
+            Vocabulary::Original => self.base_model.clone(),
+            _ => self.out.join(format!("transfer{}", suffix(v))),
+        }
+    }
+
+    /// The shards of `v`'s variants: `RUN/shards`, `RUN/shards-expanded`, `RUN/shards-original`.
+    fn shards(&self, v: Vocabulary) -> PathBuf {
+        self.out.join(format!("shards{}", suffix(v)))
     }
 
     /// `RUN/variants/ID` of a variant and seed.
     fn variant_dir(&self, v: &VariantDecl, seed: u64) -> PathBuf {
         self.out.join("variants").join(format!("{}-s{seed}", v.name))
+    }
+}
+
+/// What a vocabulary's stages, folders and evaluation add to their names: nothing for replacement (the method's,
+/// and what runs wrote before there were several), `-expanded`, `-original`.
+fn suffix(v: Vocabulary) -> &'static str {
+    match v {
+        Vocabulary::Replace => "",
+        Vocabulary::Expand => "-expanded",
+        Vocabulary::Original => "-original",
     }
 }
 
@@ -251,14 +303,19 @@ fn spec(base: &Path, s: &str) -> Result<InputSpec> {
     format!("{lang}={}", path.display()).parse::<InputSpec>().map_err(anyhow::Error::msg)
 }
 
-/// The stages every variant shares: the tokenizer (analysed on the held-out text against the base model's), the
-/// vocabulary transfer of the base model, and the shards of the corpora.
-fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
+/// The stages the variants share: the trained tokenizer (analysed on the held-out text against the base model's),
+/// then for each vocabulary in `vocabularies` its tokenizer (expansion: the base's with the trained one's pieces
+/// appended), the transfer of the base model to it (none for the original) and the shards of the corpora.
+fn shared_stages(
+    r: &mut Runner,
+    d: &RunDecl,
+    w: &Wiring,
+    vocabularies: &BTreeSet<Vocabulary>,
+) -> Result<Shared> {
     let out = r.out.clone();
     let inputs: Vec<InputSpec> =
         d.tokenizer.inputs.iter().map(|i| spec(&w.base, i)).collect::<Result<_>>()?;
     let heldout: Vec<InputSpec> = d.eval.bpb.iter().map(|i| spec(&w.base, i)).collect::<Result<_>>()?;
-    let init = rel(&w.base, &d.transfer.init);
 
     let mut key = Key::new("tokenizer")
         .value("vocab", &d.tokenizer.vocab_size)?
@@ -269,30 +326,74 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
             key = key.content(&f)?;
         }
     }
-    let tok_key =
-        key.content(&w.base_model.join("tokenizer.json"))?.value("expand", &d.tokenizer.expand)?.finish();
-    let tok_dir = w.tok_dir.clone();
-    // With expansion the trained tokenizer is only the source of the pieces appended to the base's.
-    let trained = if d.tokenizer.expand { out.join("tokenizer-trained") } else { tok_dir.clone() };
+    // `expand` false: the key this stage had when it also expanded, so that runs made then stay cached.
+    let tok_key = key.content(&w.base_model.join("tokenizer.json"))?.value("expand", &false)?.finish();
+    let trained = w.trained_tokenizer();
     let cfg = hashi_tokenizer::train::TrainConfig {
         vocab_size: d.tokenizer.vocab_size,
         sampling: crate::tokenizer::parse_sampling(d.tokenizer.sampling.as_deref().unwrap_or("equal"))?,
         ..Default::default()
     };
-    let outputs: Vec<&Path> = if d.tokenizer.expand { vec![&tok_dir, &trained] } else { vec![&tok_dir] };
-    let settings = json!({"tokenizer": d.tokenizer, "trained": trained, "out": tok_dir});
-    r.stage("tokenizer", &tok_key, &outputs, settings, |progress| {
+    let settings = json!({"tokenizer": d.tokenizer, "out": trained});
+    let analysis = out.join(analysis_file(Vocabulary::Replace));
+    r.stage("tokenizer", &tok_key, &[&trained, &analysis], settings, |progress| {
         crate::tokenizer::train_tokenizer(&inputs, &cfg, 4096, &trained, progress)?;
-        if d.tokenizer.expand {
-            crate::tokenizer::expand_tokenizer(&w.base_model, &trained, &tok_dir)?;
-        }
-        crate::tokenizer::analyze_tokenizer(&tok_dir, Some(&w.base_model), &heldout)?
-            .write(&out.join("tokenizer-analysis.json"))?;
+        crate::tokenizer::analyze_tokenizer(&trained, Some(&w.base_model), &heldout)?.write(&analysis)?;
         Ok(())
     })?;
 
+    let base_key = Key::new("model").content(&w.base_model)?.finish();
+    let corpora = rel(&w.base, &d.corpora);
+    let mut starts = BTreeMap::new();
+    for &v in vocabularies {
+        let tok_dir = w.tokenizer(v);
+        let tok_key = match v {
+            Vocabulary::Replace => tok_key.clone(),
+            Vocabulary::Original => base_key.clone(),
+            Vocabulary::Expand => {
+                let key = Key::new("tokenizer-expanded").upstream(&tok_key).finish();
+                let settings = json!({"base": w.base_model, "add": trained, "out": tok_dir});
+                let analysis = out.join(analysis_file(v));
+                r.stage("tokenizer-expanded", &key, &[&tok_dir, &analysis], settings, |_| {
+                    crate::tokenizer::expand_tokenizer(&w.base_model, &trained, &tok_dir)?;
+                    crate::tokenizer::analyze_tokenizer(&tok_dir, Some(&w.base_model), &heldout)?
+                        .write(&analysis)?;
+                    Ok(())
+                })?;
+                key
+            }
+        };
+        let model_key =
+            if v == Vocabulary::Original { base_key.clone() } else { transfer_stage(r, d, w, v, &tok_key)? };
+
+        let mut key = Key::new("shards").upstream(&tok_key).content(&corpora)?;
+        for f in corpus_files(&corpora)? {
+            key = key.content(&f)?;
+        }
+        let shards_key = key.finish();
+        let shards = w.shards(v);
+        let settings = json!({"corpora": corpora, "tokenizer": tok_dir, "out": shards});
+        r.stage(&format!("shards{}", suffix(v)), &shards_key, &[&shards], settings, |progress| {
+            let opts = hashi_data::PrepareOptions::default();
+            crate::plan::prepare(&corpora, &tok_dir, &shards, &opts, None, progress).map(drop)
+        })?;
+        starts.insert(v, Start { model_key, shards_key });
+    }
+    Ok(Shared { base: w.base.clone(), heldout, starts })
+}
+
+/// `tokenizer-analysis.json` (the trained tokenizer's, which replacement reads with) or
+/// `tokenizer-expanded-analysis.json`, each against the base model's tokenizer on the held-out text.
+fn analysis_file(v: Vocabulary) -> String {
+    format!("tokenizer{}-analysis.json", suffix(v))
+}
+
+/// The transfer of the base model to vocabulary `v`'s tokenizer (made by the stage keyed `tok_key`): the stage
+/// `transfer` or `transfer-expanded`. Returns its key.
+fn transfer_stage(r: &mut Runner, d: &RunDecl, w: &Wiring, v: Vocabulary, tok_key: &str) -> Result<String> {
+    let init = rel(&w.base, &d.transfer.init);
     let mut key = Key::new("transfer")
-        .upstream(&tok_key)
+        .upstream(tok_key)
         .content(&w.base_model)?
         .value("seed", &d.transfer.seed)?
         .value("map_special", &d.transfer.map_special)?;
@@ -300,11 +401,12 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
         key = key.content(f)?;
     }
     let transfer_key = key.finish();
+    let (tokenizer, out) = (w.tokenizer(v), w.start_model(v));
     let transfer = crate::transfer::TransferSettings {
         model: w.base_model.clone(),
-        tokenizer: tok_dir.clone(),
+        tokenizer: tokenizer.clone(),
         inits: vec![init.clone()],
-        out: w.transferred.clone(),
+        out: out.clone(),
         dry_run: false,
         old_tokenizer: None,
         map_special: d
@@ -318,32 +420,12 @@ fn shared_stages(r: &mut Runner, d: &RunDecl, w: &Wiring) -> Result<Shared> {
         script_lib: PathBuf::from("scripts/lib"),
         seed: d.transfer.seed,
     };
-    let settings = json!({"model": w.base_model, "tokenizer": tok_dir, "init": init, "seed": d.transfer.seed,
-                          "map_special": d.transfer.map_special, "out": w.transferred});
-    r.stage("transfer", &transfer_key, &[&w.transferred], settings, |progress| {
+    let settings = json!({"model": w.base_model, "tokenizer": tokenizer, "init": init, "seed": d.transfer.seed,
+                          "map_special": d.transfer.map_special, "out": out});
+    r.stage(&format!("transfer{}", suffix(v)), &transfer_key, &[&out], settings, |progress| {
         crate::transfer::transfer(&transfer, progress).map(drop)
     })?;
-
-    let corpora = rel(&w.base, &d.corpora);
-    let mut key = Key::new("shards").upstream(&tok_key).content(&corpora)?;
-    for f in corpus_files(&corpora)? {
-        key = key.content(&f)?;
-    }
-    let shards_key = key.finish();
-    let settings = json!({"corpora": corpora, "tokenizer": tok_dir, "out": w.shards});
-    r.stage("shards", &shards_key, &[&w.shards], settings, |progress| {
-        let opts = hashi_data::PrepareOptions::default();
-        crate::plan::prepare(&corpora, &tok_dir, &w.shards, &opts, None, progress).map(drop)
-    })?;
-
-    Ok(Shared {
-        base: w.base.clone(),
-        heldout,
-        tok_dir,
-        transferred: w.transferred.clone(),
-        transfer_key,
-        shards_key,
-    })
+    Ok(transfer_key)
 }
 
 /// Evaluates models with the run's settings; its key covers the settings, the task data and the held-out text.
@@ -395,18 +477,27 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// One variant with one seed: its starting point (the transfer, or a random init), its training, and the
-/// evaluation of every data-switch checkpoint; returns its entry of `run.json`.
+/// Where a variant starts: its vocabulary, the keys of that vocabulary's starting model and shards, and the
+/// starting model's evaluation (step 0).
+struct Step0<'a> {
+    vocabulary: Vocabulary,
+    keys: &'a Start,
+    eval: &'a Path,
+}
+
+/// One variant with one seed: its starting point (its vocabulary's starting model, or a random init of that
+/// model's config), its training, and the evaluation of every data-switch checkpoint; returns its entry of
+/// `run.json`.
 #[allow(clippy::too_many_arguments)]
 fn train_variant(
     r: &mut Runner,
     run_file: &Path,
-    sh: &Shared,
+    w: &Wiring,
     ev: &Evaluator,
     v: &VariantDecl,
     seed: u64,
     exp: &ExperimentDecl,
-    transfer_eval: &Path,
+    start: &Step0,
 ) -> Result<RunVariant> {
     let out = r.out.clone();
     let id = format!("{}-s{seed}", v.name);
@@ -415,14 +506,17 @@ fn train_variant(
     let curriculum = PathBuf::from(&exp.curriculum);
     let (start_key, start_eval) = if v.from_scratch {
         let dir = vdir.join("init");
-        let key = Key::new("init").upstream(&sh.transfer_key).value("seed", &seed)?.finish();
-        let config = sh.transferred.join("config.json");
+        let key = Key::new("init").upstream(&start.keys.model_key).value("seed", &seed)?.finish();
+        let config = w.start_model(start.vocabulary).join("config.json");
+        let tokenizer = w.tokenizer(start.vocabulary);
         let settings = json!({"config": config, "seed": seed, "out": dir});
         r.stage(&format!("init-{id}"), &key, &[&dir], settings, |progress| {
             let save = hashi_model::SaveOptions::default();
             crate::model::init_model(Some(&config), None, seed, save, &dir, progress)?;
-            for f in hashi_tokenizer::TOKENIZER_FILES {
-                std::fs::copy(sh.tok_dir.join(f), dir.join(f))?;
+            for f in
+                hashi_tokenizer::TOKENIZER_FILES.iter().map(|f| tokenizer.join(f)).filter(|f| f.is_file())
+            {
+                std::fs::copy(&f, dir.join(f.file_name().context("tokenizer file")?))?;
             }
             Ok(())
         })?;
@@ -430,12 +524,12 @@ fn train_variant(
             ev.eval(r, &EvalTarget { label: format!("{id}-init"), model: dir.clone(), key: key.clone() })?;
         (key, e)
     } else {
-        (sh.transfer_key.clone(), transfer_eval.to_path_buf())
+        (start.keys.model_key.clone(), start.eval.to_path_buf())
     };
     let train_dir = PathBuf::from(&exp.out);
     let mut key = Key::new("train")
         .upstream(&start_key)
-        .upstream(&sh.shards_key)
+        .upstream(&start.keys.shards_key)
         .value("experiment", exp)?
         .content(&curriculum)?;
     let schedule = PathBuf::from(&exp.schedule.script);
@@ -462,10 +556,12 @@ fn train_variant(
         },
     )?;
     // Every data switch (and the end) is a kept checkpoint; evaluate each.
+    let bytes_per_token = bytes_per_token(&w.shards(start.vocabulary))?;
     let mut points = vec![RunCheckpoint {
         step: 0,
         tokens: 0,
         tokens_by_lang: None,
+        text_bytes_by_lang: None,
         phase: None,
         checkpoint: None,
         eval: rel_to(&out, &start_eval),
@@ -483,6 +579,18 @@ fn train_variant(
             step: state.step,
             tokens: state.tokens(),
             tokens_by_lang: Some(state.tokens_by_lang.clone()),
+            text_bytes_by_lang: Some(
+                state
+                    .tokens_by_lang
+                    .iter()
+                    .map(|(l, &n)| {
+                        (
+                            l.clone(),
+                            (n as f64 * bytes_per_token.get(l).copied().unwrap_or(0.0)).round() as u64,
+                        )
+                    })
+                    .collect(),
+            ),
             phase: Some(state.cursor.phase),
             checkpoint: Some(rel_to(&out, &ckpt)),
             eval: rel_to(&out, &e),
@@ -495,6 +603,7 @@ fn train_variant(
         label: v.label.clone().unwrap_or_else(|| v.name.clone()),
         seed,
         from_scratch: v.from_scratch,
+        vocabulary: start.vocabulary,
         curriculum,
         train: rel_to(&out, &train_dir),
         plan: rel_to(&out, &last.join("plan.json")),
@@ -514,12 +623,14 @@ fn validate<'d>(
 ) -> Result<Vec<(&'d VariantDecl, u64, ExperimentDecl)>> {
     let file = w.experiment.display();
     crate::train::must_exist(&w.base_model.join("config.json"), "base model", &w.experiment)?;
-    crate::transfer::check_transfer_inputs(
-        &w.base_model,
-        &rel(&w.base, &d.transfer.init),
-        &d.transfer.map_special,
-        &w.experiment,
-    )?;
+    if d.variants.iter().any(|v| d.vocabulary(v) != Vocabulary::Original) {
+        crate::transfer::check_transfer_inputs(
+            &w.base_model,
+            &rel(&w.base, &d.transfer.init),
+            &d.transfer.map_special,
+            &w.experiment,
+        )?;
+    }
     for (i, t) in d.eval.tasks.iter().enumerate() {
         if !hashi_eval::is_known_task(t) {
             bail!(
@@ -570,10 +681,11 @@ fn variant_experiment(d: &RunDecl, w: &Wiring, v: &VariantDecl, seed: u64) -> Re
     let mut exp = d.train.clone();
     merge(&mut exp, &v.train);
     let vdir = w.variant_dir(v, seed);
-    let model = if v.from_scratch { vdir.join("init") } else { w.transferred.clone() };
+    let vocabulary = d.vocabulary(v);
+    let model = if v.from_scratch { vdir.join("init") } else { w.start_model(vocabulary) };
     let wiring = json!({
-        "name": format!("{} {}-s{seed}", d.name, v.name), "model": model, "tokenizer": w.tok_dir,
-        "shards": w.shards, "curriculum": rel(&w.base, &v.curriculum), "out": vdir.join("train"),
+        "name": format!("{} {}-s{seed}", d.name, v.name), "model": model, "tokenizer": w.tokenizer(vocabulary),
+        "shards": w.shards(vocabulary), "curriculum": rel(&w.base, &v.curriculum), "out": vdir.join("train"),
         "plan_overrides": {"seed": seed},
     });
     merge(&mut exp, wiring.as_object().context("wiring")?);
@@ -623,6 +735,19 @@ fn stage_seconds(out: &Path) -> Result<std::collections::BTreeMap<String, f64>> 
         }
     }
     Ok(m)
+}
+
+/// UTF-8 bytes of text per token of each language in the shards at `dir` (its corpora's `text_bytes` over their
+/// `tokens`, EOS included).
+fn bytes_per_token(dir: &Path) -> Result<BTreeMap<String, f64>> {
+    let manifest = hashi_data::Manifest::load(dir)?;
+    let mut sums: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for c in &manifest.corpora {
+        let e = sums.entry(c.corpus.lang.clone()).or_default();
+        e.0 += c.text_bytes;
+        e.1 += c.tokens;
+    }
+    Ok(sums.into_iter().filter(|(_, (_, t))| *t > 0).map(|(l, (b, t))| (l, b as f64 / t as f64)).collect())
 }
 
 /// The checkpoints that end a phase, in step order.

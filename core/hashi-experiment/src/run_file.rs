@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use hashi_core::artifacts::Vocabulary;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// A run: one tokenizer, one transfer and one set of shards shared by every variant's training.
+/// A run: one trained tokenizer, and per vocabulary its variants name one transfer and one set of shards, shared by
+/// every variant's training.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunDecl {
@@ -48,10 +50,19 @@ pub struct TokenizerDecl {
     /// Language mix: `equal`, `all`, or weights like `ja=0.6,en=0.4`.
     #[serde(default)]
     pub sampling: Option<String>,
-    /// Vocabulary expansion instead of replacement: the base model's tokenizer with the trained tokenizer's
-    /// missing pieces appended (`hashi tokenizer expand`), so the transfer keeps every row of the base model.
+    /// Vocabulary expansion instead of replacement for the variants that do not name their
+    /// [`VariantDecl::vocabulary`]: the base model's tokenizer with the trained tokenizer's missing pieces appended
+    /// (`hashi tokenizer expand`), so the transfer keeps every row of the base model.
     #[serde(default)]
     pub expand: bool,
+}
+
+impl RunDecl {
+    /// The vocabulary of `v`: its own, else expansion when `tokenizer.expand` is set, else replacement.
+    #[must_use]
+    pub fn vocabulary(&self, v: &VariantDecl) -> Vocabulary {
+        v.vocabulary.unwrap_or(if self.tokenizer.expand { Vocabulary::Expand } else { Vocabulary::Replace })
+    }
 }
 
 /// The transfer stage.
@@ -156,9 +167,13 @@ pub struct VariantDecl {
     pub label: Option<String>,
     /// Its curriculum (Lua plan).
     pub curriculum: String,
-    /// Train from random weights (the transferred model's config, the variant's seed) instead of the transfer.
+    /// Train from random weights (the starting model's config, the variant's seed) instead of the starting model.
     #[serde(default)]
     pub from_scratch: bool,
+    /// The vocabulary it trains with: replacement, expansion or the base model's own (default: see
+    /// [`RunDecl::vocabulary`]).
+    #[serde(default)]
+    pub vocabulary: Option<Vocabulary>,
     /// Fields replacing the run's `train` fields for this variant.
     #[serde(default)]
     pub train: Map<String, Value>,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use hashi_core::artifacts::{RunIndex, RunVariant};
+use hashi_core::artifacts::{RunIndex, RunVariant, Vocabulary};
 use hashi_eval::EvalResults;
 use hashi_tokenizer::analyze::TokenizerAnalysis;
 use hashi_transfer::TransferReport;
@@ -57,12 +57,19 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut order: Vec<String> = vec![];
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
-    let (mut base, mut start) = (vec![], vec![]);
+    let mut vocabularies: BTreeMap<String, Vocabulary> = BTreeMap::new();
+    // The last checkpoint of each variant (its first run's): what it trained on.
+    let mut read: BTreeMap<String, hashi_core::artifacts::RunCheckpoint> = BTreeMap::new();
+    let mut base = vec![];
+    // Step 0 of each vocabulary with a transfer.
+    let mut starts: Vec<(Vocabulary, Scores)> = vec![];
     for (i, r) in runs.iter().enumerate() {
-        // The base model and the transfer do not depend on the seed: the first run's stand for all.
+        // The base model and the transfers do not depend on the seed: the first run's stand for all.
         if i == 0 {
             base.push(Scores::from_eval(&r.eval(&r.index.base.eval)?));
-            start.push(Scores::from_eval(&r.eval(&r.index.transfer.eval)?));
+            for t in &r.index.transfers {
+                starts.push((t.vocabulary, Scores::from_eval(&r.eval(&t.eval)?)));
+            }
         }
         for v in r.variants() {
             let name = v.name.clone();
@@ -70,6 +77,10 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 order.push(name.clone());
             }
             labels.insert(name.clone(), v.label.clone());
+            vocabularies.insert(name.clone(), v.vocabulary);
+            if let Some(last) = v.checkpoints.last() {
+                read.entry(name.clone()).or_insert_with(|| last.clone());
+            }
             let mut curve = vec![];
             for c in &v.checkpoints {
                 curve.push((c.tokens as f64, Scores::from_eval(&r.eval(&c.eval)?)));
@@ -81,6 +92,15 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         .iter()
         .map(|(n, cs)| (n, cs.iter().filter_map(|c| c.last().map(|p| &p.1)).collect()))
         .collect();
+    // Variants of several vocabularies: each row and caption says which.
+    let mixed = vocabularies.values().collect::<std::collections::BTreeSet<_>>().len() > 1;
+    let row_name = |n: &String| -> String {
+        if mixed {
+            format!("{n}: {} ({})", labels[n], vocabularies[n].describe())
+        } else {
+            format!("{n}: {}", labels[n])
+        }
+    };
     let first = &runs[0];
     let title = format!("hashi report: {}", first.index.name);
     let mut blocks = vec![Block::Heading(1, title.clone())];
@@ -121,22 +141,33 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         r.extend(tasks.iter().map(|t| Stat::of(s.iter().map(|x| x.tasks.get(t).copied())).show(1)));
         r
     };
-    rows.push(row("English base model".into(), &base.iter().collect::<Vec<_>>()));
-    rows.push(row("transferred, step 0".into(), &start.iter().collect::<Vec<_>>()));
+    let base_name = if vocabularies.values().any(|v| *v == Vocabulary::Original) {
+        "English base model (step 0 of the original vocabulary)"
+    } else {
+        "English base model"
+    };
+    rows.push(row(base_name.into(), &base.iter().collect::<Vec<_>>()));
+    for (v, s) in &starts {
+        rows.push(row(format!("transferred, step 0 ({})", v.describe()), &[s]));
+    }
     for name in &order {
-        rows.push(row(format!("{name}: {}", labels[name]), &finals[name]));
+        rows.push(row(row_name(name), &finals[name]));
     }
     blocks.push(Block::Table { head, rows });
     blocks.push(Block::Para(scores::legend(&tasks, &swallow_tasks)));
-    if let Some(note) =
-        scores::bpb_bytes_note(base.iter().chain(&start).chain(finals.values().flatten().copied()))
-    {
+    if let Some(note) = scores::bpb_bytes_note(
+        base.iter().chain(starts.iter().map(|s| &s.1)).chain(finals.values().flatten().copied()),
+    ) {
         blocks.push(Block::Para(note));
     }
 
+    blocks.extend(scores::text_read_blocks(
+        &order.iter().map(|n| (row_name(n), vocabularies[n], &read[n])).collect::<Vec<_>>(),
+    ));
+
     // The same datasets under the two protocols.
     let mut models = vec![("English base model".to_string(), base.iter().collect::<Vec<_>>())];
-    models.extend(order.iter().map(|n| (format!("{n}: {}", labels[n]), finals[n].clone())));
+    models.extend(order.iter().map(|n| (row_name(n), finals[n].clone())));
     let rows = scores::protocol_rows(&models);
     if !rows.is_empty() {
         blocks.push(Block::Heading(2, "The same datasets under jp-stable and Swallow's protocol".into()));
@@ -330,7 +361,13 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     blocks.push(Block::Figure {
         file: "loss".into(),
         svg: svg::lines("Training loss (moving average of 9 steps)", "step", "loss", &loss, false, &[]),
-        caption: "Training loss per step; vocabularies are equal across variants, so losses compare".into(),
+        caption: if mixed {
+            "Training loss per step; losses compare only between variants of one vocabulary (Table 2 says which), \
+             since a token is a different amount of text in each; bits per byte compares across them"
+                .into()
+        } else {
+            "Training loss per step; vocabularies are equal across variants, so losses compare".into()
+        },
     });
     blocks.push(Block::Figure {
         file: "lr".into(),
@@ -338,11 +375,24 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         caption: "Learning rate: a re-warmup at every data switch".into(),
     });
 
-    // Tokenizer and transfer.
+    // Tokenizers and transfers: the trained tokenizer, then each transfer's (the expanded tokenizer's own).
     let analysis = TokenizerAnalysis::read(&first.dir.join(&first.index.tokenizer.analysis))?;
-    blocks.extend(scores::tokenizer_blocks(&analysis));
-    let transfer = read_json::<TransferReport>(&first.dir.join(&first.index.transfer.report))?;
-    blocks.extend(scores::transfer_blocks(&transfer));
+    blocks.extend(scores::tokenizer_blocks("Tokenizer", &analysis));
+    for t in &first.index.transfers {
+        if t.analysis != first.index.tokenizer.analysis {
+            let analysis = TokenizerAnalysis::read(&first.dir.join(&t.analysis))?;
+            blocks.extend(scores::tokenizer_blocks(
+                &format!("Tokenizer ({})", t.vocabulary.describe()),
+                &analysis,
+            ));
+        }
+        let transfer = read_json::<TransferReport>(&first.dir.join(&t.report))?;
+        let title = match first.index.transfers.len() {
+            1 => "Vocabulary transfer".to_string(),
+            _ => format!("Vocabulary transfer ({})", t.vocabulary.describe()),
+        };
+        blocks.extend(scores::transfer_blocks(&title, &transfer));
+    }
     blocks
         .extend(scores::timing_blocks(&runs.iter().map(|r| (r.dir.as_path(), &r.index)).collect::<Vec<_>>()));
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hashi_core::artifacts::RunIndex;
+use hashi_core::artifacts::{RunCheckpoint, RunIndex, Vocabulary};
 use hashi_eval::EvalResults;
 use hashi_tokenizer::analyze::{Composition, TokenizerAnalysis};
 use hashi_transfer::TransferReport;
@@ -331,8 +331,10 @@ pub fn orderings(
     (head, rows)
 }
 
-pub fn tokenizer_blocks(a: &TokenizerAnalysis) -> Vec<Block> {
-    let mut blocks = vec![Block::Heading(2, "Tokenizer".into())];
+/// The tokenizer's composition by script and its length per token on the held-out text, beside the base model's,
+/// under the heading `title`.
+pub fn tokenizer_blocks(title: &str, a: &TokenizerAnalysis) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(2, title.into())];
     // Categories in the analysis's own order (Latin, CJK, Hiragana, Katakana, ...), then the Japanese total.
     let comp = |c: &Composition| -> Vec<(String, f64)> {
         let mut v: Vec<(String, f64)> =
@@ -384,8 +386,9 @@ pub fn tokenizer_blocks(a: &TokenizerAnalysis) -> Vec<Block> {
     blocks
 }
 
-pub fn transfer_blocks(t: &TransferReport) -> Vec<Block> {
-    let mut blocks = vec![Block::Heading(2, "Vocabulary transfer".into())];
+/// The transfer's kept and initialised rows by script and their norms, under the heading `title`.
+pub fn transfer_blocks(title: &str, t: &TransferReport) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(2, title.into())];
     blocks.push(Block::Para(format!(
         "Strategy `{}`: {} of {} new tokens exist in the old vocabulary ({}) and keep their embedding and lm_head \
          rows; the rest are initialised by the strategy.",
@@ -413,6 +416,48 @@ pub fn transfer_blocks(t: &TransferReport) -> Vec<Block> {
         rows,
     });
     blocks
+}
+
+/// What each variant trained on by its last checkpoint: tokens and text per language. A token budget is the same
+/// number of tokens for every variant, but a different amount of text under each vocabulary.
+pub fn text_read_blocks(variants: &[(String, Vocabulary, &RunCheckpoint)]) -> Vec<Block> {
+    let langs: std::collections::BTreeSet<&String> =
+        variants.iter().flat_map(|(_, _, c)| c.tokens_by_lang.iter().flatten().map(|(l, _)| l)).collect();
+    if langs.is_empty() {
+        return vec![];
+    }
+    let mut head: Vec<String> = vec!["model".into(), "vocabulary".into(), "tokens".into()];
+    head.extend(langs.iter().map(|l| format!("{l} tokens")));
+    // KB, or MB from 10 MB on.
+    let most =
+        variants.iter().flat_map(|(_, _, c)| c.text_bytes_by_lang.iter().flatten().map(|(_, b)| *b)).max();
+    let (unit, scale) = if most.unwrap_or(0) >= 10_000_000 { ("MB", 1e6) } else { ("KB", 1e3) };
+    head.extend(langs.iter().map(|l| format!("{l} text ({unit})")));
+    let rows = variants
+        .iter()
+        .map(|(name, v, c)| {
+            let mut r = vec![name.clone(), v.name().to_string(), c.tokens.to_string()];
+            let tokens = |l: &String| c.tokens_by_lang.as_ref().and_then(|m| m.get(l)).map(u64::to_string);
+            let text = |l: &String| {
+                c.text_bytes_by_lang
+                    .as_ref()
+                    .and_then(|m| m.get(l))
+                    .map(|b| format!("{:.1}", *b as f64 / scale))
+            };
+            r.extend(langs.iter().map(|l| tokens(l).unwrap_or_else(|| "–".into())));
+            r.extend(langs.iter().map(|l| text(l).unwrap_or_else(|| "–".into())));
+            r
+        })
+        .collect();
+    vec![
+        Block::Table { head, rows },
+        Block::Para(
+            "Text trained on by the last checkpoint: tokens per language, and the UTF-8 text they hold (each \
+             language's tokens times the bytes per token of its corpora in the variant's shards). A token budget is \
+             a different amount of text under each vocabulary."
+                .into(),
+        ),
+    ]
 }
 
 pub fn timing_blocks(runs: &[(&Path, &RunIndex)]) -> Vec<Block> {
@@ -605,7 +650,7 @@ mod tests {
             "lengths": [],
         }))
         .expect("analysis");
-        let blocks = tokenizer_blocks(&a);
+        let blocks = tokenizer_blocks("Tokenizer", &a);
         let Some(Block::Table { rows, .. }) = blocks.get(1) else { panic!("composition table") };
         let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(names, ["latin", "cjk", "hiragana", "japanese (CJK + kana)"]);

@@ -19,7 +19,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mlua::{ChunkMode, HookTriggers, Lua, LuaOptions, LuaSerdeExt, StdLib, Table, Value, VmState};
+use mlua::{ChunkMode, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, ScriptError};
@@ -238,12 +238,30 @@ impl Script {
             what: what.into(),
             message,
         })?;
-        self.lua.from_value(v).map_err(|e| ScriptError::Decode {
+        serde_path_to_error::deserialize(mlua::serde::Deserializer::new(v)).map_err(|e| ScriptError::Decode {
             path: self.path.clone(),
             what: what.into(),
-            message: e.to_string(),
+            message: match lua_path(e.path()) {
+                p if p.is_empty() => e.inner().to_string(),
+                p => format!("{p}: {}", e.inner()),
+            },
         })
     }
+}
+
+/// A decoding error's place in the script's value as Lua spells it: `variants[2].vocabulary` (arrays from 1).
+fn lua_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for s in path.iter() {
+        match s {
+            Segment::Seq { index } => out += &format!("[{}]", index + 1),
+            Segment::Map { key } if out.is_empty() => out += key,
+            Segment::Map { key } => out += &format!(".{key}"),
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 /// Arguments of [`Script::call`]: anything serde can serialise.
