@@ -288,6 +288,8 @@ fn one_run_compares_expansion_replacement_and_the_original_vocabulary() {
         "| original: 3:1 then 1:3 (original vocabulary) |",
         "## Tokenizer (vocabulary expanded)",
         "## Vocabulary transfer (vocabulary expanded)",
+        "placed by the text trained on (the variants' vocabularies differ)",
+        "| original: 3:1 then 1:3 (original vocabulary) | original | 3072 | 1536 | 1536 |",
     ] {
         assert!(report.contains(row), "{row:?} not in the report:\n{report}");
     }
@@ -341,8 +343,22 @@ fn run_file_mistakes_fail_before_any_stage_naming_the_field() {
             "vocabulary.lua",
             "vocabulary = \"replace\"",
             "vocabulary = \"replaced\"",
-            "variants[2].vocabulary: deserialize error: unknown variant `replaced`, expected one of `replace`",
+            "variants[2].vocabulary: deserialize error: unknown vocabulary \"replaced\" (known: \"replace\"",
         ),
+        (
+            "duplicate.lua",
+            "{ name = \"original\",",
+            "{ name = \"replace\",",
+            "variants[3].name: \"replace\" is variants[2]'s name too",
+        ),
+        (
+            "name.lua",
+            "{ name = \"original\",",
+            "{ name = \"../original\",",
+            "variants[3].name: \"../original\" is not a plain name",
+        ),
+        ("inputs.lua", "corpus/train/ja_*.jsonl", "corpus/train/jp_*.jsonl", "tokenizer.inputs[1]: "),
+        ("bpb.lua", "heldout/en_wiki.jsonl", "heldout/en_wik.jsonl", "eval.bpb[2]: "),
         (
             "cluster.lua",
             "checkpoint = { every = 0, keep = 1 },",

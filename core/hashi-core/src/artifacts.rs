@@ -179,9 +179,17 @@ pub struct RunTokenizer {
     pub analysis: String,
 }
 
+fn trained_tokenizer() -> String {
+    "tokenizer".into()
+}
+
+fn trained_analysis() -> String {
+    "tokenizer-analysis.json".into()
+}
+
 /// How a variant's model gets its vocabulary: the three starting points of a run's comparison matrix.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Vocabulary {
     /// Vocabulary replacement: the trained tokenizer instead of the base model's, matched rows kept and the rest
     /// initialised by the transfer's strategy.
@@ -219,6 +227,17 @@ impl Vocabulary {
     }
 }
 
+impl TryFrom<String> for Vocabulary {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown vocabulary {s:?} (known: \"replace\", \"expand\", \"original\")"))
+    }
+}
+
 impl std::fmt::Display for Vocabulary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -228,11 +247,14 @@ impl std::fmt::Display for Vocabulary {
 /// The transfer of a run to one vocabulary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunTransfer {
-    /// Replacement or expansion.
+    /// Replacement or expansion (replacement in an index written before runs had several).
+    #[serde(default)]
     pub vocabulary: Vocabulary,
     /// The tokenizer the transferred model reads with (relative).
+    #[serde(default = "trained_tokenizer")]
     pub tokenizer: String,
     /// That tokenizer's analysis against the base model's on the held-out text (relative).
+    #[serde(default = "trained_analysis")]
     pub analysis: String,
     /// The transferred model (relative).
     pub dir: String,
@@ -302,7 +324,16 @@ impl RunIndex {
         let p = run_dir.join("run.json");
         let text = std::fs::read_to_string(&p)
             .map_err(|e| format!("{}: not a run directory ({e})", run_dir.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a run index: {e}", p.display()))
+        let bad = |e: serde_json::Error| format!("{}: not a run index: {e}", p.display());
+        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+        // An index written before runs had several vocabularies holds its one transfer as `transfer`.
+        if let Some(map) = value.as_object_mut()
+            && !map.contains_key("transfers")
+            && let Some(t) = map.remove("transfer")
+        {
+            map.insert("transfers".into(), serde_json::Value::Array(vec![t]));
+        }
+        serde_json::from_value(value).map_err(bad)
     }
 
     /// Writes `RUN/run.json` atomically.
@@ -313,5 +344,49 @@ impl RunIndex {
         let p = run_dir.join("run.json");
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
         crate::write_atomic(&p, text.as_bytes()).map_err(|e| format!("writing {}: {e}", p.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index written before runs had several vocabularies (one `transfer`, variants without `vocabulary`) reads
+    /// as a run of one replaced vocabulary.
+    #[test]
+    fn an_index_with_one_transfer_reads_as_a_replaced_vocabulary() {
+        let dir = std::env::temp_dir().join(format!("hashi-legacy-index-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let old = serde_json::json!({
+            "name": "old", "experiment": "x.lua", "quick": false, "seeds": [1],
+            "base": {"model": "base", "eval": "evals/base.json"},
+            "tokenizer": {"dir": "tokenizer", "analysis": "tokenizer-analysis.json"},
+            "transfer": {"dir": "transfer", "report": "transfer/transfer_report.json", "eval": "evals/transfer.json"},
+            "variants": [{"id": "exp0-s1", "name": "exp0", "label": "exp0", "seed": 1, "from_scratch": false,
+                          "curriculum": "c.lua", "train": "variants/exp0-s1/train", "plan": "p.json",
+                          "checkpoints": []}],
+            "machine": "cpu", "stage_seconds": {}, "seconds_this_invocation": 1.0
+        });
+        std::fs::write(dir.join("run.json"), old.to_string()).expect("write");
+        let index = RunIndex::read(&dir).expect("an old index reads");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(index.transfers.len(), 1);
+        let t = &index.transfers[0];
+        assert_eq!(
+            (t.vocabulary, t.dir.as_str(), t.tokenizer.as_str()),
+            (Vocabulary::Replace, "transfer", "tokenizer")
+        );
+        assert_eq!(t.analysis, "tokenizer-analysis.json");
+        assert_eq!(index.variants[0].vocabulary, Vocabulary::Replace);
+    }
+
+    #[test]
+    fn vocabularies_are_named_as_in_run_files() {
+        for v in Vocabulary::ALL {
+            assert_eq!(serde_json::to_value(v).expect("json"), v.name());
+            assert_eq!(serde_json::from_value::<Vocabulary>(v.name().into()).expect("reads"), v);
+        }
+        let e = serde_json::from_value::<Vocabulary>("expanded".into()).expect_err("unknown");
+        assert!(e.to_string().contains("unknown vocabulary \"expanded\" (known: \"replace\""), "{e}");
     }
 }

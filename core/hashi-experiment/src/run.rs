@@ -623,6 +623,33 @@ fn validate<'d>(
 ) -> Result<Vec<(&'d VariantDecl, u64, ExperimentDecl)>> {
     let file = w.experiment.display();
     crate::train::must_exist(&w.base_model.join("config.json"), "base model", &w.experiment)?;
+    if d.variants.is_empty() {
+        bail!("{file}: variants: no variant to train");
+    }
+    for (i, v) in d.variants.iter().enumerate() {
+        // The name becomes folder and stage names: nothing that leaves the run directory or hides a file.
+        let plain = !v.name.is_empty()
+            && !v.name.starts_with('.')
+            && v.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !plain {
+            bail!(
+                "{file}: variants[{}].name: {:?} is not a plain name (ASCII letters, digits, '.', '_' and '-', not \
+                 starting with '.'): it names the variant's folders and stages",
+                i + 1,
+                v.name
+            );
+        }
+        if let Some(j) = d.variants[..i].iter().position(|o| o.name == v.name) {
+            bail!("{file}: variants[{}].name: {:?} is variants[{}]'s name too", i + 1, v.name, j + 1);
+        }
+    }
+    for (field, specs) in [("tokenizer.inputs", &d.tokenizer.inputs), ("eval.bpb", &d.eval.bpb)] {
+        for (i, s) in specs.iter().enumerate() {
+            let at = |e: anyhow::Error| anyhow::anyhow!("{file}: {field}[{}]: {e}", i + 1);
+            let (_, path) = input_spec(&w.base, s).map_err(at)?;
+            expand(&path).map_err(at)?;
+        }
+    }
     if d.variants.iter().any(|v| d.vocabulary(v) != Vocabulary::Original) {
         crate::transfer::check_transfer_inputs(
             &w.base_model,

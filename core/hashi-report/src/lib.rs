@@ -88,7 +88,18 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 order.push(name.clone());
             }
             labels.insert(name.clone(), v.label.clone());
-            vocabularies.insert(name.clone(), v.vocabulary);
+            // One row per name: the same name trained with two vocabularies is two models, not two seeds.
+            if let Some(other) = vocabularies.insert(name.clone(), v.vocabulary)
+                && other != v.vocabulary
+            {
+                bail!(
+                    "variant {name:?} is trained with the {} in {} and the {} in an earlier run directory: the \
+                     report averages variants of one name, so report them separately or rename one",
+                    v.vocabulary.describe(),
+                    r.dir.display(),
+                    other.describe()
+                );
+            }
             if let Some(last) = v.checkpoints.last() {
                 read.entry(name.clone()).or_insert_with(|| last.clone());
             }
@@ -205,17 +216,19 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         }
     }
 
-    // The paper's orderings.
-    blocks.push(Block::Heading(2, "The paper's orderings at this scale".into()));
+    // The paper's orderings, where the run has the variants they compare.
     let (head, rows) = scores::orderings(&finals, &base);
-    blocks.push(Block::Table { head, rows });
-    blocks.push(Block::Para(
+    if !rows.is_empty() {
+        blocks.push(Block::Heading(2, "The paper's orderings at this scale".into()));
+        blocks.push(Block::Table { head, rows });
+        blocks.push(Block::Para(
         "Each cell: the difference a − b (bits per byte: b − a, so positive means a is better throughout) ± its \
          standard error, and whether it holds. A difference holds when it exceeds twice its standard error: \
          evaluation sampling for task averages, plus the spread over seeds when several seeds ran; bits per byte of \
          one seed has no variance estimate."
-            .into(),
-    ));
+                .into(),
+        ));
+    }
 
     // Figure 1: the data plans.
     blocks.push(Block::Heading(2, "Figure 1: data plan per phase".into()));
@@ -473,12 +486,13 @@ fn summary(runs: &[Run]) -> String {
         let i = &r.index;
         let secs: f64 = i.stage_seconds.values().sum();
         lines.push(format!(
-            "- `{}`: run file `{}`{}, seeds {:?}, {} variant trainings; machine: {}; stages took {:.1} min in all",
+            "- `{}`: run file `{}`{}, seeds {:?}, {} variant training{}; machine: {}; stages took {:.1} min in all",
             shown(&r.dir),
             shown(&i.experiment),
             if i.quick { " (--quick)" } else { "" },
             i.seeds,
             r.variants().len(),
+            if r.variants().len() == 1 { "" } else { "s" },
             i.machine,
             secs / 60.0
         ));
