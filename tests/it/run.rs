@@ -293,6 +293,32 @@ fn one_run_compares_expansion_replacement_and_the_original_vocabulary() {
     ] {
         assert!(report.contains(row), "{row:?} not in the report:\n{report}");
     }
+
+    // A second run directory whose variant "original" was trained with another vocabulary is not averaged with
+    // this one's as if it were a second seed.
+    let other = out.with_file_name("other");
+    let copied = Command::new("cp").arg("-r").arg(&out).arg(&other).status().expect("cp starts");
+    assert!(copied.success());
+    let mut index = json(&other.join("run.json"));
+    for v in index["variants"].as_array_mut().expect("variants") {
+        if v["name"] == "original" {
+            v["vocabulary"] = "expand".into();
+        }
+    }
+    std::fs::write(other.join("run.json"), index.to_string()).expect("write run.json");
+    let o = Command::new(hashi_bin())
+        .args(["report", "--out"])
+        .arg(out.with_file_name("report"))
+        .args([&out, &other])
+        .output()
+        .expect("hashi starts");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("variant \"original\" is trained with the vocabulary expanded in")
+            && err.contains("and the original vocabulary in an earlier run directory"),
+        "{err}"
+    );
     remove_scratch(out.parent().expect("scratch dir"));
 }
 
