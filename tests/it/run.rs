@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{hashi_bin, remove_scratch, repo_root, scratch_dir, unidic_dir};
+use crate::common::{hashi_bin, hashi_err, remove_scratch, repo_root, scratch_dir, unidic_dir};
 
 const MINI: &str = "examples/mini/mini.lua";
 
@@ -306,14 +306,9 @@ fn one_run_compares_expansion_replacement_and_the_original_vocabulary() {
         }
     }
     std::fs::write(other.join("run.json"), index.to_string()).expect("write run.json");
-    let o = Command::new(hashi_bin())
-        .args(["report", "--out"])
-        .arg(out.with_file_name("report"))
-        .args([&out, &other])
-        .output()
-        .expect("hashi starts");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let path = |p: &Path| p.display().to_string();
+    let (report_dir, out_dir, other_dir) = (path(&out.with_file_name("report")), path(&out), path(&other));
+    let err = hashi_err(&["report", "--out", &report_dir, &out_dir, &other_dir]);
     assert!(
         err.contains("variant \"original\" is trained with the vocabulary expanded in")
             && err.contains("and the original vocabulary in an earlier run directory"),

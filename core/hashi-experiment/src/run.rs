@@ -175,9 +175,10 @@ pub fn run(run_file: &Path, opts: &RunOptions, progress: &dyn Reporter) -> Resul
 
     // The vocabularies of the variants to run, each with its own tokenizer, transfer, shards and step 0.
     let vocabularies: BTreeSet<Vocabulary> = trainings.iter().map(|(v, _, _)| d.vocabulary(v)).collect();
-    let sh = shared_stages(&mut r, &d, &wiring, &vocabularies)?;
-    let ev = Evaluator::new(&d.eval, &sh)?;
+    // The base model's content, hashed once: the original vocabulary's start and the base model's evaluation.
     let base_key = Key::new("model").content(&wiring.base_model)?.finish();
+    let sh = shared_stages(&mut r, &d, &wiring, &vocabularies, &base_key)?;
+    let ev = Evaluator::new(&d.eval, &sh)?;
     let base_eval = ev.eval(
         &mut r,
         &EvalTarget { label: "base".into(), model: wiring.base_model.clone(), key: base_key },
@@ -306,11 +307,13 @@ fn spec(base: &Path, s: &str) -> Result<InputSpec> {
 /// The stages the variants share: the trained tokenizer (analysed on the held-out text against the base model's),
 /// then for each vocabulary in `vocabularies` its tokenizer (expansion: the base's with the trained one's pieces
 /// appended), the transfer of the base model to it (none for the original) and the shards of the corpora.
+/// `base_key` is the base model's content key.
 fn shared_stages(
     r: &mut Runner,
     d: &RunDecl,
     w: &Wiring,
     vocabularies: &BTreeSet<Vocabulary>,
+    base_key: &str,
 ) -> Result<Shared> {
     let out = r.out.clone();
     let inputs: Vec<InputSpec> =
@@ -342,14 +345,14 @@ fn shared_stages(
         Ok(())
     })?;
 
-    let base_key = Key::new("model").content(&w.base_model)?.finish();
     let corpora = rel(&w.base, &d.corpora);
+    let corpus_files = corpus_files(&corpora)?;
     let mut starts = BTreeMap::new();
     for &v in vocabularies {
         let tok_dir = w.tokenizer(v);
         let tok_key = match v {
             Vocabulary::Replace => tok_key.clone(),
-            Vocabulary::Original => base_key.clone(),
+            Vocabulary::Original => base_key.to_string(),
             Vocabulary::Expand => {
                 let key = Key::new("tokenizer-expanded").upstream(&tok_key).finish();
                 let settings = json!({"base": w.base_model, "add": trained, "out": tok_dir});
@@ -363,12 +366,15 @@ fn shared_stages(
                 key
             }
         };
-        let model_key =
-            if v == Vocabulary::Original { base_key.clone() } else { transfer_stage(r, d, w, v, &tok_key)? };
+        let model_key = if v == Vocabulary::Original {
+            base_key.to_string()
+        } else {
+            transfer_stage(r, d, w, v, &tok_key)?
+        };
 
         let mut key = Key::new("shards").upstream(&tok_key).content(&corpora)?;
-        for f in corpus_files(&corpora)? {
-            key = key.content(&f)?;
+        for f in &corpus_files {
+            key = key.content(f)?;
         }
         let shards_key = key.finish();
         let shards = w.shards(v);
