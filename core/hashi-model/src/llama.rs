@@ -46,20 +46,59 @@ impl Linear {
         Ok(Self { weight: wt.t()?, bias: self.bias.as_ref().map(Tensor::detach), weight_t: Some(wt) })
     }
 
+    /// Rows `x` `[n, in]` → `[n, out]`. Rows in, rows out: a reshape would be one more autograd node, which
+    /// costs a zero-filled gradient buffer and an accumulation pass per training step.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (rows, cols) = self.weight.dims2()?;
-        let mut out_shape = x.dims().to_vec();
-        let n: usize = out_shape[..out_shape.len() - 1].iter().product();
-        *out_shape.last_mut().ok_or_else(|| ModelError::Input("linear input is a scalar".into()))? = rows;
         let y = match &self.weight_t {
-            Some(wt) => x.reshape((n, cols))?.matmul(wt)?,
-            None => ops::linear(&x.reshape((n, cols))?, &self.weight)?,
+            Some(wt) => x.matmul(wt)?,
+            None => ops::linear(x, &self.weight)?,
         };
-        let y = match &self.bias {
+        Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
+        })
+    }
+}
+
+/// Linear layers that read one input, run as one product `x [W₁; W₂; …]ᵀ` with their outputs side by side
+/// (q, k, v; gate, up): one larger matrix product instead of two or three thin ones, and one autograd node.
+#[derive(Debug, Clone)]
+enum Packed {
+    /// The trainable layers: their weights (and biases) are concatenated on every forward pass, a graph node
+    /// whose backward hands each weight its rows of the packed gradient.
+    Parts(Vec<Linear>),
+    /// An inference copy holding the concatenation.
+    Fused(Linear),
+}
+
+impl Packed {
+    fn load(params: &ParamStore, prefixes: &[String], bias: bool) -> Result<Self> {
+        Ok(Self::Parts(prefixes.iter().map(|p| Linear::load(params, p, bias)).collect::<Result<_>>()?))
+    }
+
+    /// The packed weight `[Σ out, in]` and bias `[Σ out]` as one layer.
+    fn joined(parts: &[Linear]) -> Result<Linear> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let bias = match parts.iter().map(|p| p.bias.as_ref()).collect::<Option<Vec<_>>>() {
+            Some(b) => Some(Tensor::cat(&b, 0)?),
+            None => None,
         };
-        Ok(y.reshape(out_shape)?)
+        Ok(Linear { weight: Tensor::cat(&weights, 0)?, bias, weight_t: None })
+    }
+
+    fn detached(&self) -> Result<Self> {
+        Ok(match self {
+            Self::Parts(parts) => Self::Fused(Self::joined(parts)?.detached()?),
+            Self::Fused(l) => Self::Fused(l.clone()),
+        })
+    }
+
+    /// Rows `x` `[n, in]` → `[n, Σ out]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Parts(parts) => Self::joined(parts)?.forward(x),
+            Self::Fused(l) => l.forward(x),
+        }
     }
 }
 
@@ -183,9 +222,8 @@ impl KvCache {
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// q, k and v projections, packed: rows `[query heads | key heads | value heads]`.
+    qkv: Packed,
     o: Linear,
     num_heads: usize,
     num_kv_heads: usize,
@@ -197,22 +235,14 @@ struct Attention {
 
 impl Attention {
     fn detached(&self) -> Result<Self> {
-        Ok(Self {
-            q: self.q.detached()?,
-            k: self.k.detached()?,
-            v: self.v.detached()?,
-            o: self.o.detached()?,
-            ..self.clone()
-        })
+        Ok(Self { qkv: self.qkv.detached()?, o: self.o.detached()?, ..self.clone() })
     }
 
     fn load(params: &ParamStore, prefix: &str, layer: usize, cfg: &Config) -> Result<Self> {
-        let l = |n: &str, bias| Linear::load(params, &format!("{prefix}.{n}"), bias);
+        let qkv = ["q_proj", "k_proj", "v_proj"].map(|n| format!("{prefix}.{n}"));
         Ok(Self {
-            q: l("q_proj", cfg.qkv_bias())?,
-            k: l("k_proj", cfg.qkv_bias())?,
-            v: l("v_proj", cfg.qkv_bias())?,
-            o: l("o_proj", cfg.o_bias())?,
+            qkv: Packed::load(params, &qkv, cfg.qkv_bias())?,
+            o: Linear::load(params, &format!("{prefix}.o_proj"), cfg.o_bias())?,
             num_heads: cfg.num_heads,
             num_kv_heads: cfg.num_kv_heads,
             head_dim: cfg.head_dim,
@@ -221,14 +251,35 @@ impl Attention {
         })
     }
 
-    fn forward(&self, x: &Tensor, rope: &RopeTables, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    /// Rows `x` `[batch · t, hidden]` of `batch` sequences of `t` new positions each → `[batch · t, hidden]`.
+    /// Without a cache, one op from the packed projection ([`ops::qkv_attention`]); with one, the heads are split
+    /// so that keys and values can be cached.
+    fn forward(
+        &self,
+        x: &Tensor,
+        batch: usize,
+        rope: &RopeTables,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let (q, k, v) = self.project(x)?;
-        self.o.forward(&self.attend(q, k, v, rope, cache)?)
+        let qkv = self.qkv.forward(x)?;
+        let y = match cache {
+            None => {
+                let heads = ops::Heads {
+                    batch,
+                    heads: self.num_heads,
+                    kv_heads: self.num_kv_heads,
+                    head_dim: self.head_dim,
+                };
+                ops::qkv_attention(&qkv, &rope.cos, &rope.sin, heads, self.scale(), self.window)?
+            }
+            Some(slot) => self.attend(&qkv, batch, rope, slot)?,
+        };
+        self.o.forward(&y)
     }
 
-    /// New positions of several sequences laid end to end in `x` `[1, Σ lens, hidden]`, each sequence with its
-    /// own cache and positions (`ropes[i]`, `lens[i]` tokens): the projections run on all rows at once,
+    /// New positions of several sequences laid end to end in the rows `x` `[Σ lens, hidden]`, each sequence with
+    /// its own cache and positions (`ropes[i]`, `lens[i]` tokens): the projections run on all rows at once,
     /// attention per sequence.
     fn forward_ragged(
         &self,
@@ -238,87 +289,65 @@ impl Attention {
         caches: Vec<&mut LayerCache>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let (q, k, v) = self.project(x)?;
+        let qkv = self.qkv.forward(x)?;
         let mut at = 0;
         let mut ys = Vec::with_capacity(lens.len());
         for ((slot, rope), &n) in caches.into_iter().zip(ropes).zip(lens) {
-            let part = |t: &Tensor| t.narrow(2, at, n);
-            ys.push(self.attend(part(&q)?, part(&k)?, part(&v)?, rope, Some(slot))?);
+            ys.push(self.attend(&qkv.narrow(0, at, n)?, 1, rope, slot)?);
             at += n;
         }
-        self.o.forward(&Tensor::cat(&ys, 1)?)
+        self.o.forward(&Tensor::cat(&ys, 0)?)
     }
 
-    /// Query, key and value heads of `x` `[b, t, hidden]`: `[b, heads, t, d]`, `[b, kv, t, d]` twice, before RoPE.
-    fn project(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-        let (b, t, _) = x.dims3()?;
-        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
-            Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        Ok((
-            heads(self.q.forward(x)?, self.num_heads)?,
-            heads(self.k.forward(x)?, self.num_kv_heads)?,
-            heads(self.v.forward(x)?, self.num_kv_heads)?,
-        ))
+    /// Scores' scale `1/√d`.
+    fn scale(&self) -> f64 {
+        1.0 / (self.head_dim as f64).sqrt()
     }
 
-    /// RoPE, the cache, causal attention: `[b, t, heads · d]` before the output projection.
-    fn attend(
-        &self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        rope: &RopeTables,
-        cache: Option<&mut LayerCache>,
-    ) -> Result<Tensor> {
-        let (b, _, t, _) = q.dims4()?;
-        let q = apply_rope(rope, &q.contiguous()?)?;
-        let k = apply_rope(rope, &k.contiguous()?)?;
-        let v = v.contiguous()?;
-        let (k, v) = match cache {
-            None => (k, v),
-            Some(slot) => slot.append(k, v)?,
+    /// The packed projection `qkv` `[b · t, (heads + 2·kv)·d]` split into heads, RoPE, the cache, causal
+    /// attention: `[b · t, heads · d]` before the output projection.
+    fn attend(&self, qkv: &Tensor, b: usize, rope: &RopeTables, slot: &mut LayerCache) -> Result<Tensor> {
+        let (t, d) = (qkv.dim(0)? / b, self.head_dim);
+        let split = |col: usize, n: usize| -> Result<Tensor> {
+            Ok(qkv.narrow(1, col * d, n * d)?.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
         };
+        let (h, kv) = (self.num_heads, self.num_kv_heads);
+        let q = apply_rope(rope, &split(0, h)?)?;
+        let k = apply_rope(rope, &split(h, kv)?)?;
+        let (k, v) = slot.append(k, split(h + kv, kv)?)?;
         // Grouped-query attention in one op (no key/value copies per query head; the backward recomputes the
         // probabilities instead of keeping `[b, heads, t, s]` tensors alive).
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
         let past = k.dim(2)? - t;
-        let y = ops::attention(&q, &k, &v, scale, past, self.window)?;
-        Ok(y.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?)
+        let y = ops::attention(&q, &k, &v, self.scale(), past, self.window)?;
+        Ok(y.transpose(1, 2)?.reshape((b * t, h * d))?)
     }
 }
 
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate: Linear,
-    up: Linear,
+    /// Gate and up projections, packed: rows `[gate | up]`.
+    gate_up: Packed,
     down: Linear,
     span: Span,
 }
 
 impl Mlp {
     fn detached(&self) -> Result<Self> {
-        Ok(Self {
-            gate: self.gate.detached()?,
-            up: self.up.detached()?,
-            down: self.down.detached()?,
-            ..self.clone()
-        })
+        Ok(Self { gate_up: self.gate_up.detached()?, down: self.down.detached()?, ..self.clone() })
     }
 
     fn load(params: &ParamStore, prefix: &str, cfg: &Config) -> Result<Self> {
-        let l = |n: &str| Linear::load(params, &format!("{prefix}.{n}"), cfg.mlp_bias);
+        let gate_up = ["gate_proj", "up_proj"].map(|n| format!("{prefix}.{n}"));
         Ok(Self {
-            gate: l("gate_proj")?,
-            up: l("up_proj")?,
-            down: l("down_proj")?,
+            gate_up: Packed::load(params, &gate_up, cfg.mlp_bias)?,
+            down: Linear::load(params, &format!("{prefix}.down_proj"), cfg.mlp_bias)?,
             span: span!(tracing::Level::TRACE, "mlp"),
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let _enter = self.span.enter();
-        self.down.forward(&ops::swiglu(&self.gate.forward(x)?, &self.up.forward(x)?)?)
+        self.down.forward(&ops::swiglu(&self.gate_up.forward(x)?)?)
     }
 }
 
@@ -357,9 +386,16 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, rope: &RopeTables, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    /// Rows `x` `[batch · t, hidden]` → `[batch · t, hidden]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        batch: usize,
+        rope: &RopeTables,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        self.around(x, |n| self.attn.forward(n, rope, cache))
+        self.around(x, |n| self.attn.forward(n, batch, rope, cache))
     }
 
     /// The pre-norm residual block around an attention: `h = x + attn(norm(x))`, `h + mlp(norm(h))`.
@@ -455,8 +491,16 @@ impl Llama {
         &self.params
     }
 
-    /// Training forward: logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32), all positions.
+    /// Forward pass: logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32), all positions.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        Ok(self.logit_rows(ids)?.reshape((b, t, self.config.vocab_size))?)
+    }
+
+    /// The training forward: [`Llama::forward`]'s logits as rows `[batch · seq, vocab]` (sequence-major), the
+    /// layout [`crate::next_token_loss`] scores. Every layer works on rows, so the graph holds no reshape of an
+    /// activation or of the logits (each would cost a zero-filled gradient and an accumulation per step).
+    pub fn logit_rows(&self, ids: &Tensor) -> Result<Tensor> {
         let hidden = self.hidden_states(ids, 0, None)?;
         self.logits(&hidden)
     }
@@ -464,15 +508,17 @@ impl Llama {
     /// Incremental forward for generation: feeds `ids` `[batch, new]` after the cached positions and returns
     /// the logits of the last new position, `[batch, vocab]`.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
         let hidden = self.hidden_states(ids, cache.len, Some(cache))?;
-        let (_, t, _) = hidden.dims3()?;
-        self.logits(&hidden.narrow(1, t - 1, 1)?)?.squeeze(1).map_err(Into::into)
+        let last = hidden.reshape((b, t, self.config.hidden_size))?.narrow(1, t - 1, 1)?;
+        self.logits(&last.reshape((b, self.config.hidden_size))?)
     }
 
     /// Incremental forward returning the logits of every new position, `[batch, new, vocab]`.
     pub fn forward_cached_all(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
         let hidden = self.hidden_states(ids, cache.len, Some(cache))?;
-        self.logits(&hidden)
+        Ok(self.logits(&hidden)?.reshape((b, t, self.config.vocab_size))?)
     }
 
     /// One decoding step of several independent sequences at once: `ids[i]` is fed after `caches[i]`; returns the
@@ -517,7 +563,7 @@ impl Llama {
             .map(|(c, &n)| self.rotary.tables(c.len, n))
             .collect::<Result<Vec<_>>>()?;
         let ids_t = Tensor::from_slice(&ids, ids.len(), self.embed.device())?;
-        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((1, ids.len(), self.config.hidden_size))?;
+        let mut x = self.embed.index_select(&ids_t, 0)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slots = caches.iter_mut().map(|c| &mut c.layers[i]).collect();
             x = layer.forward_ragged(&x, &lens, &ropes, slots)?;
@@ -530,8 +576,7 @@ impl Llama {
             last.push((at - 1) as u32);
         }
         let last = Tensor::from_vec(last, lens.len(), x.device())?;
-        let x = x.squeeze(0)?.index_select(&last, 0)?.unsqueeze(1)?;
-        Ok(self.logits(&self.norm.forward(&x)?)?.squeeze(1)?)
+        self.logits(&self.norm.forward(&x.index_select(&last, 0)?)?)
     }
 
     /// A fresh, empty cache for this model.
@@ -539,6 +584,7 @@ impl Llama {
         KvCache { layers: vec![LayerCache::default(); self.layers.len()], len: 0 }
     }
 
+    /// The final hidden states of `ids` `[batch, t]` after `offset` cached positions, as rows `[batch · t, hidden]`.
     fn hidden_states(&self, ids: &Tensor, offset: usize, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         if t == 0 || b == 0 {
@@ -555,11 +601,10 @@ impl Llama {
             )));
         }
         let rope = self.rotary.tables(offset, t)?;
-        let mut x =
-            self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, &rope, slot)?;
+            x = layer.forward(&x, b, &rope, slot)?;
         }
         if let Some(c) = cache {
             c.len += t;
@@ -567,13 +612,12 @@ impl Llama {
         self.norm.forward(&x)
     }
 
+    /// Logits `[n, vocab]` of hidden rows `[n, hidden]`.
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let (b, t, h) = hidden.dims3()?;
-        let logits = match &self.lm_head_t {
-            Some(wt) => hidden.reshape((b * t, h))?.matmul(wt)?,
-            None => ops::linear(&hidden.reshape((b * t, h))?, &self.lm_head)?,
-        };
-        Ok(logits.reshape((b, t, self.config.vocab_size))?)
+        Ok(match &self.lm_head_t {
+            Some(wt) => hidden.matmul(wt)?,
+            None => ops::linear(hidden, &self.lm_head)?,
+        })
     }
 }
 

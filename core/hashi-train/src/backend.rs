@@ -47,7 +47,7 @@ impl CpuBackend {
         let (all, t) = batch_tensor(sequences)?;
         let inputs = all.narrow(1, 0, t - 1)?.contiguous()?;
         let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
-        let loss = next_token_loss(&self.model.forward(&inputs)?, &targets)?;
+        let loss = next_token_loss(&self.model.logit_rows(&inputs)?, &targets)?;
         let value = f64::from(loss.to_scalar::<f32>()?);
         if !value.is_finite() {
             return Err(TrainError::NonFinite(format!("loss is {value}")));

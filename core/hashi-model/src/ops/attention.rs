@@ -16,21 +16,21 @@ use rayon::prelude::*;
 use super::gemm::{Operand, sgemm, sgemm_serial};
 use super::{contiguous_f32, dot, exp_in_place, max};
 
-struct Attention {
-    scale: f32,
-    offset: usize,
-    window: Option<usize>,
+pub(super) struct Attention {
+    pub(super) scale: f32,
+    pub(super) offset: usize,
+    pub(super) window: Option<usize>,
 }
 
 /// Sizes of one call: `q` `[b, kv·groups, t, d]`, `k` and `v` `[b, kv, s, d]`.
 #[derive(Clone, Copy)]
-struct Dims {
-    b: usize,
-    kv: usize,
-    groups: usize,
-    t: usize,
-    s: usize,
-    d: usize,
+pub(super) struct Dims {
+    pub(super) b: usize,
+    pub(super) kv: usize,
+    pub(super) groups: usize,
+    pub(super) t: usize,
+    pub(super) s: usize,
+    pub(super) d: usize,
 }
 
 impl Dims {
@@ -114,20 +114,7 @@ impl CustomOp3 for Attention {
             contiguous_f32(s2, l2, self.name())?,
             contiguous_f32(s3, l3, self.name())?,
         );
-        let mut y = vec![0f32; q.len()];
-        let block = |(n, y): (usize, &mut [f32]), mm: Gemm| -> Result<()> {
-            let ((qo, ko), kvl) = (g.block(n), g.s * g.d);
-            let p = self.probs(&q[qo..qo + y.len()], &k[ko..ko + kvl], g, mm)?;
-            let probs = Operand { data: &p, rows: g.rows(), cols: g.s, transposed: false };
-            let values = Operand { data: &v[ko..ko + kvl], rows: g.s, cols: g.d, transposed: false };
-            mm(g.rows(), g.d, g.s, probs, values, y)
-        };
-        let blocks = y.chunks_mut(g.rows() * g.d).enumerate();
-        match g.parallel_blocks() {
-            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
-            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
-        }
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((CpuStorage::F32(self.forward(g, q, k, v)?), l1.shape().clone()))
     }
 
     fn bwd(
@@ -149,7 +136,7 @@ impl CustomOp3 for Attention {
     }
 }
 
-type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
+pub(super) type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
 
 /// Block `n`'s slices of dq, dk and dv.
 type GradBlock<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
@@ -158,7 +145,33 @@ type GradBlock<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
 type Gemm = fn(usize, usize, usize, Operand<'_>, Operand<'_>, &mut [f32]) -> Result<()>;
 
 impl Attention {
-    fn backward(&self, g: Dims, q: &[f32], k: &[f32], v: &[f32], y: &[f32], dy: &[f32]) -> Result<Grads> {
+    /// `y` `[b, heads, t, d]` of `q` `[b, heads, t, d]`, `k`, `v` `[b, kv, s, d]`.
+    pub(super) fn forward(&self, g: Dims, q: &[f32], k: &[f32], v: &[f32]) -> Result<Vec<f32>> {
+        let mut y = vec![0f32; q.len()];
+        let block = |(n, y): (usize, &mut [f32]), mm: Gemm| -> Result<()> {
+            let ((qo, ko), kvl) = (g.block(n), g.s * g.d);
+            let p = self.probs(&q[qo..qo + y.len()], &k[ko..ko + kvl], g, mm)?;
+            let probs = Operand { data: &p, rows: g.rows(), cols: g.s, transposed: false };
+            let values = Operand { data: &v[ko..ko + kvl], rows: g.s, cols: g.d, transposed: false };
+            mm(g.rows(), g.d, g.s, probs, values, y)
+        };
+        let blocks = y.chunks_mut(g.rows() * g.d).enumerate();
+        match g.parallel_blocks() {
+            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
+            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
+        }
+        Ok(y)
+    }
+
+    pub(super) fn backward(
+        &self,
+        g: Dims,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        y: &[f32],
+        dy: &[f32],
+    ) -> Result<Grads> {
         let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
         let (rows, cols) = (g.rows(), g.s);
         fn m(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Operand<'_> {
@@ -195,7 +208,7 @@ impl Attention {
 }
 
 /// `f` over the f32 elements of contiguous CPU tensors, read in place.
-fn with_f32<const N: usize, R>(ts: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
+pub(super) fn with_f32<const N: usize, R>(ts: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
     let guards: Vec<_> = ts.iter().map(|t| t.storage_and_layout()).collect();
     let mut slices: Vec<&[f32]> = Vec::with_capacity(N);
     for (storage, layout) in &guards {

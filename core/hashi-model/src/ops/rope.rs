@@ -29,18 +29,13 @@ impl CustomOp3 for Rope {
         let cos = contiguous_f32(s2, l2, self.name())?;
         let sin = contiguous_f32(s3, l3, self.name())?;
         let (seq, d) = l2.shape().dims2()?;
-        let half = d / 2;
         let table = seq * d;
         let mut y = vec![0f32; x.len()];
         // x is [.., seq, d]: every block of seq·d elements uses the whole table.
         y.par_chunks_mut(table).zip(x.par_chunks(table)).for_each(|(y, x)| {
             for p in 0..seq {
                 let (c, s) = (&cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d]);
-                let (xr, yr) = (&x[p * d..(p + 1) * d], &mut y[p * d..(p + 1) * d]);
-                for i in 0..half {
-                    yr[i] = xr[i] * c[i] - xr[i + half] * s[i];
-                    yr[i + half] = xr[i + half] * c[i + half] + xr[i] * s[i + half];
-                }
+                rotate(&x[p * d..(p + 1) * d], c, s, 1.0, &mut y[p * d..(p + 1) * d]);
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -56,6 +51,16 @@ impl CustomOp3 for Rope {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dx = dy.contiguous()?.apply_op3_no_bwd(cos, &sin.neg()?, &Rope)?;
         Ok((Some(dx), None, None))
+    }
+}
+
+/// One head's row `x` `[d]` rotated by the angles of one position (`cos`, `sin` `[d]`, equal halves) into `y`:
+/// `sign = 1` applies RoPE, `sign = −1` its inverse (the rotation by −θ, which is the backward pass).
+pub(super) fn rotate(x: &[f32], cos: &[f32], sin: &[f32], sign: f32, y: &mut [f32]) {
+    let half = x.len() / 2;
+    for i in 0..half {
+        y[i] = x[i] * cos[i] - sign * x[i + half] * sin[i];
+        y[i + half] = x[i + half] * cos[i + half] + sign * x[i] * sin[i + half];
     }
 }
 
