@@ -9,7 +9,16 @@ pub(crate) struct Operand<'a> {
     pub transposed: bool,
 }
 
-/// `c[m, n] = op(a)[m, k] · op(b)[k, n]` (row-major, `c` overwritten), on candle's threads.
+/// Whether a product overwrites its output or adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Out {
+    /// `c = op(a) · op(b)`.
+    Write,
+    /// `c += op(a) · op(b)`.
+    Add,
+}
+
+/// `c[m, n] = op(a)[m, k] · op(b)[k, n]` (row-major; `c` overwritten or added to, `out`), on candle's threads.
 ///
 /// # Errors
 /// A size beyond the library's index type (OpenBLAS: 32-bit).
@@ -20,8 +29,9 @@ pub(crate) fn sgemm(
     a: Operand<'_>,
     b: Operand<'_>,
     c: &mut [f32],
+    out: Out,
 ) -> candle_core::Result<()> {
-    product(m, n, k, &a, &b, c, true)
+    product(m, n, k, &a, &b, c, out, true)
 }
 
 /// [`sgemm`] on the calling thread only (for products that run inside parallel tasks); the OpenBLAS backend uses
@@ -36,10 +46,12 @@ pub(crate) fn sgemm_serial(
     a: Operand<'_>,
     b: Operand<'_>,
     c: &mut [f32],
+    out: Out,
 ) -> candle_core::Result<()> {
-    product(m, n, k, &a, &b, c, false)
+    product(m, n, k, &a, &b, c, out, false)
 }
 
+#[allow(clippy::too_many_arguments)] // a BLAS call's arguments
 fn product(
     m: usize,
     n: usize,
@@ -47,6 +59,7 @@ fn product(
     a: &Operand<'_>,
     b: &Operand<'_>,
     c: &mut [f32],
+    out: Out,
     parallel: bool,
 ) -> candle_core::Result<()> {
     debug_assert_eq!(c.len(), m * n);
@@ -56,10 +69,12 @@ fn product(
         return Ok(());
     }
     if k == 0 {
-        c.fill(0.0);
+        if out == Out::Write {
+            c.fill(0.0);
+        }
         return Ok(());
     }
-    backend::sgemm(m, n, k, a, b, c, parallel)
+    backend::sgemm(m, n, k, a, b, c, out, parallel)
 }
 
 /// The matrix-product library the linear layers use, with its version and, for OpenBLAS, the kernel it chose
@@ -71,7 +86,7 @@ pub fn matmul_backend() -> String {
 #[cfg(not(feature = "openblas"))]
 #[allow(unsafe_code)] // One call into the `gemm` crate's raw-pointer API; the block says why it is sound.
 mod backend {
-    use super::Operand;
+    use super::{Operand, Out};
 
     pub(super) fn name() -> String {
         "gemm 0.19 (pure Rust, runtime-dispatched AVX-512/AVX2/FMA kernels)".into()
@@ -82,6 +97,7 @@ mod backend {
         if x.transposed { (x.cols as isize, 1) } else { (1, x.cols as isize) }
     }
 
+    #[allow(clippy::too_many_arguments)] // a BLAS call's arguments
     pub(super) fn sgemm(
         m: usize,
         n: usize,
@@ -89,6 +105,7 @@ mod backend {
         a: &Operand<'_>,
         b: &Operand<'_>,
         c: &mut [f32],
+        out: Out,
         parallel: bool,
     ) -> candle_core::Result<()> {
         let threads = candle_core::utils::get_num_threads();
@@ -105,14 +122,15 @@ mod backend {
                 c.as_mut_ptr(),
                 1,
                 n as isize,
-                false,
+                out == Out::Add,
                 a.data.as_ptr(),
                 a_cs,
                 a_rs,
                 b.data.as_ptr(),
                 b_cs,
                 b_rs,
-                0.0,
+                // dst = alpha·dst + beta·a·b (alpha read only when dst is read).
+                1.0,
                 1.0,
                 false,
                 false,
@@ -127,7 +145,7 @@ mod backend {
 #[cfg(feature = "openblas")]
 #[allow(unsafe_code)] // Calls through OpenBLAS's C API; each block says why it is sound.
 mod backend {
-    use super::Operand;
+    use super::{Operand, Out};
     use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
 
     unsafe extern "C" {
@@ -151,6 +169,7 @@ mod backend {
         });
     }
 
+    #[allow(clippy::too_many_arguments)] // a BLAS call's arguments
     pub(super) fn sgemm(
         m: usize,
         n: usize,
@@ -158,6 +177,7 @@ mod backend {
         a: &Operand<'_>,
         b: &Operand<'_>,
         c: &mut [f32],
+        out: Out,
         _parallel: bool,
     ) -> candle_core::Result<()> {
         threads();
@@ -185,7 +205,7 @@ mod backend {
                 lda,
                 b.data.as_ptr(),
                 ldb,
-                0.0,
+                if out == Out::Add { 1.0 } else { 0.0 },
                 c.as_mut_ptr(),
                 n,
             );

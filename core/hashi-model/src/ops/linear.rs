@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::contiguous_f32;
-use super::gemm::{Operand, sgemm};
+use super::gemm::{Operand, Out, sgemm};
 
 /// `op(A) · op(B)` of two contiguous row-major f32 matrices, `op` = identity or transpose.
 struct MatMul {
@@ -51,6 +51,7 @@ impl CustomOp2 for MatMul {
             Operand { data: a, rows: ar, cols: ac, transposed: self.ta },
             Operand { data: b, rows: br, cols: bc, transposed: self.tb },
             &mut c,
+            Out::Write,
         )?;
         Ok((CpuStorage::F32(c), Shape::from((m, n))))
     }

@@ -25,7 +25,7 @@ pub(crate) fn max(xs: &[f32]) -> f32 {
 /// `e^x` for `x` in about [−87, 88] (clamped outside), within 2 ulp of `f32::exp`: Cody–Waite range reduction
 /// `x = n·ln2 + r` and Cephes' degree-6 polynomial for `e^r`, assembled as `2ⁿ · e^r` through the exponent bits.
 #[inline(always)]
-fn exp_approx(x: f32) -> f32 {
+pub(crate) fn exp_approx(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5·2²³ rounds to the nearest integer without a rounding instruction.

@@ -25,9 +25,9 @@ pub use rms_norm::rms_norm;
 pub use rope::rope;
 pub use swiglu::swiglu;
 
-use candle_core::{CpuStorage, Layout, Result};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
-pub(crate) use math::{dot, exp_in_place, max};
+pub(crate) use math::{dot, exp_approx, exp_in_place, max};
 
 /// The f32 elements of a contiguous tensor.
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -36,6 +36,20 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Res
         Some((start, end)) => Ok(&data[start..end]),
         None => Err(candle_core::Error::Msg(format!("{op}: input must be contiguous"))),
     }
+}
+
+/// `f` over the f32 elements of contiguous CPU tensors, read in place.
+pub(crate) fn with_f32<const N: usize, R>(ts: [&Tensor; N], f: impl FnOnce([&[f32]; N]) -> R) -> Result<R> {
+    let guards: Vec<_> = ts.iter().map(|t| t.storage_and_layout()).collect();
+    let mut slices: Vec<&[f32]> = Vec::with_capacity(N);
+    for (storage, layout) in &guards {
+        let (Storage::Cpu(cpu), Some((a, b))) = (&**storage, layout.contiguous_offsets()) else {
+            return Err(candle_core::Error::Msg("tensors must be contiguous f32 on the CPU".into()));
+        };
+        slices.push(&cpu.as_slice::<f32>()?[a..b]);
+    }
+    let arr: [&[f32]; N] = slices.try_into().map_err(|_| candle_core::Error::Msg("tensor count".into()))?;
+    Ok(f(arr))
 }
 
 #[cfg(test)]

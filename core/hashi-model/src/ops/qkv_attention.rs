@@ -13,9 +13,9 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::attention::{Attention, Dims, with_f32};
-use super::contiguous_f32;
+use super::attention::{Attention, Dims};
 use super::rope::rotate;
+use super::{contiguous_f32, with_f32};
 
 /// The head layout of a packed projection.
 #[derive(Debug, Clone, Copy)]

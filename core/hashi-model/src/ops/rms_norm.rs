@@ -2,10 +2,10 @@
 //!
 //! Backward, with `x̂ = x·r` and `g = dy ⊙ w`: `dx = r · (g − x̂ · mean(g ⊙ x̂))`, `dw = Σ_rows dy ⊙ x̂`.
 
-use candle_core::{CpuStorage, CustomOp2, D, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, dot};
+use super::{contiguous_f32, dot, with_f32};
 
 struct RmsNorm {
     eps: f32,
@@ -47,57 +47,49 @@ impl CustomOp2 for RmsNorm {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let cols = w.elem_count();
-        let dy = dy.contiguous()?;
-        // [rows, 2·cols]: dx in the first half, the per-row terms of dw in the second.
-        let both = x.apply_op3_no_bwd(w, &dy, &RmsNormBackward { eps: self.eps })?;
-        let dx = both.narrow(D::Minus1, 0, cols)?.reshape(x.shape())?;
-        let dw = both.narrow(D::Minus1, cols, cols)?.sum(0)?.reshape(w.shape())?;
-        Ok((Some(dx), Some(dw)))
+        let (x, dy) = (x.contiguous()?, dy.contiguous()?);
+        let (dx, dw) = with_f32([&x, w, &dy], |[x, w, dy]| self.backward(x, w, dy))?;
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(Tensor::from_vec(dw, w.shape(), w.device())?),
+        ))
     }
 }
 
-struct RmsNormBackward {
-    eps: f32,
-}
+/// Rows per parallel task of the backward pass; each task sums its own rows' terms of `dw`.
+const ROWS: usize = 64;
 
-impl candle_core::CustomOp3 for RmsNormBackward {
-    fn name(&self) -> &'static str {
-        "hashi-rms-norm-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let w = contiguous_f32(s2, l2, self.name())?;
-        let dy = contiguous_f32(s3, l3, self.name())?;
+impl RmsNorm {
+    /// `(dx, dw)` of rows `x` and their gradient `dy` (`[rows, cols]`, row-major), weight `w` `[cols]`.
+    fn backward(&self, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let cols = w.len();
-        let rows = x.len() / cols;
-        let mut out = vec![0f32; 2 * x.len()];
-        out.par_chunks_mut(2 * cols).zip(x.par_chunks(cols).zip(dy.par_chunks(cols))).for_each(
-            |(o, (x, dy))| {
-                let r = inv_rms(x, self.eps);
-                let (dx, dw) = o.split_at_mut(cols);
-                let mut mean_gx = 0f32;
-                for i in 0..cols {
-                    let xh = x[i] * r;
-                    dw[i] = dy[i] * xh;
-                    mean_gx += dy[i] * w[i] * xh;
+        let mut dx = vec![0f32; x.len()];
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(ROWS * cols)
+            .zip(x.par_chunks(ROWS * cols).zip(dy.par_chunks(ROWS * cols)))
+            .map(|(dx, (x, dy))| {
+                let mut dw = vec![0f32; cols];
+                for (dx, (x, dy)) in dx.chunks_mut(cols).zip(x.chunks(cols).zip(dy.chunks(cols))) {
+                    let r = inv_rms(x, self.eps);
+                    let mut mean_gx = 0f32;
+                    for i in 0..cols {
+                        let xh = x[i] * r;
+                        dw[i] += dy[i] * xh;
+                        mean_gx += dy[i] * w[i] * xh;
+                    }
+                    mean_gx /= cols as f32;
+                    for i in 0..cols {
+                        dx[i] = r * (dy[i] * w[i] - x[i] * r * mean_gx);
+                    }
                 }
-                mean_gx /= cols as f32;
-                for i in 0..cols {
-                    dx[i] = r * (dy[i] * w[i] - x[i] * r * mean_gx);
-                }
-            },
-        );
-        Ok((CpuStorage::F32(out), Shape::from((rows, 2 * cols))))
+                dw
+            })
+            .collect();
+        let mut dw = vec![0f32; cols];
+        for p in &partials {
+            dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        (dx, dw)
     }
 }
 
@@ -108,6 +100,8 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::D;
+
     use super::*;
     use crate::ops::testing::{diff, randn};
 
@@ -118,17 +112,20 @@ mod tests {
 
     #[test]
     fn matches_composed_rms_norm_and_its_gradients() -> Result<()> {
-        let x = randn(&[2, 7, 24], 2.0, 3);
-        let w = randn(&[24], 1.0, 4);
-        let probe = randn(&[2, 7, 24], 1.0, 5).as_tensor().detach();
-        let ours = rms_norm(x.as_tensor(), w.as_tensor(), 1e-6)?;
-        let theirs = reference(x.as_tensor(), w.as_tensor(), 1e-6)?;
-        assert!(diff(&ours, &theirs) < 1e-5);
-        let g1 = (ours * &probe)?.sum_all()?.backward()?;
-        let g2 = (theirs * &probe)?.sum_all()?.backward()?;
-        for v in [&x, &w] {
-            let (a, b) = (g1.get(v.as_tensor()).expect("grad"), g2.get(v.as_tensor()).expect("grad"));
-            assert!(diff(a, b) < 1e-4, "grad differs by {}", diff(a, b));
+        // 14 rows (one backward task) and 300 (several, each with its own partial sum of dw).
+        for rows in [7, 150] {
+            let x = randn(&[2, rows, 24], 2.0, 3);
+            let w = randn(&[24], 1.0, 4);
+            let probe = randn(&[2, rows, 24], 1.0, 5).as_tensor().detach();
+            let ours = rms_norm(x.as_tensor(), w.as_tensor(), 1e-6)?;
+            let theirs = reference(x.as_tensor(), w.as_tensor(), 1e-6)?;
+            assert!(diff(&ours, &theirs) < 1e-5);
+            let g1 = (ours * &probe)?.sum_all()?.backward()?;
+            let g2 = (theirs * &probe)?.sum_all()?.backward()?;
+            for v in [&x, &w] {
+                let (a, b) = (g1.get(v.as_tensor()).expect("grad"), g2.get(v.as_tensor()).expect("grad"));
+                assert!(diff(a, b) < 1e-4, "{rows} rows: grad differs by {}", diff(a, b));
+            }
         }
         Ok(())
     }

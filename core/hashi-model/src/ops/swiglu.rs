@@ -6,13 +6,15 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::{contiguous_f32, exp_approx};
 
 /// Output elements per parallel task (whole rows).
 const CHUNK: usize = 1 << 14;
 
+/// `σ(x)`, with the vectorisable `exp` of [`super::exp_in_place`].
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + exp_approx(-x))
 }
 
 /// Rows per parallel task for rows of `width` output elements.
