@@ -48,20 +48,16 @@ impl Dims {
         Ok(Dims { b, kv, groups: heads / kv, t, s, d })
     }
 
-    /// Query rows of one key/value head: `groups · t`.
-    fn rows(self) -> usize {
-        self.groups * self.t
+    /// Whether the `(batch, query head)` tasks run in parallel (each product on one thread) rather than one
+    /// after the other with parallel products: when there are enough of them to share out.
+    fn parallel_heads(self) -> bool {
+        self.b * self.kv * self.groups >= 2 * candle_core::utils::get_num_threads()
     }
 
-    /// Whether the `(batch, kv head)` blocks run as parallel tasks (each product on one thread) rather than one
-    /// after the other with parallel products: when there are enough blocks to share out.
-    fn parallel_blocks(self) -> bool {
-        self.b * self.kv >= 2 * candle_core::utils::get_num_threads()
-    }
-
-    /// (offset of the query rows, offset of the key/value rows) of block `n` = `(batch, kv head)`, in elements.
-    fn block(self, n: usize) -> (usize, usize) {
-        (n * self.rows() * self.d, n * self.s * self.d)
+    /// Offset (in elements) of the keys and values that task `i` = `(batch, query head)` reads: its key/value
+    /// head's, `[s, d]` (query head `h` reads key/value head `h / groups`).
+    fn keys_of(self, i: usize) -> usize {
+        (i / self.groups) * self.s * self.d
     }
 }
 
@@ -165,9 +161,6 @@ impl CustomOp3 for Attention {
 
 pub(super) type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
 
-/// Block `n`'s slices of dq, dk and dv.
-type GradBlock<'a> = (usize, (&'a mut [f32], (&'a mut [f32], &'a mut [f32])));
-
 /// A matrix product: [`sgemm`] (parallel) or [`sgemm_serial`].
 type Gemm = fn(usize, usize, usize, Operand<'_>, Operand<'_>, &mut [f32], Out) -> Result<()>;
 
@@ -179,23 +172,24 @@ fn m(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Operand<'_> {
 impl Attention {
     /// `y` `[b, heads, t, d]` of `q` `[b, heads, t, d]`, `k`, `v` `[b, kv, s, d]`.
     pub(super) fn forward(&self, g: Dims, q: &[f32], k: &[f32], v: &[f32]) -> Result<Vec<f32>> {
+        let (d, head) = (g.d, g.t * g.d);
         let mut y = vec![0f32; q.len()];
-        let d = g.d;
-        let block = |(n, y): (usize, &mut [f32]), mm: Gemm| -> Result<()> {
-            let (qo, ko) = g.block(n);
-            for (head, tile) in (0..g.groups).flat_map(|h| self.tiles(g.t).map(move |tile| (h, tile))) {
-                let rows = (head * g.t + tile.r0) * d..(head * g.t + tile.r0 + tile.rows) * d;
-                let keys = ko + tile.k0 * d..ko + (tile.k0 + tile.keys) * d;
-                let p = self.probs(&q[qo + rows.start..qo + rows.end], &k[keys.clone()], tile, d, mm)?;
+        // One (batch, query head): its rows of y.
+        let task = |(i, y): (usize, &mut [f32]), mm: Gemm| -> Result<()> {
+            let (qh, kh) = (&q[i * head..(i + 1) * head], g.keys_of(i));
+            for tile in self.tiles(g.t) {
+                let rows = tile.r0 * d..(tile.r0 + tile.rows) * d;
+                let keys = kh + tile.k0 * d..kh + (tile.k0 + tile.keys) * d;
+                let p = self.probs(&qh[rows.clone()], &k[keys.clone()], tile, d, mm)?;
                 let (probs, values) = (m(&p, tile.rows, tile.keys, false), m(&v[keys], tile.keys, d, false));
                 mm(tile.rows, d, tile.keys, probs, values, &mut y[rows], Out::Write)?;
             }
             Ok(())
         };
-        let blocks = y.chunks_mut(g.rows() * d).enumerate();
-        match g.parallel_blocks() {
-            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
-            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
+        let tasks = y.chunks_mut(head).enumerate();
+        match g.parallel_heads() {
+            true => tasks.par_bridge().try_for_each(|t| task(t, sgemm_serial))?,
+            false => tasks.into_iter().try_for_each(|t| task(t, sgemm))?,
         }
         Ok(y)
     }
@@ -209,23 +203,20 @@ impl Attention {
         y: &[f32],
         dy: &[f32],
     ) -> Result<Grads> {
-        let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
-        let d = g.d;
-        // One (batch, kv head) block: its query rows' dq, its keys' dk and dv (disjoint between blocks; dk and dv
-        // summed over the block's heads and tiles).
-        let block = |(n, (dq, (dk, dv))): GradBlock<'_>, mm: Gemm| -> Result<()> {
-            let (qo, ko) = g.block(n);
-            for (head, tile) in (0..g.groups).flat_map(|h| self.tiles(g.t).map(move |tile| (h, tile))) {
+        let (d, head, kvl) = (g.d, g.t * g.d, g.s * g.d);
+        let mut dq = vec![0f32; q.len()];
+        // One (batch, query head): its rows of dq, and its share of its key/value head's dk and dv (summed over
+        // the head's tiles here, over the heads of a group below).
+        let task = |(i, dq): (usize, &mut [f32]), mm: Gemm| -> Result<(usize, Vec<f32>, Vec<f32>)> {
+            let (kh, qh) = (g.keys_of(i), i * head..(i + 1) * head);
+            let (qh, yh, dyh) = (&q[qh.clone()], &y[qh.clone()], &dy[qh]);
+            let (mut dk, mut dv) = (vec![0f32; kvl], vec![0f32; kvl]);
+            for tile in self.tiles(g.t) {
                 let (r, c) = (tile.rows, tile.keys);
-                let local = (head * g.t + tile.r0) * d..(head * g.t + tile.r0 + r) * d;
-                let rows = qo + local.start..qo + local.end;
+                let rows = tile.r0 * d..(tile.r0 + r) * d;
                 let keys = tile.k0 * d..(tile.k0 + c) * d;
-                let (qt, kt, vt) = (
-                    &q[rows.clone()],
-                    &k[ko + keys.start..ko + keys.end],
-                    &v[ko + keys.start..ko + keys.end],
-                );
-                let (yt, dyt) = (&y[rows.clone()], &dy[rows]);
+                let (kt, vt) = (&k[kh + keys.start..kh + keys.end], &v[kh + keys.start..kh + keys.end]);
+                let (qt, yt, dyt) = (&qh[rows.clone()], &yh[rows.clone()], &dyh[rows.clone()]);
                 let p = self.probs(qt, kt, tile, d, mm)?;
                 // dv += Pᵀ dy, dP = dy vᵀ.
                 mm(c, d, r, m(&p, r, c, true), m(dyt, r, d, false), &mut dv[keys.clone()], Out::Add)?;
@@ -237,16 +228,20 @@ impl Attention {
                     ds.iter_mut().zip(p).for_each(|(o, &pi)| *o = self.scale * pi * (*o - dd));
                 });
                 // dq = dS k, dk += dSᵀ q.
-                mm(r, d, c, m(&ds, r, c, false), m(kt, c, d, false), &mut dq[local], Out::Write)?;
+                mm(r, d, c, m(&ds, r, c, false), m(kt, c, d, false), &mut dq[rows], Out::Write)?;
                 mm(c, d, r, m(&ds, r, c, true), m(qt, r, d, false), &mut dk[keys], Out::Add)?;
             }
-            Ok(())
+            Ok((kh, dk, dv))
         };
-        let kvl = g.s * d;
-        let blocks = dq.chunks_mut(g.rows() * d).zip(dk.chunks_mut(kvl).zip(dv.chunks_mut(kvl))).enumerate();
-        match g.parallel_blocks() {
-            true => blocks.par_bridge().try_for_each(|b| block(b, sgemm_serial))?,
-            false => blocks.into_iter().try_for_each(|b| block(b, sgemm))?,
+        let tasks = dq.chunks_mut(head).enumerate();
+        let shares: Vec<_> = match g.parallel_heads() {
+            true => tasks.par_bridge().map(|t| task(t, sgemm_serial)).collect::<Result<_>>()?,
+            false => tasks.into_iter().map(|t| task(t, sgemm)).collect::<Result<_>>()?,
+        };
+        let (mut dk, mut dv) = (vec![0f32; k.len()], vec![0f32; v.len()]);
+        for (at, sk, sv) in shares {
+            dk[at..at + kvl].iter_mut().zip(&sk).for_each(|(a, b)| *a += b);
+            dv[at..at + kvl].iter_mut().zip(&sv).for_each(|(a, b)| *a += b);
         }
         Ok((dq, dk, dv))
     }
@@ -327,6 +322,8 @@ mod tests {
             (150, 0, None, 4, 2),
             (130, 5, Some(70), 4, 2),
             (100, 0, Some(3), 2, 1),
+            // Two (batch, head) tasks: one after the other, with parallel products.
+            (70, 0, None, 1, 1),
         ] {
             let s = offset + t;
             let q = randn(&[2, heads, t, 8], 1.0, 1);
