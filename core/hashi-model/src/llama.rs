@@ -58,6 +58,15 @@ impl Linear {
             None => y,
         })
     }
+
+    /// `r + x Wᵀ + b` onto the residual rows `r` `[n, out]`: one op ([`ops::linear_residual`]) for a trainable
+    /// layer without bias.
+    fn forward_residual(&self, x: &Tensor, r: &Tensor) -> Result<Tensor> {
+        Ok(match (&self.weight_t, &self.bias) {
+            (None, None) => ops::linear_residual(r, x, &self.weight)?,
+            _ => (r + self.forward(x)?)?,
+        })
+    }
 }
 
 /// Linear layers that read one input, run as one product `x [W₁; W₂; …]ᵀ` with their outputs side by side
@@ -93,11 +102,19 @@ impl Packed {
         })
     }
 
-    /// Rows `x` `[n, in]` → `[n, Σ out]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `norm(x) [W₁; W₂; …]ᵀ` of rows `x` `[n, in]` → `[n, Σ out]`: for trainable layers one op
+    /// ([`ops::norm_linear`]), so the normalized rows are no graph node.
+    fn forward_normed(&self, x: &Tensor, norm: &RmsNorm) -> Result<Tensor> {
         match self {
-            Self::Parts(parts) => Self::joined(parts)?.forward(x),
-            Self::Fused(l) => l.forward(x),
+            Self::Parts(parts) => {
+                let l = Self::joined(parts)?;
+                let y = ops::norm_linear(x, &norm.weight, &l.weight, norm.eps)?;
+                Ok(match &l.bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                })
+            }
+            Self::Fused(l) => l.forward(&norm.forward(x)?),
         }
     }
 }
@@ -251,19 +268,18 @@ impl Attention {
         })
     }
 
-    /// Rows `x` `[batch · t, hidden]` of `batch` sequences of `t` new positions each → `[batch · t, hidden]`.
-    /// Without a cache, one op from the packed projection ([`ops::qkv_attention`]); with one, the heads are split
-    /// so that keys and values can be cached.
+    /// The packed projection `qkv` `[batch · t, (heads + 2·kv)·d]` of `batch` sequences of `t` new positions
+    /// each → the heads' outputs `[batch · t, heads·d]` before the output projection. Without a cache, one op
+    /// ([`ops::qkv_attention`]); with one, the heads are split so that keys and values can be cached.
     fn forward(
         &self,
-        x: &Tensor,
+        qkv: &Tensor,
         batch: usize,
         rope: &RopeTables,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let qkv = self.qkv.forward(x)?;
-        let y = match cache {
+        Ok(match cache {
             None => {
                 let heads = ops::Heads {
                     batch,
@@ -271,32 +287,30 @@ impl Attention {
                     kv_heads: self.num_kv_heads,
                     head_dim: self.head_dim,
                 };
-                ops::qkv_attention(&qkv, &rope.cos, &rope.sin, heads, self.scale(), self.window)?
+                ops::qkv_attention(qkv, &rope.cos, &rope.sin, heads, self.scale(), self.window)?
             }
-            Some(slot) => self.attend(&qkv, batch, rope, slot)?,
-        };
-        self.o.forward(&y)
+            Some(slot) => self.attend(qkv, batch, rope, slot)?,
+        })
     }
 
-    /// New positions of several sequences laid end to end in the rows `x` `[Σ lens, hidden]`, each sequence with
-    /// its own cache and positions (`ropes[i]`, `lens[i]` tokens): the projections run on all rows at once,
-    /// attention per sequence.
+    /// New positions of several sequences laid end to end in the projection rows `qkv` `[Σ lens, …]`, each
+    /// sequence with its own cache and positions (`ropes[i]`, `lens[i]` tokens): attention per sequence, the
+    /// heads' outputs `[Σ lens, heads·d]` back in one matrix.
     fn forward_ragged(
         &self,
-        x: &Tensor,
+        qkv: &Tensor,
         lens: &[usize],
         ropes: &[RopeTables],
         caches: Vec<&mut LayerCache>,
     ) -> Result<Tensor> {
         let _enter = self.span.enter();
-        let qkv = self.qkv.forward(x)?;
         let mut at = 0;
         let mut ys = Vec::with_capacity(lens.len());
         for ((slot, rope), &n) in caches.into_iter().zip(ropes).zip(lens) {
             ys.push(self.attend(&qkv.narrow(0, at, n)?, 1, rope, slot)?);
             at += n;
         }
-        self.o.forward(&Tensor::cat(&ys, 0)?)
+        Ok(Tensor::cat(&ys, 0)?)
     }
 
     /// Scores' scale `1/√d`.
@@ -345,9 +359,10 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `h + down(swiglu(gate_up(norm(h))))` of the residual rows `h` `[n, hidden]`.
+    fn forward(&self, h: &Tensor, norm: &RmsNorm) -> Result<Tensor> {
         let _enter = self.span.enter();
-        self.down.forward(&ops::swiglu(&self.gate_up.forward(x)?)?)
+        self.down.forward_residual(&ops::swiglu(&self.gate_up.forward_normed(h, norm)?)?, h)
     }
 }
 
@@ -398,10 +413,12 @@ impl DecoderLayer {
         self.around(x, |n| self.attn.forward(n, batch, rope, cache))
     }
 
-    /// The pre-norm residual block around an attention: `h = x + attn(norm(x))`, `h + mlp(norm(h))`.
+    /// The pre-norm residual block around an attention (`attn`: the packed projection → the heads' outputs):
+    /// `h = x + o(attn(qkv(norm(x))))`, `h + mlp(norm(h))`.
     fn around(&self, x: &Tensor, attn: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
-        let h = (x + attn(&self.input_norm.forward(x)?)?)?;
-        Ok((&h + self.mlp.forward(&self.post_norm.forward(&h)?)?)?)
+        let qkv = self.attn.qkv.forward_normed(x, &self.input_norm)?;
+        let h = self.attn.o.forward_residual(&attn(&qkv)?, x)?;
+        self.mlp.forward(&h, &self.post_norm)
     }
 
     /// [`Attention::forward_ragged`] inside the layer: norms, residuals and the MLP on all rows at once.

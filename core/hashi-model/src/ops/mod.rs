@@ -19,7 +19,7 @@ mod swiglu;
 pub use attention::attention;
 pub use cross_entropy::cross_entropy_rows;
 pub use gemm::matmul_backend;
-pub use linear::linear;
+pub use linear::{linear, linear_residual, norm_linear};
 pub use qkv_attention::{Heads, qkv_attention};
 pub use rms_norm::rms_norm;
 pub use rope::rope;

@@ -29,15 +29,7 @@ impl CustomOp2 for RmsNorm {
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, self.name())?;
         let w = contiguous_f32(s2, l2, self.name())?;
-        let cols = w.len();
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(cols).zip(x.par_chunks(cols)).for_each(|(y, x)| {
-            let r = inv_rms(x, self.eps);
-            for ((yi, &xi), &wi) in y.iter_mut().zip(x).zip(w) {
-                *yi = xi * r * wi;
-            }
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((CpuStorage::F32(normalize(x, w, self.eps)), l1.shape().clone()))
     }
 
     fn bwd(
@@ -48,7 +40,7 @@ impl CustomOp2 for RmsNorm {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (x, dy) = (x.contiguous()?, dy.contiguous()?);
-        let (dx, dw) = with_f32([&x, w, &dy], |[x, w, dy]| self.backward(x, w, dy))?;
+        let (dx, dw) = with_f32([&x, w, &dy], |[x, w, dy]| backward(x, w, dy, self.eps))?;
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), x.device())?),
             Some(Tensor::from_vec(dw, w.shape(), w.device())?),
@@ -59,38 +51,49 @@ impl CustomOp2 for RmsNorm {
 /// Rows per parallel task of the backward pass; each task sums its own rows' terms of `dw`.
 const ROWS: usize = 64;
 
-impl RmsNorm {
-    /// `(dx, dw)` of rows `x` and their gradient `dy` (`[rows, cols]`, row-major), weight `w` `[cols]`.
-    fn backward(&self, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let cols = w.len();
-        let mut dx = vec![0f32; x.len()];
-        let partials: Vec<Vec<f32>> = dx
-            .par_chunks_mut(ROWS * cols)
-            .zip(x.par_chunks(ROWS * cols).zip(dy.par_chunks(ROWS * cols)))
-            .map(|(dx, (x, dy))| {
-                let mut dw = vec![0f32; cols];
-                for (dx, (x, dy)) in dx.chunks_mut(cols).zip(x.chunks(cols).zip(dy.chunks(cols))) {
-                    let r = inv_rms(x, self.eps);
-                    let mut mean_gx = 0f32;
-                    for i in 0..cols {
-                        let xh = x[i] * r;
-                        dw[i] += dy[i] * xh;
-                        mean_gx += dy[i] * w[i] * xh;
-                    }
-                    mean_gx /= cols as f32;
-                    for i in 0..cols {
-                        dx[i] = r * (dy[i] * w[i] - x[i] * r * mean_gx);
-                    }
-                }
-                dw
-            })
-            .collect();
-        let mut dw = vec![0f32; cols];
-        for p in &partials {
-            dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+/// The normalized rows `y` of rows `x` `[rows, cols]` (row-major) with weight `w` `[cols]`.
+pub(super) fn normalize(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let cols = w.len();
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(cols).zip(x.par_chunks(cols)).for_each(|(y, x)| {
+        let r = inv_rms(x, eps);
+        for ((yi, &xi), &wi) in y.iter_mut().zip(x).zip(w) {
+            *yi = xi * r * wi;
         }
-        (dx, dw)
+    });
+    y
+}
+
+/// `(dx, dw)` of rows `x` and their gradient `dy` (`[rows, cols]`, row-major), weight `w` `[cols]`.
+pub(super) fn backward(x: &[f32], w: &[f32], dy: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>) {
+    let cols = w.len();
+    let mut dx = vec![0f32; x.len()];
+    let partials: Vec<Vec<f32>> = dx
+        .par_chunks_mut(ROWS * cols)
+        .zip(x.par_chunks(ROWS * cols).zip(dy.par_chunks(ROWS * cols)))
+        .map(|(dx, (x, dy))| {
+            let mut dw = vec![0f32; cols];
+            for (dx, (x, dy)) in dx.chunks_mut(cols).zip(x.chunks(cols).zip(dy.chunks(cols))) {
+                let r = inv_rms(x, eps);
+                let mut mean_gx = 0f32;
+                for i in 0..cols {
+                    let xh = x[i] * r;
+                    dw[i] += dy[i] * xh;
+                    mean_gx += dy[i] * w[i] * xh;
+                }
+                mean_gx /= cols as f32;
+                for i in 0..cols {
+                    dx[i] = r * (dy[i] * w[i] - x[i] * r * mean_gx);
+                }
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; cols];
+    for p in &partials {
+        dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
     }
+    (dx, dw)
 }
 
 /// RMSNorm over the last dimension, differentiable in `x` and `w`.
