@@ -159,15 +159,17 @@ mod backend {
         config.to_string_lossy().trim().to_string()
     }
 
-    /// OpenBLAS's threads: candle's count, set once.
-    fn threads() {
+    /// OpenBLAS runs on one thread per call, set once: a parallel product is shared out over rayon's threads by
+    /// rows of `c` instead, so that one pool serves both the products and the other kernels (OpenBLAS's own
+    /// threads, spinning between calls, competed with rayon's for the same cores).
+    fn single_threaded() {
         static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let n = candle_core::utils::get_num_threads().clamp(1, i32::MAX as usize) as std::ffi::c_int;
-            // SAFETY: a plain setter of the library's thread count.
-            unsafe { openblas_set_num_threads(n) }
-        });
+        // SAFETY: a plain setter of the library's thread count.
+        ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
     }
+
+    /// Rows of `c` below which a product is not split.
+    const MIN_ROWS: usize = 64;
 
     #[allow(clippy::too_many_arguments)] // a BLAS call's arguments
     pub(super) fn sgemm(
@@ -178,9 +180,32 @@ mod backend {
         b: &Operand<'_>,
         c: &mut [f32],
         out: Out,
-        _parallel: bool,
+        parallel: bool,
     ) -> candle_core::Result<()> {
-        threads();
+        use rayon::prelude::*;
+        single_threaded();
+        let threads = if parallel { candle_core::utils::get_num_threads() } else { 1 };
+        let rows = m.div_ceil(threads).max(MIN_ROWS);
+        if rows >= m {
+            return call(m, n, k, a, 0, b, c, out);
+        }
+        c.par_chunks_mut(rows * n)
+            .enumerate()
+            .try_for_each(|(i, c)| call(c.len() / n, n, k, a, i * rows, b, c, out))
+    }
+
+    /// `c` = rows `r0..r0 + m` of `op(a)` times `op(b)`.
+    #[allow(clippy::too_many_arguments)] // a BLAS call's arguments
+    fn call(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Operand<'_>,
+        r0: usize,
+        b: &Operand<'_>,
+        c: &mut [f32],
+        out: Out,
+    ) -> candle_core::Result<()> {
         let t = |x: &Operand<'_>| {
             if x.transposed { CBLAS_TRANSPOSE::CblasTrans } else { CBLAS_TRANSPOSE::CblasNoTrans }
         };
@@ -190,8 +215,11 @@ mod backend {
             })
         };
         let (lda, ldb) = (int(a.cols.max(1))?, int(b.cols.max(1))?);
+        // Row r0 of op(a): row r0 of a, or column r0 of a stored row-major (a transposed).
+        let a_start = if a.transposed { r0 } else { r0 * a.cols };
         let (m, n, k) = (int(m)?, int(n)?, int(k)?);
-        // SAFETY: row-major operands of the stated shapes; leading dimensions are the stored column counts.
+        // SAFETY: row-major operands of the stated shapes; leading dimensions are the stored column counts, and
+        // rows r0..r0 + m of op(a) lie within `a` (the caller's split of m).
         unsafe {
             cblas_sgemm(
                 CBLAS_LAYOUT::CblasRowMajor,
@@ -201,7 +229,7 @@ mod backend {
                 n,
                 k,
                 1.0,
-                a.data.as_ptr(),
+                a.data[a_start..].as_ptr(),
                 lda,
                 b.data.as_ptr(),
                 ldb,
