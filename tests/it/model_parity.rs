@@ -36,23 +36,39 @@ fn gradients_match_torch_autograd() {
         let reference = dir.join("reference.safetensors");
         let model = Llama::load(&dir).expect("load");
         let ids = load_tensor(&reference, "ids").to_dtype(DType::U32).expect("u32 ids");
-        let loss = causal_lm_loss(&model.forward(&ids).expect("forward"), &load_tensor(&reference, "labels"))
-            .expect("loss");
-        let grads = loss.backward().expect("backward");
+        let labels = load_tensor(&reference, "labels");
         let want_all =
             candle_core::safetensors::load(dir.join("grads.safetensors"), &candle_core::Device::Cpu)
                 .expect("grads");
-        let mut checked = 0;
-        for (pname, var) in model.params().iter() {
-            let want = want_all.get(pname).unwrap_or_else(|| panic!("{name}: torch has no grad for {pname}"));
-            let got =
-                grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient reached {pname}"));
-            let diff = max_abs_diff(got, want);
-            let tol = 1e-5 + 1e-3 * max_abs(want);
-            assert!(diff <= tol, "{name}: grad of {pname} differs by {diff} (tol {tol})");
-            checked += 1;
+        // Through the logits (`forward` + the loss), and through the training loss, whose output projection and
+        // cross-entropy are one op without the logits tensor (the same positions: the last has no label).
+        let t = ids.dim(1).expect("seq");
+        let through_logits = causal_lm_loss(&model.forward(&ids).expect("forward"), &labels).expect("loss");
+        let (inputs, targets) =
+            (ids.narrow(1, 0, t - 1).expect("inputs"), labels.narrow(1, 1, t - 1).expect("targets"));
+        let training = model.next_token_loss(&inputs.contiguous().expect("inputs"), &targets).expect("loss");
+        let want_loss = load_tensor(&reference, "loss").to_vec1::<f32>().expect("loss")[0];
+        for (path, loss) in [("forward + causal_lm_loss", through_logits), ("next_token_loss", training)] {
+            let got = loss.to_scalar::<f32>().expect("scalar");
+            assert!(
+                (got - want_loss).abs() <= 1e-5,
+                "{name} ({path}): loss {got} vs transformers {want_loss}"
+            );
+            let grads = loss.backward().expect("backward");
+            let mut checked = 0;
+            for (pname, var) in model.params().iter() {
+                let want =
+                    want_all.get(pname).unwrap_or_else(|| panic!("{name}: torch has no grad for {pname}"));
+                let got = grads
+                    .get(var.as_tensor())
+                    .unwrap_or_else(|| panic!("{name} ({path}): no gradient reached {pname}"));
+                let diff = max_abs_diff(got, want);
+                let tol = 1e-5 + 1e-3 * max_abs(want);
+                assert!(diff <= tol, "{name} ({path}): grad of {pname} differs by {diff} (tol {tol})");
+                checked += 1;
+            }
+            assert_eq!(checked, want_all.len(), "{name}: every torch parameter has a hashi counterpart");
         }
-        assert_eq!(checked, want_all.len(), "{name}: every torch parameter has a hashi counterpart");
     }
 }
 

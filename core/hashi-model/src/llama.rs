@@ -511,15 +511,31 @@ impl Llama {
     /// Forward pass: logits `[batch, seq, vocab]` for token ids `[batch, seq]` (u32), all positions.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        Ok(self.logit_rows(ids)?.reshape((b, t, self.config.vocab_size))?)
+        let hidden = self.hidden_states(ids, 0, None)?;
+        Ok(self.logits(&hidden)?.reshape((b, t, self.config.vocab_size))?)
     }
 
-    /// The training forward: [`Llama::forward`]'s logits as rows `[batch · seq, vocab]` (sequence-major), the
-    /// layout [`crate::next_token_loss`] scores. Every layer works on rows, so the graph holds no reshape of an
-    /// activation or of the logits (each would cost a zero-filled gradient and an accumulation per step).
-    pub fn logit_rows(&self, ids: &Tensor) -> Result<Tensor> {
+    /// The training loss: [`crate::next_token_loss`] of [`Llama::forward`]`(ids)` against `targets`
+    /// `[batch, seq]` (i64, already shifted, [`crate::IGNORE_INDEX`] left out), a scalar differentiable in every
+    /// parameter. The output projection and the cross-entropy run as one op over chunks of rows
+    /// ([`ops::lm_head_cross_entropy`]), so the logits `[batch · seq, vocab]` are never whole in memory; every
+    /// layer works on rows, so no activation is reshaped in the graph either.
+    ///
+    /// # Errors
+    /// [`ModelError::Input`] for ids or targets that do not fit (shapes, vocabulary) or when every target is
+    /// ignored.
+    pub fn next_token_loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        if targets.dims() != ids.dims() {
+            return Err(ModelError::Input(format!(
+                "targets {:?} do not match ids {:?}",
+                targets.dims(),
+                ids.dims()
+            )));
+        }
+        let targets = crate::loss::row_targets(targets, self.config.vocab_size)?;
         let hidden = self.hidden_states(ids, 0, None)?;
-        self.logits(&hidden)
+        let losses = ops::lm_head_cross_entropy(&hidden, &self.lm_head, targets.clone())?;
+        crate::loss::mean(&losses, &targets)
     }
 
     /// Incremental forward for generation: feeds `ids` `[batch, new]` after the cached positions and returns

@@ -27,16 +27,21 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     next_token_loss(&logits.narrow(1, 0, t - 1)?, &labels.narrow(1, 1, t - 1)?)
 }
 
-/// Mean cross-entropy of `logits` `[batch, seq, vocab]` (or the same as rows `[batch · seq, vocab]`,
-/// [`crate::Llama::logit_rows`]) against `targets` `[batch, seq]` (i64): position i is scored against
-/// `targets[i]`, no shift.
+/// Mean cross-entropy of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]` (i64): position i is
+/// scored against `targets[i]`, no shift. [`crate::Llama::next_token_loss`] is the same loss of a model's
+/// logits without the logits tensor (training).
 pub fn next_token_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let (rows, targets) = scored_rows(logits, targets)?;
+    mean(&cross_entropy_rows(&rows, targets.clone())?, &targets)
+}
+
+/// The mean of per-row losses `[rows]` over the rows with a target.
+pub(crate) fn mean(losses: &Tensor, targets: &[Option<u32>]) -> Result<Tensor> {
     let count = targets.iter().filter(|t| t.is_some()).count();
     if count == 0 {
         return Err(ModelError::Input("every label is ignored: the loss is undefined".into()));
     }
-    Ok((cross_entropy_rows(&rows, targets)?.sum_all()? / count as f64)?)
+    Ok((losses.sum_all()? / count as f64)?)
 }
 
 /// Per-position cross-entropy in nats of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]` (i64),
@@ -46,21 +51,22 @@ pub fn next_token_losses(logits: &Tensor, targets: &Tensor) -> Result<Vec<f32>> 
     Ok(cross_entropy_rows(&rows, targets)?.to_vec1()?)
 }
 
-/// `logits` `[batch, seq, vocab]` or `[batch · seq, vocab]` as `[batch · seq, vocab]` rows and their targets,
-/// checked: shapes agree, ids within the vocabulary.
+/// `logits` `[batch, seq, vocab]` as `[batch · seq, vocab]` rows and their targets, checked: shapes agree, ids
+/// within the vocabulary.
 fn scored_rows(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Vec<Option<u32>>)> {
-    let (b, t) = targets.dims2()?;
-    let (rows, v) = match *logits.dims() {
-        [lb, lt, v] if (lb, lt) == (b, t) => (logits.reshape((b * t, v))?, v),
-        [n, v] if n == b * t => (logits.clone(), v),
-        _ => {
-            return Err(ModelError::Input(format!(
-                "targets {:?} do not match logits {:?}",
-                targets.dims(),
-                logits.dims()
-            )));
-        }
-    };
+    let (b, t, v) = logits.dims3()?;
+    if targets.dims2()? != (b, t) {
+        return Err(ModelError::Input(format!(
+            "targets {:?} do not match logits {:?}",
+            targets.dims(),
+            logits.dims()
+        )));
+    }
+    Ok((logits.reshape((b * t, v))?, row_targets(targets, v)?))
+}
+
+/// `targets` `[batch, seq]` (i64) row-major, [`IGNORE_INDEX`] as `None`, checked against a vocabulary of `v`.
+pub(crate) fn row_targets(targets: &Tensor, v: usize) -> Result<Vec<Option<u32>>> {
     let labels: Vec<i64> = targets.to_dtype(DType::I64)?.flatten_all()?.to_vec1()?;
     let targets = labels
         .iter()
@@ -70,5 +76,5 @@ fn scored_rows(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Vec<Option<
             y => Err(ModelError::Input(format!("label {y} is out of range for a vocabulary of {v}"))),
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((rows, targets))
+    Ok(targets)
 }

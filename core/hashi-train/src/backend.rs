@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
-use hashi_model::{Llama, SaveOptions, next_token_loss, next_token_losses};
+use hashi_model::{Llama, SaveOptions, next_token_losses};
 
 use hashi_core::{Backend, BackendResult};
 
@@ -47,7 +47,7 @@ impl CpuBackend {
         let (all, t) = batch_tensor(sequences)?;
         let inputs = all.narrow(1, 0, t - 1)?.contiguous()?;
         let targets = all.to_dtype(DType::I64)?.narrow(1, 1, t - 1)?;
-        let loss = next_token_loss(&self.model.logit_rows(&inputs)?, &targets)?;
+        let loss = self.model.next_token_loss(&inputs, &targets)?;
         let value = f64::from(loss.to_scalar::<f32>()?);
         if !value.is_finite() {
             return Err(TrainError::NonFinite(format!("loss is {value}")));

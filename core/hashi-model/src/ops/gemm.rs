@@ -2,6 +2,7 @@
 //! the system's OpenBLAS (`cblas_sgemm`) when built with the `openblas` feature. Both use candle's thread count.
 
 /// A row-major f32 matrix stored `[rows, cols]`, used as is or transposed.
+#[derive(Clone, Copy)]
 pub(crate) struct Operand<'a> {
     pub data: &'a [f32],
     pub rows: usize,
