@@ -407,6 +407,13 @@ fn a_loss_spike_is_skipped_and_repeated_failures_stop_with_the_last_checkpoint()
 #[test]
 fn curriculum_edits_change_later_phases_only() {
     let run = setup("train-plan-reload", 0);
+    // The edits reach the trainer through a 150 ms debounce and must land while phase a runs: a model whose
+    // steps take tens of milliseconds (rather than the setup's few) gives phase a about a second.
+    write(
+        &run.dir.join("cfg.json"),
+        r#"{"vocab_size": 8000, "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 128}"#,
+    );
     let original = std::fs::read_to_string(run.dir.join("plan.lua")).expect("plan");
     let child = std::process::Command::new(hashi_bin())
         .args(["train", &run.exp()])
