@@ -6,7 +6,11 @@
 //!
 //! Every op here has a backward pass: RMSNorm, RoPE, attention, the SwiGLU gate and the linear layers are our
 //! own kernels with `bwd` ([`crate::ops`]), since candle's fused `rms_norm`, `rope*`, `softmax_last_dim` and
-//! `sdpa` silently cut gradients. The training forward returns all positions; [`Llama::forward_cached`] is the generation path with
+//! `sdpa` silently cut gradients. The training graph is kept small, since candle's autograd gives every node a
+//! zero-filled gradient and an accumulation pass: layers work on rows `[batch · seq, hidden]`; q/k/v and gate/up
+//! are packed products with RMSNorm fused in; attention reads the packed projection with RoPE inside; the o and
+//! down products land on the residual stream in the same op; and [`Llama::next_token_loss`] never holds the
+//! logits. [`Llama::forward`] returns all positions' logits; [`Llama::forward_cached`] is the generation path with
 //! a KV cache, which keeps every position and masks the window (the same attention as transformers' sliding
 //! caches, which drop what the window no longer sees).
 //! Not supported: left-padded batches, attention or residual dropout, per-layer RoPE.
