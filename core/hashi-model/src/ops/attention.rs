@@ -14,7 +14,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{Operand, Out, sgemm, sgemm_serial};
-use super::{contiguous_f32, dot, exp_in_place, max, with_f32};
+use super::{dot, exp_in_place, f32_inputs, max, with_f32};
 
 pub(super) struct Attention {
     pub(super) scale: f32,
@@ -132,11 +132,7 @@ impl CustomOp3 for Attention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Dims::of(l1.dims(), l2.dims(), l3.dims(), self.offset)?;
-        let (q, k, v) = (
-            contiguous_f32(s1, l1, self.name())?,
-            contiguous_f32(s2, l2, self.name())?,
-            contiguous_f32(s3, l3, self.name())?,
-        );
+        let [q, k, v] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((CpuStorage::F32(self.forward(g, q, k, v)?), l1.shape().clone()))
     }
 

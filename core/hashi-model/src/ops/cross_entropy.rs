@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, D, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, exp_in_place, max};
+use super::{contiguous_f32, exp_in_place, f32_inputs, max};
 
 /// Targets of each row; `None` = ignored.
 type Targets = Arc<Vec<Option<u32>>>;
@@ -79,9 +79,7 @@ impl CustomOp3 for CrossEntropyBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let lse = contiguous_f32(s2, l2, self.name())?;
-        let g = contiguous_f32(s3, l3, self.name())?;
+        let [x, lse, g] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         let (_, cols) = l1.shape().dims2()?;
         let mut dx = vec![0f32; x.len()];
         let per_row = self.targets.par_iter().zip(lse.par_iter().zip(g.par_iter()));

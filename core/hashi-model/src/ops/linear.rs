@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::gemm::{Operand, Out, sgemm};
-use super::{contiguous_f32, rms_norm, with_f32};
+use super::{f32_inputs, misfit, rms_norm, with_f32};
 
 /// `op(A) · op(B)` of two contiguous row-major f32 matrices, `op` = identity or transpose.
 struct MatMul {
@@ -36,7 +36,7 @@ impl CustomOp2 for MatMul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (a, b) = (contiguous_f32(s1, l1, self.name)?, contiguous_f32(s2, l2, self.name)?);
+        let [a, b] = f32_inputs(self.name, [(s1, l1), (s2, l2)])?;
         let ((ar, ac), (br, bc)) = (l1.shape().dims2()?, l2.shape().dims2()?);
         let (m, k) = if self.ta { (ac, ar) } else { (ar, ac) };
         let (k2, n) = if self.tb { (bc, br) } else { (br, bc) };
@@ -147,20 +147,10 @@ impl CustomOp3 for NormLinear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, g, w) = (
-            contiguous_f32(s1, l1, self.name())?,
-            contiguous_f32(s2, l2, self.name())?,
-            contiguous_f32(s3, l3, self.name())?,
-        );
+        let [x, g, w] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         let ((rows, cols), (o, i)) = (l1.shape().dims2()?, l3.shape().dims2()?);
         if cols != i || g.len() != i {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: x {:?}, norm weight {:?} and W {:?} do not fit",
-                self.name(),
-                l1.dims(),
-                l2.dims(),
-                l3.dims()
-            )));
+            return Err(misfit(self.name(), &[("x", l1), ("norm weight", l2), ("W", l3)]));
         }
         let mut y = vec![0f32; rows * o];
         product_t(&rms_norm::normalize(x, g, self.eps), w, rows, (o, i), &mut y, Out::Write)?;
@@ -205,21 +195,11 @@ impl CustomOp3 for LinearResidual {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (r, x, w) = (
-            contiguous_f32(s1, l1, self.name())?,
-            contiguous_f32(s2, l2, self.name())?,
-            contiguous_f32(s3, l3, self.name())?,
-        );
+        let [r, x, w] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         let ((rows, o2), (xr, cols), (o, i)) =
             (l1.shape().dims2()?, l2.shape().dims2()?, l3.shape().dims2()?);
         if (xr, cols) != (rows, i) || o2 != o {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: residual {:?}, x {:?} and W {:?} do not fit",
-                self.name(),
-                l1.dims(),
-                l2.dims(),
-                l3.dims()
-            )));
+            return Err(misfit(self.name(), &[("residual", l1), ("x", l2), ("W", l3)]));
         }
         let mut y = r.to_vec();
         product_t(x, w, rows, (o, i), &mut y, Out::Add)?;

@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{Operand, Out, sgemm};
-use super::{contiguous_f32, exp_in_place, max, with_f32};
+use super::{exp_in_place, f32_inputs, max, with_f32};
 
 /// Logits per chunk (32 MiB of f32): the rows of a chunk are this over the vocabulary size.
 const CHUNK: usize = 1 << 23;
@@ -93,7 +93,7 @@ impl CustomOp2 for LmHeadLoss {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (h, w) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        let [h, w] = f32_inputs(self.name(), [(s1, l1), (s2, l2)])?;
         let ((n, hidden), (_, cols)) = (l1.shape().dims2()?, l2.shape().dims2()?);
         if cols != hidden || n != self.targets.len() {
             return Err(candle_core::Error::Msg(format!(

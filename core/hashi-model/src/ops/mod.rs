@@ -31,6 +31,21 @@ use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub(crate) use math::{dot, exp_approx, exp_in_place, max};
 
+/// The f32 elements of each contiguous input `(storage, layout)` of the op `op`, in order.
+fn f32_inputs<'a, const N: usize>(op: &str, args: [(&'a CpuStorage, &Layout); N]) -> Result<[&'a [f32]; N]> {
+    let mut out: [&[f32]; N] = [&[]; N];
+    for (o, (s, l)) in out.iter_mut().zip(args) {
+        *o = contiguous_f32(s, l, op)?;
+    }
+    Ok(out)
+}
+
+/// The error of an op whose inputs' shapes do not fit together: `op: x [..], W [..] do not fit`.
+fn misfit(op: &str, inputs: &[(&str, &Layout)]) -> candle_core::Error {
+    let listed: Vec<String> = inputs.iter().map(|(name, l)| format!("{name} {:?}", l.dims())).collect();
+    candle_core::Error::Msg(format!("{op}: {} do not fit", listed.join(", ")))
+}
+
 /// The f32 elements of a contiguous tensor.
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::attention::{Attention, Dims};
 use super::rope::rotate;
-use super::{contiguous_f32, with_f32};
+use super::{f32_inputs, with_f32};
 
 /// The head layout of a packed projection.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,17 @@ struct Part<'a> {
     col: usize,
     sign: Option<f32>,
     data: &'a [f32],
+}
+
+impl Part<'_> {
+    /// One head's row `src` at position `p` into `dst`: rotated by this part's sign, or copied.
+    fn place(&self, src: &[f32], dst: &mut [f32], p: usize, cos: &[f32], sin: &[f32]) {
+        let d = src.len();
+        match self.sign {
+            Some(sign) => rotate(src, &cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d], sign, dst),
+            None => dst.copy_from_slice(src),
+        }
+    }
 }
 
 impl QkvAttention {
@@ -81,11 +92,7 @@ impl QkvAttention {
             let (b, h) = (i / part.count, i % part.count);
             for p in 0..t {
                 let at = (b * t + p) * width + part.col + h * d;
-                let (src, dst) = (&part.data[at..at + d], &mut block[p * d..(p + 1) * d]);
-                match part.sign {
-                    Some(sign) => rotate(src, &cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d], sign, dst),
-                    None => dst.copy_from_slice(src),
-                }
+                part.place(&part.data[at..at + d], &mut block[p * d..(p + 1) * d], p, cos, sin);
             }
         });
         out
@@ -100,14 +107,8 @@ impl QkvAttention {
             for part in parts {
                 for h in 0..part.count {
                     let at = ((b * part.count + h) * t + p) * d;
-                    let (src, dst) =
-                        (&part.data[at..at + d], &mut row[part.col + h * d..part.col + (h + 1) * d]);
-                    match part.sign {
-                        Some(sign) => {
-                            rotate(src, &cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d], sign, dst)
-                        }
-                        None => dst.copy_from_slice(src),
-                    }
+                    let dst = &mut row[part.col + h * d..part.col + (h + 1) * d];
+                    part.place(&part.data[at..at + d], dst, p, cos, sin);
                 }
             }
         });
@@ -141,11 +142,7 @@ impl CustomOp3 for QkvAttention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.dims(l1.dims(), l2.dims())?;
-        let (qkv, cos, sin) = (
-            contiguous_f32(s1, l1, self.name())?,
-            contiguous_f32(s2, l2, self.name())?,
-            contiguous_f32(s3, l3, self.name())?,
-        );
+        let [qkv, cos, sin] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         let (q, k, v) = Self::unpack(g, qkv, cos, sin);
         let y = self.attn.forward(g, &q, &k, &v)?;
         let hd = g.kv * g.groups * g.d;

@@ -5,7 +5,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, dot, with_f32};
+use super::{dot, f32_inputs, with_f32};
 
 struct RmsNorm {
     eps: f32,
@@ -27,8 +27,7 @@ impl CustomOp2 for RmsNorm {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let w = contiguous_f32(s2, l2, self.name())?;
+        let [x, w] = f32_inputs(self.name(), [(s1, l1), (s2, l2)])?;
         Ok((CpuStorage::F32(normalize(x, w, self.eps)), l1.shape().clone()))
     }
 

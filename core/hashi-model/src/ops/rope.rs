@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::f32_inputs;
 
 struct Rope;
 
@@ -25,9 +25,7 @@ impl CustomOp3 for Rope {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let cos = contiguous_f32(s2, l2, self.name())?;
-        let sin = contiguous_f32(s3, l3, self.name())?;
+        let [x, cos, sin] = f32_inputs(self.name(), [(s1, l1), (s2, l2), (s3, l3)])?;
         let (seq, d) = l2.shape().dims2()?;
         let table = seq * d;
         let mut y = vec![0f32; x.len()];

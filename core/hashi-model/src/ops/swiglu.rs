@@ -6,7 +6,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, exp_approx};
+use super::{contiguous_f32, exp_approx, f32_inputs};
 
 /// Output elements per parallel task (whole rows).
 const CHUNK: usize = 1 << 14;
@@ -81,8 +81,7 @@ impl CustomOp2 for SwigluBackward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let gu = contiguous_f32(s1, l1, self.name())?;
-        let dy = contiguous_f32(s2, l2, self.name())?;
+        let [gu, dy] = f32_inputs(self.name(), [(s1, l1), (s2, l2)])?;
         let i = half_width(l1, self.name())?;
         let mut dgu = vec![0f32; gu.len()];
         let rows = rows_per_task(i);
